@@ -1,0 +1,60 @@
+package runtime
+
+import (
+	"fmt"
+	"os"
+	goruntime "runtime"
+)
+
+// Backend supplies the device-specific primitives kernels are built on. The
+// CPU backends differ only in their GEMM; a device backend (CUDA) will also
+// own memory and register its own kernels.
+type Backend interface {
+	// Name identifies the backend in benchmark output, e.g. "cpu/openblas".
+	Name() string
+	// Sgemm computes C = alpha·op(A)·op(B) + beta·C on row-major matrices,
+	// op(A) being m×k and op(B) k×n.
+	Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int)
+	// SetThreads bounds the threads the backend's own routines use.
+	SetThreads(n int)
+}
+
+// BLASEnv overrides the GEMM choice: "go" or "openblas".
+const BLASEnv = "ONNXCOMPRESS_BLAS"
+
+// newBackend picks the backend named by opts.Backend, else by $ONNXCOMPRESS_BLAS,
+// else OpenBLAS when its library loads, else pure Go.
+func newBackend(name string, threads int) (Backend, error) {
+	if name == "" || name == "auto" {
+		name = os.Getenv(BLASEnv)
+	}
+	var b Backend
+	switch name {
+	case "", "auto":
+		if ob, err := loadOpenBLAS(); err == nil {
+			b = ob
+		} else {
+			b = goBLAS{}
+		}
+	case "go":
+		b = goBLAS{}
+	case "openblas":
+		ob, err := loadOpenBLAS()
+		if err != nil {
+			return nil, err
+		}
+		b = ob
+	default:
+		return nil, fmt.Errorf("unknown backend %q (want go or openblas)", name)
+	}
+	b.SetThreads(threads)
+	return b, nil
+}
+
+// effectiveThreads maps Options.Threads (0 = all cores) to a worker count.
+func effectiveThreads(n int) int {
+	if n <= 0 {
+		return goruntime.NumCPU()
+	}
+	return n
+}

@@ -1,0 +1,320 @@
+package runtime
+
+import (
+	"fmt"
+
+	"github.com/onnxcompress/onnxcompress/graph"
+)
+
+// Conv by im2col + GEMM per image and group, with a direct kernel for
+// depthwise convolutions (one input and one output channel per group), where
+// a GEMM of one row would waste the BLAS. 1-D convolutions run as 2-D ones of
+// height 1.
+
+func init() {
+	registerForward(compileConv, "Conv")
+}
+
+// convAttrs are a convolution's attributes, spatial lists padded to 2-D.
+type convAttrs struct {
+	autoPad   string
+	group     int
+	kernel    []int64 // kernel_shape, may be nil (taken from W)
+	strides   []int64
+	dilations []int64
+	pads      []int64 // begins then ends
+}
+
+func readConvAttrs(n *graph.Node) (convAttrs, error) {
+	a := convAttrs{
+		autoPad:   n.AttrString("auto_pad", "NOTSET"),
+		group:     int(n.AttrInt("group", 1)),
+		kernel:    n.AttrInts("kernel_shape", nil),
+		strides:   n.AttrInts("strides", nil),
+		dilations: n.AttrInts("dilations", nil),
+		pads:      n.AttrInts("pads", nil),
+	}
+	switch a.autoPad {
+	case "NOTSET", "SAME_UPPER", "SAME_LOWER", "VALID":
+	default:
+		return a, fmt.Errorf("auto_pad %q is not supported", a.autoPad)
+	}
+	if a.group < 1 {
+		return a, fmt.Errorf("group %d must be positive", a.group)
+	}
+	return a, nil
+}
+
+// window is the geometry of a 2-D sliding window (convolution or pooling).
+type window struct {
+	inH, inW    int
+	kH, kW      int
+	sH, sW      int
+	dH, dW      int
+	padT, padL  int
+	padB, padR  int
+	outH, outW  int
+	spatialRank int // 1 or 2, as in the model
+}
+
+// spatial2 pads a per-axis list for a rank-1 window to 2-D (height 1).
+func spatial2(v []int64, rank int, def int64, name string) ([2]int, error) {
+	if v == nil {
+		return [2]int{int(def), int(def)}, nil
+	}
+	if len(v) != rank {
+		return [2]int{}, fmt.Errorf("%s has %d values for %d spatial axes", name, len(v), rank)
+	}
+	if rank == 1 {
+		return [2]int{int(def), int(v[0])}, nil
+	}
+	return [2]int{int(v[0]), int(v[1])}, nil
+}
+
+// newWindow resolves strides, dilations and padding for an input of spatial
+// shape in (1 or 2 axes) and a kernel of spatial shape k.
+func newWindow(a convAttrs, in, k []int, ceilMode bool) (window, error) {
+	r := len(in)
+	if r < 1 || r > 2 || len(k) != r {
+		return window{}, fmt.Errorf("only 1-D and 2-D windows are supported (input spatial %v, kernel %v)", in, k)
+	}
+	w := window{spatialRank: r}
+	in2 := [2]int{1, in[0]}
+	k2 := [2]int{1, k[0]}
+	if r == 2 {
+		in2 = [2]int{in[0], in[1]}
+		k2 = [2]int{k[0], k[1]}
+	}
+	s, err := spatial2(a.strides, r, 1, "strides")
+	if err != nil {
+		return w, err
+	}
+	d, err := spatial2(a.dilations, r, 1, "dilations")
+	if err != nil {
+		return w, err
+	}
+	var pb, pe [2]int
+	if a.pads != nil {
+		if len(a.pads) != 2*r {
+			return w, fmt.Errorf("pads has %d values for %d spatial axes", len(a.pads), r)
+		}
+		b, _ := spatial2(a.pads[:r], r, 0, "pads")
+		e, _ := spatial2(a.pads[r:], r, 0, "pads")
+		pb, pe = b, e
+	}
+	var out [2]int
+	for i := 0; i < 2; i++ {
+		if s[i] < 1 || d[i] < 1 || k2[i] < 1 {
+			return w, fmt.Errorf("strides, dilations and kernel must be positive")
+		}
+		ext := (k2[i]-1)*d[i] + 1
+		switch a.autoPad {
+		case "SAME_UPPER", "SAME_LOWER":
+			out[i] = (in2[i] + s[i] - 1) / s[i]
+			total := max(0, (out[i]-1)*s[i]+ext-in2[i])
+			if a.autoPad == "SAME_UPPER" {
+				pb[i], pe[i] = total/2, total-total/2
+			} else {
+				pb[i], pe[i] = total-total/2, total/2
+			}
+		case "VALID":
+			pb[i], pe[i] = 0, 0
+			fallthrough
+		default:
+			span := in2[i] + pb[i] + pe[i] - ext
+			if span < 0 {
+				return w, fmt.Errorf("kernel %v larger than padded input %v", k, in)
+			}
+			if ceilMode {
+				out[i] = (span+s[i]-1)/s[i] + 1
+				// The last window must start inside the input or left padding.
+				if (out[i]-1)*s[i] >= in2[i]+pb[i] {
+					out[i]--
+				}
+			} else {
+				out[i] = span/s[i] + 1
+			}
+		}
+	}
+	w.inH, w.inW, w.kH, w.kW = in2[0], in2[1], k2[0], k2[1]
+	w.sH, w.sW, w.dH, w.dW = s[0], s[1], d[0], d[1]
+	w.padT, w.padL, w.padB, w.padR = pb[0], pb[1], pe[0], pe[1]
+	w.outH, w.outW = out[0], out[1]
+	return w, nil
+}
+
+// outShape is the output shape [n, ch, spatial…] in the model's rank.
+func (w window) outShape(n, ch int) []int {
+	if w.spatialRank == 1 {
+		return []int{n, ch, w.outW}
+	}
+	return []int{n, ch, w.outH, w.outW}
+}
+
+func compileConv(n *graph.Node, _ int64) (kernelFunc, error) {
+	attrs, err := readConvAttrs(n)
+	if err != nil {
+		return nil, err
+	}
+	return func(c *execContext, in, out []*Tensor) error {
+		x, wt := in[0], in[1]
+		var bias *Tensor
+		if len(in) > 2 {
+			bias = in[2]
+		}
+		if x.DType != graph.Float32 || wt.DType != graph.Float32 {
+			return fmt.Errorf("dtype %s is not supported", x.DType)
+		}
+		if len(x.Shape) < 3 || len(wt.Shape) != len(x.Shape) {
+			return fmt.Errorf("X %v and W %v: ranks must match and be ≥ 3", x.Shape, wt.Shape)
+		}
+		nb, ch := x.Shape[0], x.Shape[1]
+		m, cg := wt.Shape[0], wt.Shape[1]
+		g := attrs.group
+		if cg*g != ch || m%g != 0 {
+			return fmt.Errorf("X %v, W %v and group %d disagree", x.Shape, wt.Shape, g)
+		}
+		if bias != nil && (bias.DType != graph.Float32 || bias.Len() != m) {
+			return fmt.Errorf("B %v must hold %d floats", bias.Shape, m)
+		}
+		win, err := newWindow(attrs, x.Shape[2:], wt.Shape[2:], false)
+		if err != nil {
+			return err
+		}
+		if attrs.kernel != nil {
+			ks := make([]int, len(attrs.kernel))
+			for i, v := range attrs.kernel {
+				ks[i] = int(v)
+			}
+			if !sameShape(ks, wt.Shape[2:]) {
+				return fmt.Errorf("kernel_shape %v disagrees with W %v", attrs.kernel, wt.Shape)
+			}
+		}
+		c.alloc(out[0], graph.Float32, win.outShape(nb, m)...)
+		var b []float32
+		if bias != nil {
+			b = bias.F32
+		}
+		conv2D(c, win, g, nb, ch, m, x.F32, wt.F32, b, out[0].F32)
+		return nil
+	}, nil
+}
+
+// conv2D computes a grouped 2-D convolution in NCHW.
+func conv2D(c *execContext, w window, group, nb, ch, m int, x, wt, bias, y []float32) {
+	cg, mg := ch/group, m/group
+	inHW, outHW := w.inH*w.inW, w.outH*w.outW
+	kk := cg * w.kH * w.kW
+	if cg == 1 && mg == 1 {
+		depthwise(c, w, nb*ch, x, wt, bias, y)
+		return
+	}
+	pointwise := w.kH == 1 && w.kW == 1 && w.sH == 1 && w.sW == 1 && w.padT == 0 && w.padL == 0 && w.padB == 0 && w.padR == 0
+	var col []float32
+	if !pointwise {
+		col = c.tempF32(kk * outHW)
+	}
+	for n := 0; n < nb; n++ {
+		for g := 0; g < group; g++ {
+			xg := x[(n*ch+g*cg)*inHW : (n*ch+(g+1)*cg)*inHW]
+			yg := y[(n*m+g*mg)*outHW : (n*m+(g+1)*mg)*outHW]
+			src := xg
+			if !pointwise {
+				im2col(c, w, cg, xg, col)
+				src = col
+			}
+			c.backend.Sgemm(false, false, mg, outHW, kk, 1, wt[g*mg*kk:], kk, src, outHW, 0, yg, outHW)
+			if bias != nil {
+				for o := 0; o < mg; o++ {
+					bv := bias[g*mg+o]
+					row := yg[o*outHW : (o+1)*outHW]
+					for i := range row {
+						row[i] += bv
+					}
+				}
+			}
+		}
+	}
+}
+
+// im2col lays out, for each (channel, kernel row, kernel column), the input
+// values under that kernel tap for every output position (zero in padding).
+func im2col(c *execContext, w window, cg int, x, col []float32) {
+	outHW := w.outH * w.outW
+	taps := w.kH * w.kW
+	c.parallel(cg*taps, func(lo, hi int) {
+		for r := lo; r < hi; r++ {
+			ci, tap := r/taps, r%taps
+			ki, kj := tap/w.kW, tap%w.kW
+			plane := x[ci*w.inH*w.inW : (ci+1)*w.inH*w.inW]
+			dst := col[r*outHW : (r+1)*outHW]
+			for oh := 0; oh < w.outH; oh++ {
+				row := dst[oh*w.outW : (oh+1)*w.outW]
+				ih := oh*w.sH - w.padT + ki*w.dH
+				if ih < 0 || ih >= w.inH {
+					clear(row)
+					continue
+				}
+				src := plane[ih*w.inW : (ih+1)*w.inW]
+				iw0 := kj*w.dW - w.padL
+				// Output columns whose input column lies inside the row.
+				first := 0
+				if iw0 < 0 {
+					first = min(w.outW, (-iw0+w.sW-1)/w.sW)
+				}
+				last := w.outW
+				if lim := w.inW - iw0; lim <= 0 {
+					last = 0
+				} else {
+					last = min(last, (lim+w.sW-1)/w.sW)
+				}
+				last = max(last, first)
+				clear(row[:first])
+				clear(row[last:])
+				if w.sW == 1 {
+					copy(row[first:last], src[iw0+first:iw0+last])
+					continue
+				}
+				for ow := first; ow < last; ow++ {
+					row[ow] = src[iw0+ow*w.sW]
+				}
+			}
+		}
+	})
+}
+
+// depthwise convolves each of planes channels with its own kernel.
+func depthwise(c *execContext, w window, planes int, x, wt, bias, y []float32) {
+	inHW, outHW, taps := w.inH*w.inW, w.outH*w.outW, w.kH*w.kW
+	ch := len(wt) / taps
+	c.parallel(planes, func(lo, hi int) {
+		for p := lo; p < hi; p++ {
+			ci := p % ch
+			k := wt[ci*taps : (ci+1)*taps]
+			src := x[p*inHW : (p+1)*inHW]
+			dst := y[p*outHW : (p+1)*outHW]
+			var b float32
+			if bias != nil {
+				b = bias[ci]
+			}
+			for oh := 0; oh < w.outH; oh++ {
+				for ow := 0; ow < w.outW; ow++ {
+					s := b
+					for ki := 0; ki < w.kH; ki++ {
+						ih := oh*w.sH - w.padT + ki*w.dH
+						if ih < 0 || ih >= w.inH {
+							continue
+						}
+						for kj := 0; kj < w.kW; kj++ {
+							iw := ow*w.sW - w.padL + kj*w.dW
+							if iw >= 0 && iw < w.inW {
+								s += src[ih*w.inW+iw] * k[ki*w.kW+kj]
+							}
+						}
+					}
+					dst[oh*w.outW+ow] = s
+				}
+			}
+		}
+	})
+}

@@ -1,0 +1,77 @@
+package runtime
+
+import (
+	"fmt"
+	"sync"
+
+	"github.com/onnxcompress/onnxcompress/graph"
+)
+
+// execContext is what kernels see of the session: the backend, the thread
+// budget, and buffer allocation from the session's pool.
+type execContext struct {
+	backend Backend
+	threads int
+	pool    *pool
+	temps   []*Tensor
+}
+
+// alloc gives output t the dtype and shape and a buffer whose contents are
+// undefined: the kernel must write every element.
+func (c *execContext) alloc(t *Tensor, dtype graph.DType, shape ...int) {
+	c.pool.release(t)
+	c.pool.fill(t, dtype, shape)
+}
+
+// allocZero is alloc with the buffer zeroed, for kernels that accumulate.
+func (c *execContext) allocZero(t *Tensor, dtype graph.DType, shape ...int) {
+	c.alloc(t, dtype, shape...)
+	clear(t.F32)
+	clear(t.I64)
+	clear(t.U8)
+	clear(t.I8)
+}
+
+// tempF32 is scratch memory that lives until the kernel returns.
+func (c *execContext) tempF32(n int) []float32 {
+	t := &Tensor{}
+	c.pool.fill(t, graph.Float32, []int{n})
+	c.temps = append(c.temps, t)
+	return t.F32
+}
+
+func (c *execContext) runStep(st *step) error {
+	err := st.run(c, st.inBuf, st.outBuf)
+	for _, t := range c.temps {
+		c.pool.release(t)
+	}
+	c.temps = c.temps[:0]
+	if err != nil {
+		return fmt.Errorf("runtime: node %q (%s): %w", st.node.Label(), st.node.OpType, err)
+	}
+	return nil
+}
+
+// parallel splits [0,n) into contiguous chunks run on up to c.threads
+// goroutines; small n runs inline.
+func (c *execContext) parallel(n int, body func(lo, hi int)) {
+	workers := c.threads
+	if workers > n {
+		workers = n
+	}
+	if workers <= 1 {
+		body(0, n)
+		return
+	}
+	var wg sync.WaitGroup
+	chunk := (n + workers - 1) / workers
+	for lo := 0; lo < n; lo += chunk {
+		hi := min(lo+chunk, n)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			body(lo, hi)
+		}()
+	}
+	wg.Wait()
+}

@@ -1,0 +1,351 @@
+package runtime
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/onnxcompress/onnxcompress/graph"
+)
+
+// Options configure a Session.
+type Options struct {
+	// Threads bounds the worker threads of kernels and of the BLAS; 0 means
+	// one per CPU core.
+	Threads int
+	// Backend selects the GEMM: "go", "openblas", or "" for automatic
+	// (OpenBLAS when it loads, overridable by $ONNXCOMPRESS_BLAS).
+	Backend string
+}
+
+// Session runs one model many times. It is not safe for concurrent Runs.
+type Session struct {
+	model   *graph.Model
+	backend Backend
+	threads int
+
+	slots    []*Tensor       // one per value: constants, inputs, intermediates
+	constant []bool          // slot holds a constant (initializer or folded)
+	slotOf   map[string]int  // value name → slot
+	inputs   []sessionInput  // graph inputs the caller may feed
+	outputs  []int           // slots of the graph outputs
+	outNames []string
+	steps    []step
+	pool     pool
+}
+
+type sessionInput struct {
+	name  string
+	slot  int
+	dtype graph.DType
+	shape graph.Shape
+	// hasDefault: the input is also an initializer and may be omitted.
+	hasDefault bool
+}
+
+// step is one node to execute with its slots and the slots that die after it.
+type step struct {
+	node    *graph.Node
+	run     kernelFunc
+	in, out []int // -1 for omitted inputs
+	free    []int // intermediate slots whose last use is this step
+	inBuf   []*Tensor
+	outBuf  []*Tensor
+}
+
+// NewSession checks that every node of m can run (naming the first node
+// that cannot), folds nodes whose inputs are all constant, and plans when
+// each intermediate buffer can be recycled.
+func NewSession(m *graph.Model, opts Options) (*Session, error) {
+	if m == nil || m.Graph == nil {
+		return nil, errors.New("runtime: model has no graph")
+	}
+	g := m.Graph
+	opset := m.OpsetVersion("")
+	if opset == 0 {
+		opset = 1
+	}
+	be, err := newBackend(opts.Backend, opts.Threads)
+	if err != nil {
+		return nil, err
+	}
+	s := &Session{model: m, backend: be, threads: effectiveThreads(opts.Threads), slotOf: map[string]int{}}
+
+	newSlot := func(name string) int {
+		s.slots = append(s.slots, &Tensor{})
+		s.constant = append(s.constant, false)
+		s.slotOf[name] = len(s.slots) - 1
+		return len(s.slots) - 1
+	}
+	for _, v := range g.Initializers {
+		if _, dup := s.slotOf[v.Name]; dup {
+			return nil, fmt.Errorf("runtime: initializer %q defined twice", v.Name)
+		}
+		t, err := FromGraph(v.Const)
+		if err != nil {
+			return nil, fmt.Errorf("runtime: initializer %q: %w", v.Name, err)
+		}
+		i := newSlot(v.Name)
+		s.slots[i], s.constant[i] = t, true
+	}
+	for _, v := range g.Inputs {
+		in := sessionInput{name: v.Name}
+		if v.Type == nil || !v.Type.HasShape {
+			return nil, fmt.Errorf("runtime: graph input %q has no known rank", v.Name)
+		}
+		in.dtype, in.shape = v.Type.Elem, v.Type.Shape
+		if !supportedDType(in.dtype) {
+			return nil, fmt.Errorf("runtime: graph input %q has dtype %s, which the runtime does not compute in", v.Name, in.dtype)
+		}
+		if i, ok := s.slotOf[v.Name]; ok {
+			in.slot, in.hasDefault = i, true
+		} else {
+			in.slot = newSlot(v.Name)
+		}
+		s.inputs = append(s.inputs, in)
+	}
+
+	for _, n := range g.Nodes {
+		if !n.IsDefaultDomain() {
+			return nil, errUnsupported(n, fmt.Sprintf("domain %q is not supported", n.Domain))
+		}
+		compile, ok := forwardKernels[n.OpType]
+		if !ok {
+			return nil, errUnsupported(n, "op is not supported by the runtime")
+		}
+		for _, a := range n.Attrs {
+			if a.Kind == graph.AttrGraph || a.Kind == graph.AttrGraphs {
+				return nil, errUnsupported(n, "subgraph attributes are not supported")
+			}
+		}
+		run, err := compile(n, opset)
+		if err != nil {
+			return nil, errUnsupported(n, err.Error())
+		}
+		st := step{node: n, run: run}
+		for _, v := range n.Inputs {
+			if v == nil || v.Name == "" {
+				st.in = append(st.in, -1)
+				continue
+			}
+			i, ok := s.slotOf[v.Name]
+			if !ok {
+				return nil, errUnsupported(n, fmt.Sprintf("input %q is not produced before the node (graph not topologically sorted?)", v.Name))
+			}
+			st.in = append(st.in, i)
+		}
+		for _, v := range n.Outputs {
+			if v == nil || v.Name == "" {
+				st.out = append(st.out, newSlot(""))
+				continue
+			}
+			if _, dup := s.slotOf[v.Name]; dup {
+				return nil, errUnsupported(n, fmt.Sprintf("output %q is defined twice", v.Name))
+			}
+			st.out = append(st.out, newSlot(v.Name))
+		}
+		delete(s.slotOf, "")
+		st.inBuf = make([]*Tensor, len(st.in))
+		st.outBuf = make([]*Tensor, len(st.out))
+		s.steps = append(s.steps, st)
+	}
+	for _, v := range g.Outputs {
+		i, ok := s.slotOf[v.Name]
+		if !ok {
+			return nil, fmt.Errorf("runtime: graph output %q is never produced", v.Name)
+		}
+		s.outputs = append(s.outputs, i)
+		s.outNames = append(s.outNames, v.Name)
+	}
+	if err := s.foldConstants(); err != nil {
+		return nil, err
+	}
+	s.planLiveness()
+	return s, nil
+}
+
+// BackendName names the compute backend, e.g. "cpu/openblas".
+func (s *Session) BackendName() string { return s.backend.Name() }
+
+// InputNames lists the graph inputs a Run may feed, in graph order.
+func (s *Session) InputNames() []string {
+	out := make([]string, len(s.inputs))
+	for i, in := range s.inputs {
+		out[i] = in.name
+	}
+	return out
+}
+
+// OutputNames lists the graph outputs a Run returns, in graph order.
+func (s *Session) OutputNames() []string { return append([]string(nil), s.outNames...) }
+
+// foldConstants runs, once, every node whose inputs are all constants
+// (Constant nodes, shape arithmetic on weights) and drops it from the plan.
+func (s *Session) foldConstants() error {
+	kept := s.steps[:0]
+	c := &execContext{backend: s.backend, threads: s.threads, pool: &pool{}}
+	for _, st := range s.steps {
+		foldable := true
+		for _, i := range st.in {
+			if i >= 0 && !s.constant[i] {
+				foldable = false
+			}
+		}
+		if !foldable {
+			kept = append(kept, st)
+			continue
+		}
+		for k, i := range st.in {
+			st.inBuf[k] = nil
+			if i >= 0 {
+				st.inBuf[k] = s.slots[i]
+			}
+		}
+		for k, i := range st.out {
+			st.outBuf[k] = s.slots[i]
+		}
+		if err := c.runStep(&st); err != nil {
+			return err
+		}
+		for _, i := range st.out {
+			s.constant[i] = true
+		}
+	}
+	s.steps = kept
+	return nil
+}
+
+// planLiveness records, for each step, the intermediates it is the last
+// reader of (or that nobody reads), so Run can recycle their buffers.
+func (s *Session) planLiveness() {
+	last := make([]int, len(s.slots))
+	for i := range last {
+		last[i] = -1
+	}
+	for k, st := range s.steps {
+		for _, i := range st.out {
+			last[i] = k
+		}
+		for _, i := range st.in {
+			if i >= 0 {
+				last[i] = k
+			}
+		}
+	}
+	keep := make([]bool, len(s.slots))
+	for _, i := range s.outputs {
+		keep[i] = true
+	}
+	for _, in := range s.inputs {
+		keep[in.slot] = true
+	}
+	for i, k := range last {
+		if k >= 0 && !keep[i] && !s.constant[i] {
+			s.steps[k].free = append(s.steps[k].free, i)
+		}
+	}
+}
+
+// Run executes the model. inputs maps graph input names to tensors (not
+// modified); inputs that are also initializers may be omitted. The returned
+// tensors belong to the caller.
+func (s *Session) Run(inputs map[string]*Tensor) (map[string]*Tensor, error) {
+	for name := range inputs {
+		if !s.isInput(name) {
+			return nil, fmt.Errorf("runtime: %q is not a graph input (inputs: %v)", name, s.InputNames())
+		}
+	}
+	for _, in := range s.inputs {
+		t, ok := inputs[in.name]
+		if !ok || t == nil {
+			if in.hasDefault {
+				continue
+			}
+			return nil, fmt.Errorf("runtime: graph input %q not given", in.name)
+		}
+		if err := checkInput(in, t); err != nil {
+			return nil, err
+		}
+		s.slots[in.slot] = t
+	}
+	c := &execContext{backend: s.backend, threads: s.threads, pool: &s.pool}
+	for k := range s.steps {
+		st := &s.steps[k]
+		for j, i := range st.in {
+			st.inBuf[j] = nil
+			if i >= 0 {
+				st.inBuf[j] = s.slots[i]
+			}
+		}
+		for j, i := range st.out {
+			st.outBuf[j] = s.slots[i]
+		}
+		if err := c.runStep(st); err != nil {
+			s.recycleAll()
+			return nil, err
+		}
+		for _, i := range st.free {
+			s.pool.release(s.slots[i])
+		}
+	}
+	out := make(map[string]*Tensor, len(s.outputs))
+	for j, i := range s.outputs {
+		t := s.slots[i]
+		if s.constant[i] || s.isInputSlot(i) || out[s.outNames[j]] != nil {
+			t = t.Clone()
+		} else {
+			// Hand the buffer to the caller: the slot gets a fresh one next run.
+			cp := *t
+			cp.Shape = append([]int(nil), t.Shape...)
+			t.F32, t.I64, t.U8, t.I8 = nil, nil, nil, nil
+			t = &cp
+		}
+		out[s.outNames[j]] = t
+	}
+	return out, nil
+}
+
+// recycleAll returns every intermediate buffer after a failed run.
+func (s *Session) recycleAll() {
+	for i, t := range s.slots {
+		if !s.constant[i] && !s.isInputSlot(i) {
+			s.pool.release(t)
+		}
+	}
+}
+
+func (s *Session) isInput(name string) bool {
+	for _, in := range s.inputs {
+		if in.name == name {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *Session) isInputSlot(i int) bool {
+	for _, in := range s.inputs {
+		if in.slot == i {
+			return true
+		}
+	}
+	return false
+}
+
+// checkInput verifies a fed tensor against the declared input type.
+func checkInput(in sessionInput, t *Tensor) error {
+	if err := t.check(in.name); err != nil {
+		return fmt.Errorf("runtime: input: %w", err)
+	}
+	if t.DType != in.dtype {
+		return fmt.Errorf("runtime: input %q is %s, the model declares %s", in.name, t.DType, in.dtype)
+	}
+	if len(t.Shape) != len(in.shape) {
+		return fmt.Errorf("runtime: input %q has shape %v, the model declares %v", in.name, t.Shape, in.shape)
+	}
+	for i, d := range in.shape {
+		if d.Known() && int(d.Value) != t.Shape[i] {
+			return fmt.Errorf("runtime: input %q has shape %v, the model declares %v", in.name, t.Shape, in.shape)
+		}
+	}
+	return nil
+}
