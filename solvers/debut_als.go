@@ -388,6 +388,12 @@ func (als *debutALS) rebalance() {
 			floats.Scale(math.Exp(mean-logs[k]), w)
 		}
 	}
+	als.refresh()
+}
+
+// refresh rebuilds every prefix and suffix product from the current factors.
+func (als *debutALS) refresh() {
+	factors := als.d.factors
 	for k := 0; k+1 < len(factors); k++ {
 		als.prefix[k+1] = als.nextPrefix(k)
 	}
