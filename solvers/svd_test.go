@@ -1,0 +1,202 @@
+package solvers
+
+import (
+	"math"
+	"testing"
+
+	"gonum.org/v1/gonum/mat"
+)
+
+// matrixWithSpectrum returns U·diag(sigma)·Vᵀ for random orthonormal U (m×k) and
+// V (n×k), k = len(sigma), so every singular value is known in advance.
+func matrixWithSpectrum(seed uint64, m, n int, sigma []float64) *mat.Dense {
+	k := len(sigma)
+	ut := randomMatrix(seed, k, m).RawMatrix().Data
+	vt := randomMatrix(seed+1, k, n).RawMatrix().Data
+	orthonormalizeRows(k, m, ut)
+	orthonormalizeRows(k, n, vt)
+	for i := 0; i < k; i++ {
+		for j := 0; j < m; j++ {
+			ut[i*m+j] *= sigma[i]
+		}
+	}
+	var a mat.Dense
+	a.Mul(mat.NewDense(k, m, ut).T(), mat.NewDense(k, n, vt))
+	return &a
+}
+
+func relDiff(a, b mat.Matrix) float64 {
+	var d mat.Dense
+	d.Sub(a, b)
+	return mat.Norm(&d, 2) / mat.Norm(a, 2)
+}
+
+func TestSVDFullRankReconstructs(t *testing.T) {
+	withEachBackend(t, func(t *testing.T) {
+		for _, dims := range [][2]int{{40, 70}, {70, 40}, {33, 33}} {
+			a := randomMatrix(11, dims[0], dims[1])
+			var s SVD
+			if err := s.Factorize(a, 1000); err != nil {
+				t.Fatal(err)
+			}
+			if s.Rank() != min(dims[0], dims[1]) {
+				t.Errorf("rank above min(m,n) not clamped: %d", s.Rank())
+			}
+			if e := relDiff(a, s.Reconstruct()); e > 1e-10 {
+				t.Errorf("%v full-rank reconstruction error %g", dims, e)
+			}
+			var utu mat.Dense
+			utu.Mul(s.U().T(), s.U())
+			if e := relDiff(eye(s.Rank()), &utu); e > 1e-12 {
+				t.Errorf("%v: U not orthonormal (%g)", dims, e)
+			}
+		}
+	})
+}
+
+func eye(n int) *mat.Dense {
+	d := mat.NewDense(n, n, nil)
+	for i := 0; i < n; i++ {
+		d.Set(i, i, 1)
+	}
+	return d
+}
+
+func TestSVDMatchesEckartYoung(t *testing.T) {
+	withEachBackend(t, func(t *testing.T) {
+		sigma := make([]float64, 60)
+		for i := range sigma {
+			sigma[i] = math.Pow(0.9, float64(i))
+		}
+		for _, dims := range [][2]int{{60, 150}, {150, 60}} {
+			a := matrixWithSpectrum(21, dims[0], dims[1], sigma)
+			for _, r := range []int{1, 10, 37} {
+				var s SVD
+				if err := s.Factorize(a, r); err != nil {
+					t.Fatal(err)
+				}
+				var tail float64
+				for _, v := range sigma[r:] {
+					tail += v * v
+				}
+				optimum := math.Sqrt(tail)
+				var diff mat.Dense
+				diff.Sub(a, s.Reconstruct())
+				got := mat.Norm(&diff, 2)
+				if math.Abs(got-optimum) > 1e-10*optimum {
+					t.Errorf("%v rank %d: error %.15g, Eckart–Young optimum %.15g", dims, r, got, optimum)
+				}
+				if rel := s.RelError(); math.Abs(rel-optimum/mat.Norm(a, 2)) > 1e-10*rel {
+					t.Errorf("%v rank %d: RelError %g, want %g", dims, r, rel, optimum/mat.Norm(a, 2))
+				}
+				for i, v := range s.Values() {
+					if math.Abs(v-sigma[i]) > 1e-12 {
+						t.Errorf("σ_%d = %.15g, want %.15g", i, v, sigma[i])
+					}
+				}
+			}
+		}
+	})
+}
+
+func TestSVDSplitBalancesFactors(t *testing.T) {
+	a := randomMatrix(5, 30, 20)
+	var s SVD
+	if err := s.Factorize(a, 7); err != nil {
+		t.Fatal(err)
+	}
+	q, p := s.Split()
+	if r, c := q.Dims(); r != 30 || c != 7 {
+		t.Fatalf("Q is %d×%d", r, c)
+	}
+	if r, c := p.Dims(); r != 7 || c != 20 {
+		t.Fatalf("P is %d×%d", r, c)
+	}
+	sv := s.Values()
+	for k := 0; k < 7; k++ {
+		qn := mat.Norm(q.ColView(k), 2)
+		pn := mat.Norm(p.RowView(k), 2)
+		if math.Abs(qn-math.Sqrt(sv[k])) > 1e-12 || math.Abs(pn-math.Sqrt(sv[k])) > 1e-12 {
+			t.Errorf("component %d: ‖q‖=%g ‖p‖=%g, want both √σ=%g", k, qn, pn, math.Sqrt(sv[k]))
+		}
+	}
+	var qp mat.Dense
+	qp.Mul(q, p)
+	if e := relDiff(s.Reconstruct(), &qp); e > 1e-14 {
+		t.Errorf("Q·P differs from the reconstruction by %g", e)
+	}
+}
+
+func TestRandomizedSVDNearOptimal(t *testing.T) {
+	const m, n, r = 1024, 4096, 64
+	sigma := make([]float64, m)
+	for i := range sigma {
+		sigma[i] = math.Exp(-float64(i) / 40)
+	}
+	a := matrixWithSpectrum(31, m, n, sigma)
+	var tail float64
+	for _, v := range sigma[r:] {
+		tail += v * v
+	}
+	optimum := math.Sqrt(tail)
+	var s SVD
+	if err := s.FactorizeRandomized(a, r, RandomizedOptions{Seed: 7}); err != nil {
+		t.Fatal(err)
+	}
+	var diff mat.Dense
+	diff.Sub(a, s.Reconstruct())
+	got := mat.Norm(&diff, 2)
+	if got > 1.01*optimum {
+		t.Errorf("randomized rank-%d error %g exceeds 1.01 × optimum %g", r, got, optimum)
+	}
+	t.Logf("randomized error / optimum = %.6f", got/optimum)
+	var again SVD
+	if err := again.FactorizeRandomized(a, r, RandomizedOptions{Seed: 7}); err != nil {
+		t.Fatal(err)
+	}
+	if !mat.Equal(again.U(), s.U()) {
+		t.Error("same seed gave different factors")
+	}
+}
+
+func TestSVDAgainstNumpy(t *testing.T) {
+	a := randomMatrix(41, 30, 50)
+	var s SVD
+	if err := s.Factorize(a, 30); err != nil {
+		t.Fatal(err)
+	}
+	want := numpy(t, "out(np.linalg.svd(a0, compute_uv=False))", TensorFromMatrix(a))
+	if d := maxAbsDiff(s.AllValues(), want); d > 1e-12 {
+		t.Errorf("singular values differ from numpy by %g", d)
+	}
+}
+
+func TestSVDDegenerateInputs(t *testing.T) {
+	var s SVD
+	good := randomMatrix(1, 4, 5)
+	if err := s.Factorize(good, 0); err == nil {
+		t.Error("rank 0 accepted")
+	}
+	if err := s.Factorize(mat.NewDense(4, 5, nil), 2); err == nil {
+		t.Error("zero matrix accepted")
+	}
+	for _, bad := range []float64{math.NaN(), math.Inf(1), math.Inf(-1)} {
+		a := mat.DenseCopyOf(good)
+		a.Set(2, 3, bad)
+		if err := s.Factorize(a, 2); err == nil {
+			t.Errorf("entry %v accepted by Factorize", bad)
+		}
+		if err := s.FactorizeRandomized(a, 2, RandomizedOptions{}); err == nil {
+			t.Errorf("entry %v accepted by FactorizeRandomized", bad)
+		}
+	}
+	if err := s.Factorize(nil, 2); err == nil {
+		t.Error("nil matrix accepted")
+	}
+	if err := s.Factorize(good, 3); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Truncate(4); err == nil {
+		t.Error("truncating to a higher rank accepted")
+	}
+}
