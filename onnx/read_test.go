@@ -1,6 +1,10 @@
 package onnx
 
 import (
+	"bytes"
+	"github.com/onnxcompress/onnxcompress/graph"
+	"google.golang.org/protobuf/encoding/protowire"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"sort"
@@ -66,6 +70,235 @@ func TestConformanceModelsRoundTrip(t *testing.T) {
 		}
 		if !proto.Equal(want, got) {
 			t.Errorf("%s: round trip changed the model", path)
+		}
+	}
+}
+
+func TestReadTruncatedFile(t *testing.T) {
+	w := &pb.TensorProto{Name: proto.String("w"), DataType: proto.Int32(1), Dims: []int64{64}, RawData: make([]byte, 256)}
+	data := marshal(t, modelWith(w))
+	path := filepath.Join(t.TempDir(), "cut.onnx")
+	if err := os.WriteFile(path, data[:len(data)/2], 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Read(path)
+	wantBadInput(t, err, "cut.onnx")
+}
+
+func TestReadRandomBytes(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	data := make([]byte, 4096)
+	for i := range data {
+		data[i] = byte(rng.Uint32())
+	}
+	path := filepath.Join(t.TempDir(), "noise.onnx")
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Read(path)
+	wantBadInput(t, err, "noise.onnx")
+}
+
+func TestReadMissingFile(t *testing.T) {
+	_, err := Read(filepath.Join(t.TempDir(), "absent.onnx"))
+	wantBadInput(t, err, "absent.onnx")
+}
+
+// ifModel has an If whose branches use an outer value, x, and an outer initializer, k.
+func ifModel() *pb.ModelProto {
+	branch := func(name, op string) *pb.GraphProto {
+		return &pb.GraphProto{
+			Name:   proto.String(name),
+			Node:   []*pb.NodeProto{{Name: proto.String(name + "_op"), OpType: proto.String(op), Input: []string{"x", "k"}, Output: []string{name + "_y"}}},
+			Output: []*pb.ValueInfoProto{{Name: proto.String(name + "_y"), Type: &pb.TypeProto{Value: &pb.TypeProto_TensorType{TensorType: &pb.TypeProto_Tensor{ElemType: proto.Int32(1)}}}}},
+		}
+	}
+	mp := modelWith()
+	g := mp.Graph
+	g.Input = []*pb.ValueInfoProto{
+		{Name: proto.String("cond"), Type: &pb.TypeProto{Value: &pb.TypeProto_TensorType{TensorType: &pb.TypeProto_Tensor{ElemType: proto.Int32(9), Shape: &pb.TensorShapeProto{}}}}},
+		{Name: proto.String("x"), Type: &pb.TypeProto{Value: &pb.TypeProto_TensorType{TensorType: &pb.TypeProto_Tensor{ElemType: proto.Int32(1),
+			Shape: &pb.TensorShapeProto{Dim: []*pb.TensorShapeProto_Dimension{{Value: &pb.TensorShapeProto_Dimension_DimParam{DimParam: "N"}}, {Value: &pb.TensorShapeProto_Dimension_DimValue{DimValue: 3}}}}}}}},
+	}
+	g.Initializer = []*pb.TensorProto{{Name: proto.String("k"), DataType: proto.Int32(1), Dims: []int64{3}, FloatData: []float32{1, 2, 3}}}
+	g.Node = []*pb.NodeProto{{
+		Name: proto.String("if"), OpType: proto.String("If"), Input: []string{"cond"}, Output: []string{"y"},
+		Attribute: []*pb.AttributeProto{
+			{Name: proto.String("then_branch"), Type: pb.AttributeProto_GRAPH.Enum(), G: branch("then", "Add")},
+			{Name: proto.String("else_branch"), Type: pb.AttributeProto_GRAPH.Enum(), G: branch("else", "Sub")},
+		},
+	}}
+	g.Output = []*pb.ValueInfoProto{{Name: proto.String("y")}}
+	return mp
+}
+
+func TestSubgraphUsesResolveToOuterValues(t *testing.T) {
+	m, out := roundTrip(t, ifModel())
+	g := m.Graph
+	x, k := g.Inputs[1], g.Initializers[0]
+	for _, name := range []string{"then_branch", "else_branch"} {
+		a := g.Nodes[0].Attr(name)
+		if a == nil || a.G == nil {
+			t.Fatalf("%s not decoded as a graph", name)
+		}
+		in := a.G.Nodes[0].Inputs
+		if in[0] != x || in[1] != k {
+			t.Errorf("%s: inner inputs do not resolve to the outer x and k values", name)
+		}
+	}
+	if x.Type == nil || !x.Type.HasShape || x.Type.Shape[0].Param != "N" || x.Type.Shape[1].Value != 3 {
+		t.Errorf("x type = %+v", x.Type)
+	}
+	if !proto.Equal(out, ifModel()) {
+		t.Error("If model changed in the round trip")
+	}
+}
+
+func TestEmptyInputIsNil(t *testing.T) {
+	mp := modelWith(&pb.TensorProto{Name: proto.String("w"), DataType: proto.Int32(1), Dims: []int64{1}, FloatData: []float32{1}})
+	mp.Graph.Node[0] = &pb.NodeProto{OpType: proto.String("Clip"), Input: []string{"w", "", "w"}, Output: []string{"y"}}
+	m, out := roundTrip(t, mp)
+	n := m.Graph.Nodes[0]
+	if len(n.Inputs) != 3 || n.Inputs[1] != nil || n.Inputs[0] != m.Graph.Initializers[0] || n.Inputs[2] != n.Inputs[0] {
+		t.Errorf("inputs = %v", n.Inputs)
+	}
+	if got := out.Graph.Node[0].Input; len(got) != 3 || got[1] != "" {
+		t.Errorf("written inputs = %q", got)
+	}
+}
+
+func TestUnknownFieldsKept(t *testing.T) {
+	mp := ifModel()
+	node := protowire.AppendString(protowire.AppendTag(nil, 999, protowire.BytesType), "node extra")
+	model := protowire.AppendVarint(protowire.AppendTag(nil, 1000, protowire.VarintType), 42)
+	mp.Graph.Node[0].ProtoReflect().SetUnknown(node)
+	mp.ProtoReflect().SetUnknown(model)
+	m, err := Decode(marshal(t, mp), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Edit the node so it is rebuilt rather than passed through.
+	m.Graph.Nodes[0].Name = "renamed"
+	m.ProducerName = "test"
+	b, err := Encode(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := decodeBytes(t, b)
+	if got := out.Graph.Node[0].ProtoReflect().GetUnknown(); !bytes.Equal(got, node) {
+		t.Errorf("node unknown fields = %x, want %x", got, node)
+	}
+	if got := out.ProtoReflect().GetUnknown(); !bytes.Equal(got, model) {
+		t.Errorf("model unknown fields = %x, want %x", got, model)
+	}
+	if out.Graph.Node[0].GetName() != "renamed" || out.GetProducerName() != "test" {
+		t.Error("edits lost")
+	}
+}
+
+func TestUnmodelledPartsKept(t *testing.T) {
+	mp := ifModel()
+	mp.ProducerName = proto.String("p")
+	mp.ProducerVersion = proto.String("")
+	mp.DocString = proto.String("model doc")
+	mp.MetadataProps = []*pb.StringStringEntryProto{{Key: proto.String("a"), Value: proto.String("1")}}
+	mp.Functions = []*pb.FunctionProto{{Name: proto.String("F"), Domain: proto.String("custom"), Input: []string{"a"}, Output: []string{"b"},
+		Node: []*pb.NodeProto{{OpType: proto.String("Relu"), Input: []string{"a"}, Output: []string{"b"}}}}}
+	mp.TrainingInfo = []*pb.TrainingInfoProto{{Algorithm: &pb.GraphProto{Name: proto.String("train")}}}
+	mp.Graph.SparseInitializer = []*pb.SparseTensorProto{{
+		Values:  &pb.TensorProto{Name: proto.String("sp"), DataType: proto.Int32(1), Dims: []int64{1}, FloatData: []float32{5}},
+		Indices: &pb.TensorProto{Name: proto.String("sp_i"), DataType: proto.Int32(7), Dims: []int64{1}, Int64Data: []int64{2}},
+		Dims:    []int64{4},
+	}}
+	mp.Graph.ValueInfo = []*pb.ValueInfoProto{{Name: proto.String("y"), DocString: proto.String("the output"),
+		Type: &pb.TypeProto{Value: &pb.TypeProto_SequenceType{SequenceType: &pb.TypeProto_Sequence{}}}}}
+	mp.Graph.Node[0].Attribute = append(mp.Graph.Node[0].Attribute,
+		&pb.AttributeProto{Name: proto.String("tp"), Type: pb.AttributeProto_TYPE_PROTO.Enum(), Tp: &pb.TypeProto{Denotation: proto.String("IMAGE")}})
+	m, out := roundTrip(t, mp)
+	if !proto.Equal(out, mp) {
+		t.Error("round trip changed the model")
+	}
+	if m.ProducerName != "p" || m.DocString != "model doc" || len(m.Metadata) != 1 || m.OpsetVersion("") != 13 {
+		t.Errorf("model fields not decoded: %+v", m)
+	}
+	// Rebuilding every modelled field must still keep the rest.
+	m.DocString = "changed"
+	m.SetMetadata("b", "2")
+	m.Graph.Name = "g2"
+	m.Graph.Nodes[0].DocString = "edited"
+	b, err := Encode(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out = decodeBytes(t, b)
+	if len(out.Functions) != 1 || len(out.TrainingInfo) != 1 || len(out.Graph.SparseInitializer) != 1 || out.Graph.Node[0].Attribute[2].Tp.GetDenotation() != "IMAGE" {
+		t.Error("unmodelled parts lost after edits")
+	}
+	if out.GetDocString() != "changed" || len(out.MetadataProps) != 2 || out.Graph.GetName() != "g2" || out.Graph.Node[0].GetDocString() != "edited" {
+		t.Error("edits lost")
+	}
+}
+
+func TestEditsAreWritten(t *testing.T) {
+	m, err := Decode(marshal(t, ifModel()), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := m.Graph
+	// Change an input's type, add a node through the builder, change an attribute.
+	g.Inputs[1].Type.Shape[0] = graph.Dim{Value: 7}
+	b := graph.NewBuilder(g)
+	z := b.Op("Relu", "relu", []*graph.Value{g.Outputs[0]})
+	g.Outputs[0] = z
+	then := g.Nodes[0].Attr("then_branch").G
+	then.Nodes[0].SetAttr(graph.IntAttr("axis", 2))
+	m.Opsets[0].Version = 17
+	data, err := Encode(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := decodeBytes(t, data)
+	if d := out.Graph.Input[1].Type.GetTensorType().Shape.Dim[0]; d.GetDimValue() != 7 {
+		t.Errorf("input dim = %v", d)
+	}
+	if n := out.Graph.Node[1]; n.GetOpType() != "Relu" || n.Input[0] != "y" || out.Graph.Output[0].GetName() != n.Output[0] {
+		t.Errorf("new node = %v, outputs = %v", n, out.Graph.Output)
+	}
+	a := out.Graph.Node[0].Attribute[0].G.Node[0].Attribute
+	if len(a) != 1 || a[0].GetName() != "axis" || a[0].GetI() != 2 || a[0].GetType() != pb.AttributeProto_INT {
+		t.Errorf("inner attribute = %v", a)
+	}
+	if out.OpsetImport[0].GetVersion() != 17 {
+		t.Errorf("opset = %v", out.OpsetImport)
+	}
+}
+
+func TestEncodeDeterministic(t *testing.T) {
+	paths := conformanceModels(t)
+	for _, p := range append(paths[:5:5], paths[len(paths)-5:]...) {
+		m, err := Read(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m.Graph.DocString = "force a rebuild"
+		a, err := Encode(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := Encode(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m2, err := Decode(a, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := Encode(m2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(a, b) || !bytes.Equal(a, c) {
+			t.Errorf("%s: encodings differ", p)
 		}
 	}
 }
