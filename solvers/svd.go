@@ -210,7 +210,9 @@ func (s *SVD) AllValues() []float64 { return append([]float64(nil), s.s...) }
 func (s *SVD) U() *mat.Dense { return mat.DenseCopyOf(s.u.Slice(0, s.u.RawMatrix().Rows, 0, s.rank)) }
 
 // VT returns the r×n right singular vectors as rows (a copy).
-func (s *SVD) VT() *mat.Dense { return mat.DenseCopyOf(s.vt.Slice(0, s.rank, 0, s.vt.RawMatrix().Cols)) }
+func (s *SVD) VT() *mat.Dense {
+	return mat.DenseCopyOf(s.vt.Slice(0, s.rank, 0, s.vt.RawMatrix().Cols))
+}
 
 // Truncate lowers the kept rank to r (≤ Rank()), e.g. after choosing r from
 // AllValues with EnergyRank.
