@@ -1,0 +1,223 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/onnxcompress/onnxcompress/graph"
+	"github.com/onnxcompress/onnxcompress/onnx"
+	"github.com/urfave/cli/v2"
+)
+
+func inspectCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "inspect",
+		Usage:     "per-layer op, weight shape, params, MACs and share of the total",
+		ArgsUsage: "MODEL",
+		Description: `Examples:
+   onnxcompress inspect model.onnx
+   onnxcompress inspect model.onnx --shape 1,3,224,224 --json
+   onnxcompress inspect model.onnx --shape input=8,3,224,224`,
+		Flags: []cli.Flag{
+			&cli.BoolFlag{Name: "json", Usage: "print JSON instead of a table"},
+			&cli.StringSliceFlag{Name: "shape", Usage: "input shape `[NAME=]D1,D2,...`; unknown dims default to 1"},
+		},
+		Action: func(c *cli.Context) error {
+			path, err := oneModelArg(c)
+			if err != nil {
+				return err
+			}
+			m, err := onnx.Read(path)
+			if err != nil {
+				return err
+			}
+			shapes, err := inputShapes(m, c.StringSlice("shape"))
+			if err != nil {
+				return usageError{fmt.Errorf("%s: %w", path, err)}
+			}
+			if err := graph.InferShapes(m, shapes); err != nil {
+				return usageError{fmt.Errorf("%s: %w", path, err)}
+			}
+			rep := buildInspectReport(path, m, shapes)
+			if c.Bool("json") {
+				return writeJSON(c.App.Writer, rep)
+			}
+			return rep.printTable(c.App.Writer)
+		},
+	}
+}
+
+func oneModelArg(c *cli.Context) (string, error) {
+	if c.NArg() != 1 {
+		return "", badInput("%s: expected one MODEL argument, got %d", c.Command.Name, c.NArg())
+	}
+	path := c.Args().First()
+	if _, err := os.Stat(path); err != nil {
+		return "", usageError{err}
+	}
+	return path, nil
+}
+
+// inputShapes resolves --shape flags against the model's real (non-constant)
+// inputs; dims the model leaves open and no flag sets default to 1.
+func inputShapes(m *graph.Model, flags []string) (map[string]graph.Shape, error) {
+	inputs := realInputs(m.Graph)
+	given := map[string][]int64{}
+	for _, f := range flags {
+		name, dims := "", f
+		if i := strings.IndexByte(f, '='); i >= 0 {
+			name, dims = f[:i], f[i+1:]
+		}
+		if name == "" {
+			if len(inputs) != 1 {
+				return nil, fmt.Errorf("--shape %q: the model has %d inputs; name one as NAME=dims", f, len(inputs))
+			}
+			name = inputs[0].Name
+		}
+		var ds []int64
+		for _, p := range strings.Split(dims, ",") {
+			d, err := strconv.ParseInt(strings.TrimSpace(p), 10, 64)
+			if err != nil || d <= 0 {
+				return nil, fmt.Errorf("--shape %q: %q is not a positive dimension", f, p)
+			}
+			ds = append(ds, d)
+		}
+		given[name] = ds
+	}
+	out := map[string]graph.Shape{}
+	for _, in := range inputs {
+		if ds, ok := given[in.Name]; ok {
+			out[in.Name] = graph.KnownShape(ds...)
+			delete(given, in.Name)
+			continue
+		}
+		if in.Type == nil || !in.Type.HasShape {
+			continue
+		}
+		s := make(graph.Shape, len(in.Type.Shape))
+		for i, d := range in.Type.Shape {
+			if d.Known() {
+				s[i] = graph.Dim{Value: d.Value}
+			} else {
+				s[i] = graph.Dim{Value: 1}
+			}
+		}
+		out[in.Name] = s
+	}
+	for name := range given {
+		return nil, fmt.Errorf("--shape: the model has no input %q", name)
+	}
+	return out, nil
+}
+
+func realInputs(g *graph.Graph) []*graph.Value {
+	var out []*graph.Value
+	for _, v := range g.Inputs {
+		if !v.IsConst() {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+type inspectLayer struct {
+	Name        string  `json:"name"`
+	Op          string  `json:"op"`
+	WeightShape []int64 `json:"weight_shape"`
+	Params      int64   `json:"params"`
+	MACs        int64   `json:"macs"`
+	ParamShare  float64 `json:"param_share"`
+	MACShare    float64 `json:"mac_share"`
+}
+
+type inspectReport struct {
+	Model        string            `json:"model"`
+	IRVersion    int64             `json:"ir_version"`
+	Opsets       map[string]int64  `json:"opsets"`
+	Producer     string            `json:"producer,omitempty"`
+	InputShapes  map[string]string `json:"input_shapes"`
+	Layers       []inspectLayer    `json:"layers"`
+	Params       int64             `json:"params"`
+	UniqueParams int64             `json:"unique_params"`
+	MACs         int64             `json:"macs"`
+}
+
+func buildInspectReport(path string, m *graph.Model, shapes map[string]graph.Shape) inspectReport {
+	layers, totals := graph.ModelCost(m)
+	rep := inspectReport{
+		Model:        path,
+		IRVersion:    m.IRVersion,
+		Opsets:       map[string]int64{},
+		Producer:     strings.TrimSpace(m.ProducerName + " " + m.ProducerVersion),
+		InputShapes:  map[string]string{},
+		Params:       totals.Params,
+		UniqueParams: totals.UniqueParams,
+		MACs:         totals.MACs,
+	}
+	for _, o := range m.Opsets {
+		d := o.Domain
+		if d == "" {
+			d = "ai.onnx"
+		}
+		rep.Opsets[d] = o.Version
+	}
+	for name, s := range shapes {
+		rep.InputShapes[name] = s.String()
+	}
+	for _, l := range layers {
+		rep.Layers = append(rep.Layers, inspectLayer{
+			Name: l.Node.Label(), Op: l.Op, WeightShape: l.WeightShape,
+			Params: l.Params, MACs: l.MACs,
+			ParamShare: share(l.Params, totals.Params), MACShare: share(l.MACs, totals.MACs),
+		})
+	}
+	return rep
+}
+
+func share(part, whole int64) float64 {
+	if whole == 0 {
+		return 0
+	}
+	return float64(part) / float64(whole)
+}
+
+func (r inspectReport) printTable(w io.Writer) error {
+	fmt.Fprintf(w, "%s  IR %d  opsets %v", r.Model, r.IRVersion, r.Opsets)
+	if r.Producer != "" {
+		fmt.Fprintf(w, "  producer %s", r.Producer)
+	}
+	fmt.Fprintf(w, "\ninputs %v\n\n", r.InputShapes)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "layer\top\tweight\tparams\tMACs\tparams %\tMACs %\t")
+	for _, l := range r.Layers {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%.2f\t%.2f\t\n", l.Name, l.Op, dimsString(l.WeightShape),
+			l.Params, l.MACs, 100*l.ParamShare, 100*l.MACShare)
+	}
+	fmt.Fprintf(tw, "total\t\t\t%d\t%d\t100.00\t100.00\t\n", r.Params, r.MACs)
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if r.UniqueParams != r.Params {
+		fmt.Fprintf(w, "unique stored parameters (shared weights counted once): %d\n", r.UniqueParams)
+	}
+	return nil
+}
+
+func dimsString(d []int64) string {
+	s := make([]string, len(d))
+	for i, v := range d {
+		s[i] = strconv.FormatInt(v, 10)
+	}
+	return strings.Join(s, "×")
+}
+
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
