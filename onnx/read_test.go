@@ -171,14 +171,21 @@ func TestUnknownFieldsKept(t *testing.T) {
 	mp := ifModel()
 	node := protowire.AppendString(protowire.AppendTag(nil, 999, protowire.BytesType), "node extra")
 	model := protowire.AppendVarint(protowire.AppendTag(nil, 1000, protowire.VarintType), 42)
+	graphExtra := protowire.AppendVarint(protowire.AppendTag(nil, 1001, protowire.VarintType), 7)
 	mp.Graph.Node[0].ProtoReflect().SetUnknown(node)
 	mp.ProtoReflect().SetUnknown(model)
+	mp.Graph.ProtoReflect().SetUnknown(graphExtra)
+	mp.Graph.Node[0].Attribute[0].ProtoReflect().SetUnknown(graphExtra)
+	mp.Graph.Input[1].ProtoReflect().SetUnknown(graphExtra)
 	m, err := Decode(marshal(t, mp), "")
 	if err != nil {
 		t.Fatal(err)
 	}
 	// Edit the node so it is rebuilt rather than passed through.
 	m.Graph.Nodes[0].Name = "renamed"
+	m.Graph.Nodes[0].Attrs[0].DocString = "edited"
+	m.Graph.Name = "renamed"
+	m.Graph.Inputs[1].DocString = "edited"
 	m.ProducerName = "test"
 	b, err := Encode(m)
 	if err != nil {
@@ -191,7 +198,13 @@ func TestUnknownFieldsKept(t *testing.T) {
 	if got := out.ProtoReflect().GetUnknown(); !bytes.Equal(got, model) {
 		t.Errorf("model unknown fields = %x, want %x", got, model)
 	}
-	if out.Graph.Node[0].GetName() != "renamed" || out.GetProducerName() != "test" {
+	for what, msg := range map[string]proto.Message{"graph": out.Graph, "attribute": out.Graph.Node[0].Attribute[0], "input": out.Graph.Input[1]} {
+		if got := msg.ProtoReflect().GetUnknown(); !bytes.Equal(got, graphExtra) {
+			t.Errorf("%s unknown fields = %x, want %x", what, got, graphExtra)
+		}
+	}
+	if out.Graph.Node[0].GetName() != "renamed" || out.GetProducerName() != "test" || out.Graph.GetName() != "renamed" ||
+		out.Graph.Node[0].Attribute[0].GetDocString() != "edited" || out.Graph.Input[1].GetDocString() != "edited" {
 		t.Error("edits lost")
 	}
 }
@@ -252,6 +265,8 @@ func TestEditsAreWritten(t *testing.T) {
 	g.Outputs[0] = z
 	then := g.Nodes[0].Attr("then_branch").G
 	then.Nodes[0].SetAttr(graph.IntAttr("axis", 2))
+	then.Nodes[0].SetAttr(graph.FloatAttr("alpha", 0.25))
+	then.Nodes[0].SetAttr(graph.StringAttr("mode", ""))
 	m.Opsets[0].Version = 17
 	data, err := Encode(m)
 	if err != nil {
@@ -265,7 +280,8 @@ func TestEditsAreWritten(t *testing.T) {
 		t.Errorf("new node = %v, outputs = %v", n, out.Graph.Output)
 	}
 	a := out.Graph.Node[0].Attribute[0].G.Node[0].Attribute
-	if len(a) != 1 || a[0].GetName() != "axis" || a[0].GetI() != 2 || a[0].GetType() != pb.AttributeProto_INT {
+	if len(a) != 3 || a[0].GetName() != "axis" || a[0].GetI() != 2 || a[0].GetType() != pb.AttributeProto_INT ||
+		a[1].F == nil || *a[1].F != 0.25 || a[1].GetType() != pb.AttributeProto_FLOAT || a[2].S == nil || a[2].GetType() != pb.AttributeProto_STRING {
 		t.Errorf("inner attribute = %v", a)
 	}
 	if out.OpsetImport[0].GetVersion() != 17 {
@@ -299,6 +315,65 @@ func TestEncodeDeterministic(t *testing.T) {
 		}
 		if !bytes.Equal(a, b) || !bytes.Equal(a, c) {
 			t.Errorf("%s: encodings differ", p)
+		}
+	}
+}
+
+func TestAttributeWithoutTypeKeepsItsForm(t *testing.T) {
+	// Files from before IR version 2 omit AttributeProto.type.
+	mp := modelWith(&pb.TensorProto{Name: proto.String("w"), DataType: proto.Int32(1), Dims: []int64{1}, FloatData: []float32{1}})
+	mp.Graph.Node[0].Attribute = []*pb.AttributeProto{
+		{Name: proto.String("alpha"), F: proto.Float32(0.5)},
+		{Name: proto.String("axes"), Ints: []int64{1, 2}},
+	}
+	m, err := Decode(marshal(t, mp), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := m.Graph.Nodes[0]
+	if n.AttrFloat("alpha", 0) != 0.5 || len(n.AttrInts("axes", nil)) != 2 {
+		t.Fatalf("attributes = %+v %+v", n.Attrs[0], n.Attrs[1])
+	}
+	n.Name = "edited" // forces the node to be rebuilt
+	n.Attrs[1].Ints = []int64{3}
+	b, err := Encode(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := decodeBytes(t, b).Graph.Node[0].Attribute
+	if got[0].Type != nil || got[1].Type != nil || got[0].GetF() != 0.5 || len(got[1].Ints) != 1 || got[1].Ints[0] != 3 {
+		t.Errorf("attributes written as %v", got)
+	}
+	n.Attrs[0].Kind, n.Attrs[0].I = graph.AttrInt, 4 // a new kind sets the type and only its field
+	b, err = Encode(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := decodeBytes(t, b).Graph.Node[0].Attribute[0]
+	if a.GetType() != pb.AttributeProto_INT || a.GetI() != 4 || a.F != nil {
+		t.Errorf("re-kinded attribute written as %v", a)
+	}
+}
+
+func TestValueTypeAndDocEditsAreWritten(t *testing.T) {
+	mp := ifModel()
+	mp.Graph.ValueInfo = []*pb.ValueInfoProto{{Name: proto.String("x"), DocString: proto.String("second")}}
+	m, err := Decode(marshal(t, mp), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	x := m.Graph.Inputs[1]
+	x.DocString = "new doc"
+	x.Type = &graph.ValueType{Elem: graph.Float16, HasShape: true, Shape: graph.KnownShape(2, 3)}
+	b, err := Encode(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := decodeBytes(t, b).Graph
+	for _, vi := range []*pb.ValueInfoProto{out.Input[1], out.ValueInfo[0]} {
+		tt := vi.GetType().GetTensorType()
+		if vi.GetDocString() != "new doc" || tt.GetElemType() != int32(graph.Float16) || len(tt.GetShape().GetDim()) != 2 || tt.Shape.Dim[1].GetDimValue() != 3 {
+			t.Errorf("value info written as %v", vi)
 		}
 	}
 }
