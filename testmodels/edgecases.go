@@ -81,8 +81,8 @@ func EdgeMatMulND(seed uint64) *graph.Model {
 	n := newNet("edge_matmul_nd", seed)
 	x := n.input("input", batched(3, 4, 8))
 	x = n.b.Op("MatMul", "batched", []*graph.Value{x, n.heWeight("batched.weight", 8, 3, 8, 5)}) // [N,3,4,5]
-	x = n.b.Op("MatMul", "right", []*graph.Value{x, n.heWeight("right.weight", 5, 5, 6)})         // [N,3,4,6]
-	x = n.b.Op("MatMul", "left", []*graph.Value{n.heWeight("left.weight", 4, 4, 4), x})           // [N,3,4,6]
+	x = n.b.Op("MatMul", "right", []*graph.Value{x, n.heWeight("right.weight", 5, 5, 6)})        // [N,3,4,6]
+	x = n.b.Op("MatMul", "left", []*graph.Value{n.heWeight("left.weight", 4, 4, 4), x})          // [N,3,4,6]
 	n.output(x, "output", batched(3, 4, 6))
 	return n.m
 }
