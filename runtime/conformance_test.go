@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"bufio"
+	"errors"
 	"flag"
 	"fmt"
 	"math"
@@ -126,6 +127,9 @@ func runNodeTest(dir string) conformanceResult {
 	outs, err := s.Run(inputs)
 	if err != nil {
 		r.reason = err.Error()
+		if errors.Is(err, ErrUnsupported) {
+			r.status = "rejected"
+		}
 		return r
 	}
 	for i, v := range m.Graph.Outputs {

@@ -76,7 +76,7 @@ func spatial2(v []int64, rank int, def int64, name string) ([2]int, error) {
 func newWindow(a convAttrs, in, k []int, ceilMode bool) (window, error) {
 	r := len(in)
 	if r < 1 || r > 2 || len(k) != r {
-		return window{}, fmt.Errorf("only 1-D and 2-D windows are supported (input spatial %v, kernel %v)", in, k)
+		return window{}, fmt.Errorf("input spatial %v, kernel %v: only 1-D and 2-D windows are %w", in, k, ErrUnsupported)
 	}
 	w := window{spatialRank: r}
 	in2 := [2]int{1, in[0]}
@@ -163,7 +163,7 @@ func compileConv(n *graph.Node, _ int64) (kernelFunc, error) {
 			bias = in[2]
 		}
 		if x.DType != graph.Float32 || wt.DType != graph.Float32 {
-			return fmt.Errorf("dtype %s is not supported", x.DType)
+			return fmt.Errorf("dtype %s is %w", x.DType, ErrUnsupported)
 		}
 		if len(x.Shape) < 3 || len(wt.Shape) != len(x.Shape) {
 			return fmt.Errorf("X %v and W %v: ranks must match and be ≥ 3", x.Shape, wt.Shape)

@@ -56,7 +56,7 @@ func compileMod(n *graph.Node, _ int64) (kernelFunc, error) {
 			return elementwiseBinary(c, opMod, a, b, out[0])
 		}
 		if a.DType != graph.Int64 || b.DType != graph.Int64 {
-			return fmt.Errorf("Mod of %s and %s is not supported", a.DType, b.DType)
+			return fmt.Errorf("Mod of %s and %s is %w", a.DType, b.DType, ErrUnsupported)
 		}
 		return broadcastInt64(c, a, b, out[0], func(x, y int64) int64 {
 			if y == 0 {
@@ -80,6 +80,17 @@ func elementwiseBinary(c *execContext, op binOp, a, b, out *Tensor) error {
 	if op == opPow && a.DType == graph.Float32 && b.DType != graph.Float32 {
 		b = asFloat32(b)
 	}
+	if op == opPow && a.DType == graph.Int64 && b.DType == graph.Float32 {
+		// Integer base, real exponent: computed in float64 and truncated.
+		c.alloc(out, graph.Int64, shape...)
+		o := out.I64
+		broadcastRuns(shape, [][]int{a.Shape, b.Shape}, func(off int, offs, st []int, n int) {
+			for i := 0; i < n; i++ {
+				o[off+i] = int64(math.Pow(float64(a.I64[offs[0]+i*st[0]]), float64(b.F32[offs[1]+i*st[1]])))
+			}
+		})
+		return nil
+	}
 	if a.DType != b.DType {
 		return fmt.Errorf("operand dtypes differ: %s and %s", a.DType, b.DType)
 	}
@@ -95,7 +106,7 @@ func elementwiseBinary(c *execContext, op binOp, a, b, out *Tensor) error {
 		}
 		return broadcastInt64(c, a, b, out, f)
 	}
-	return fmt.Errorf("dtype %s is not supported", a.DType)
+	return fmt.Errorf("dtype %s is %w", a.DType, ErrUnsupported)
 }
 
 // binaryF32 is the float32 hot path; out may alias a when shapes match.
@@ -308,7 +319,7 @@ func compileVariadic(op binOp, mean bool) compileFunc {
 					}
 				}
 			default:
-				return fmt.Errorf("dtype %s is not supported", in[0].DType)
+				return fmt.Errorf("dtype %s is %w", in[0].DType, ErrUnsupported)
 			}
 			return nil
 		}, nil

@@ -1,7 +1,6 @@
 package runtime
 
 import (
-	"fmt"
 	"sync"
 
 	"github.com/onnxcompress/onnxcompress/graph"
@@ -47,7 +46,7 @@ func (c *execContext) runStep(st *step) error {
 	}
 	c.temps = c.temps[:0]
 	if err != nil {
-		return fmt.Errorf("runtime: node %q (%s): %w", st.node.Label(), st.node.OpType, err)
+		return nodeError(st.node, err)
 	}
 	return nil
 }
@@ -74,4 +73,13 @@ func (c *execContext) parallel(n int, body func(lo, hi int)) {
 		}()
 	}
 	wg.Wait()
+}
+
+// tempI64 is integer scratch memory (element indices) that lives until the
+// kernel returns.
+func (c *execContext) tempI64(n int) []int64 {
+	t := &Tensor{}
+	c.pool.fill(t, graph.Int64, []int{n})
+	c.temps = append(c.temps, t)
+	return t.I64
 }

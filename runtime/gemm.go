@@ -21,7 +21,7 @@ func compileGemm(n *graph.Node, _ int64) (kernelFunc, error) {
 	return func(c *execContext, in, out []*Tensor) error {
 		a, b := in[0], in[1]
 		if a.DType != graph.Float32 || b.DType != graph.Float32 {
-			return fmt.Errorf("dtype %s is not supported", a.DType)
+			return fmt.Errorf("dtype %s is %w", a.DType, ErrUnsupported)
 		}
 		if len(a.Shape) != 2 || len(b.Shape) != 2 {
 			return fmt.Errorf("A %v and B %v must be matrices", a.Shape, b.Shape)

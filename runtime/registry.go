@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"errors"
 	"fmt"
 	"sort"
 
@@ -52,7 +53,11 @@ func simple(k kernelFunc) compileFunc {
 	return func(*graph.Node, int64) (kernelFunc, error) { return k, nil }
 }
 
-// errUnsupported reports a node the runtime cannot run.
-func errUnsupported(n *graph.Node, why string) error {
-	return fmt.Errorf("node %q (%s): %s", n.Label(), n.OpType, why)
+// nodeError names the node an error is about.
+func nodeError(n *graph.Node, err error) error {
+	return fmt.Errorf("runtime: node %q (%s): %w", n.Label(), n.OpType, err)
 }
+
+// ErrUnsupported marks errors about an op feature or dtype the runtime does
+// not implement, as opposed to a malformed model.
+var ErrUnsupported = errors.New("not supported by the runtime")

@@ -23,11 +23,11 @@ type Session struct {
 	backend Backend
 	threads int
 
-	slots    []*Tensor       // one per value: constants, inputs, intermediates
-	constant []bool          // slot holds a constant (initializer or folded)
-	slotOf   map[string]int  // value name → slot
-	inputs   []sessionInput  // graph inputs the caller may feed
-	outputs  []int           // slots of the graph outputs
+	slots    []*Tensor      // one per value: constants, inputs, intermediates
+	constant []bool         // slot holds a constant (initializer or folded)
+	slotOf   map[string]int // value name → slot
+	inputs   []sessionInput // graph inputs the caller may feed
+	outputs  []int          // slots of the graph outputs
 	outNames []string
 	steps    []step
 	pool     pool
@@ -94,7 +94,7 @@ func NewSession(m *graph.Model, opts Options) (*Session, error) {
 		}
 		in.dtype, in.shape = v.Type.Elem, v.Type.Shape
 		if !supportedDType(in.dtype) {
-			return nil, fmt.Errorf("runtime: graph input %q has dtype %s, which the runtime does not compute in", v.Name, in.dtype)
+			return nil, fmt.Errorf("runtime: graph input %q has dtype %s: %w", v.Name, in.dtype, ErrUnsupported)
 		}
 		if i, ok := s.slotOf[v.Name]; ok {
 			in.slot, in.hasDefault = i, true
@@ -106,20 +106,20 @@ func NewSession(m *graph.Model, opts Options) (*Session, error) {
 
 	for _, n := range g.Nodes {
 		if !n.IsDefaultDomain() {
-			return nil, errUnsupported(n, fmt.Sprintf("domain %q is not supported", n.Domain))
+			return nil, nodeError(n, fmt.Errorf("domain %q is %w", n.Domain, ErrUnsupported))
 		}
 		compile, ok := forwardKernels[n.OpType]
 		if !ok {
-			return nil, errUnsupported(n, "op is not supported by the runtime")
+			return nil, nodeError(n, fmt.Errorf("op is %w", ErrUnsupported))
 		}
 		for _, a := range n.Attrs {
 			if a.Kind == graph.AttrGraph || a.Kind == graph.AttrGraphs {
-				return nil, errUnsupported(n, "subgraph attributes are not supported")
+				return nil, nodeError(n, fmt.Errorf("subgraph attributes are %w", ErrUnsupported))
 			}
 		}
 		run, err := compile(n, opset)
 		if err != nil {
-			return nil, errUnsupported(n, err.Error())
+			return nil, nodeError(n, err)
 		}
 		st := step{node: n, run: run}
 		for _, v := range n.Inputs {
@@ -129,7 +129,7 @@ func NewSession(m *graph.Model, opts Options) (*Session, error) {
 			}
 			i, ok := s.slotOf[v.Name]
 			if !ok {
-				return nil, errUnsupported(n, fmt.Sprintf("input %q is not produced before the node (graph not topologically sorted?)", v.Name))
+				return nil, nodeError(n, fmt.Errorf("input %q is not produced before the node (graph not topologically sorted?)", v.Name))
 			}
 			st.in = append(st.in, i)
 		}
@@ -139,7 +139,7 @@ func NewSession(m *graph.Model, opts Options) (*Session, error) {
 				continue
 			}
 			if _, dup := s.slotOf[v.Name]; dup {
-				return nil, errUnsupported(n, fmt.Sprintf("output %q is defined twice", v.Name))
+				return nil, nodeError(n, fmt.Errorf("output %q is defined twice", v.Name))
 			}
 			st.out = append(st.out, newSlot(v.Name))
 		}

@@ -118,7 +118,7 @@ func unaryKernel(f func(float64) float64) kernelFunc {
 	return func(c *execContext, in, out []*Tensor) error {
 		x := in[0]
 		if x.DType != graph.Float32 {
-			return fmt.Errorf("dtype %s is not supported", x.DType)
+			return fmt.Errorf("dtype %s is %w", x.DType, ErrUnsupported)
 		}
 		c.alloc(out[0], graph.Float32, x.Shape...)
 		src, dst := x.F32, out[0].F32
@@ -212,7 +212,7 @@ func compileClip(n *graph.Node, opset int64) (kernelFunc, error) {
 				out[0].U8[i] = uint8(math.Min(math.Max(float64(v), lo), hi))
 			}
 		default:
-			return fmt.Errorf("dtype %s is not supported", x.DType)
+			return fmt.Errorf("dtype %s is %w", x.DType, ErrUnsupported)
 		}
 		return nil
 	}, nil
