@@ -42,10 +42,10 @@ func (s *SVD) Factorize(a mat.Matrix, rank int) error {
 	}
 	rank = min(rank, m, n)
 	if m > n {
-		u, vt, sv := thinSVD(n, m, transposed(m, n, data), rank)
+		u, vt, sv := thinSVD(n, m, transposed(m, n, data), rank, true)
 		*s = SVD{u: transposeDense(vt), vt: transposeDense(u), s: sv, rank: rank}
 	} else {
-		u, vt, sv := thinSVD(m, n, append([]float64(nil), data...), rank)
+		u, vt, sv := thinSVD(m, n, append([]float64(nil), data...), rank, true)
 		*s = SVD{u: u, vt: vt, s: sv, rank: rank}
 	}
 	s.normSq = sumSquares(s.s)
@@ -94,7 +94,7 @@ func (s *SVD) FactorizeRandomized(a mat.Matrix, rank int, opts RandomizedOptions
 	}
 	b := zt
 	lin.gemm(blas.NoTrans, blas.NoTrans, k, n, m, 1, qt, m, data, n, 0, b, n)
-	ub, vt, sv := thinSVD(k, n, b, rank)
+	ub, vt, sv := thinSVD(k, n, b, rank, true)
 	u := mat.NewDense(m, rank, nil)
 	lin.gemm(blas.Trans, blas.NoTrans, m, rank, k, 1, qt, m, ub.RawMatrix().Data, ub.RawMatrix().Stride, 0, u.RawMatrix().Data, rank)
 	*s = SVD{u: u, vt: vt, s: sv[:rank], rank: rank, normSq: sumSquares(data)}
@@ -117,8 +117,8 @@ func svdInput(a mat.Matrix, rank int) (m, n int, data []float64, err error) {
 
 // thinSVD factorizes the m×n (m ≤ n) row-major matrix a (destroyed) as
 // A = L·Q (LQ), L = Ũ·Σ·Ṽᵀ, returning U = Ũ[:, :r], Vᵀ = Ṽᵀ[:r, :]·Q and all m
-// singular values.
-func thinSVD(m, n int, a []float64, r int) (u, vt *mat.Dense, s []float64) {
+// singular values; vt is nil unless wantVT.
+func thinSVD(m, n int, a []float64, r int, wantVT bool) (u, vt *mat.Dense, s []float64) {
 	lin := kernels()
 	tau := make([]float64, m)
 	lin.gelqf(m, n, a, n, tau)
@@ -136,6 +136,9 @@ func thinSVD(m, n int, a []float64, r int) (u, vt *mat.Dense, s []float64) {
 	u = mat.NewDense(m, r, nil)
 	for i := 0; i < m; i++ {
 		copy(u.RawMatrix().Data[i*r:(i+1)*r], ul[i*m:i*m+r])
+	}
+	if !wantVT {
+		return u, nil, s
 	}
 	vtData := make([]float64, r*n)
 	for i := 0; i < r; i++ {
@@ -189,6 +192,17 @@ func transposed(m, n int, a []float64) []float64 {
 func transposeDense(a *mat.Dense) *mat.Dense {
 	r, c, data := compact(a)
 	return mat.NewDense(c, r, transposed(r, c, data))
+}
+
+// leadingLeft returns the r leading left singular vectors (m×r) of the
+// row-major m×n matrix a, which is destroyed, and all its singular values.
+func leadingLeft(m, n int, a []float64, r int) (*mat.Dense, []float64) {
+	if m <= n {
+		u, _, s := thinSVD(m, n, a, r, false)
+		return u, s
+	}
+	_, vt, s := thinSVD(n, m, transposed(m, n, a), r, true)
+	return transposeDense(vt), s
 }
 
 func sumSquares(x []float64) float64 {
