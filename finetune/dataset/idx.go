@@ -67,13 +67,12 @@ func decodeIDX(r io.Reader) (*graph.Tensor, error) {
 	if err != nil || n > (1<<62)/size {
 		return nil, fmt.Errorf("IDX dimensions %v are too large", dims)
 	}
-	raw, err := readExactly(r, n*size)
+	raw, err := readExactly(r, n*size, -1)
 	if err != nil {
 		return nil, fmt.Errorf("IDX %v %s: %w", dims, dt, err)
 	}
-	var extra [1]byte
-	if m, _ := io.ReadFull(r, extra[:]); m > 0 {
-		return nil, fmt.Errorf("unexpected bytes after the IDX %v %s data", dims, dt)
+	if err := expectEOF(r); err != nil {
+		return nil, fmt.Errorf("after the IDX %v %s data: %w", dims, dt, err)
 	}
 	swapBytes(raw, int(size))
 	return &graph.Tensor{DType: dt, Dims: dims, Raw: raw}, nil

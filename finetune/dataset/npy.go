@@ -31,9 +31,13 @@ func ReadNPY(path string) (*graph.Tensor, error) {
 		return nil, err
 	}
 	defer f.Close()
-	t, err := DecodeNPY(bufio.NewReaderSize(f, 1<<16), path)
+	st, err := f.Stat()
 	if err != nil {
 		return nil, err
+	}
+	t, err := decodeNPY(bufio.NewReaderSize(f, 1<<16), st.Size())
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	t.Name = strings.TrimSuffix(filepath.Base(path), ".npy")
 	return t, nil
@@ -42,7 +46,7 @@ func ReadNPY(path string) (*graph.Tensor, error) {
 // DecodeNPY reads one .npy array from r, which must end with the array's data.
 // name says where r comes from in errors and becomes the tensor's name.
 func DecodeNPY(r io.Reader, name string) (*graph.Tensor, error) {
-	t, err := decodeNPY(r)
+	t, err := decodeNPY(r, -1)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
@@ -50,7 +54,8 @@ func DecodeNPY(r io.Reader, name string) (*graph.Tensor, error) {
 	return t, nil
 }
 
-func decodeNPY(r io.Reader) (*graph.Tensor, error) {
+// decodeNPY reads an array from r, which holds size bytes if size ≥ 0.
+func decodeNPY(r io.Reader, size int64) (*graph.Tensor, error) {
 	var pre [8]byte
 	if _, err := io.ReadFull(r, pre[:]); err != nil {
 		return nil, fmt.Errorf("not a .npy file: %w", noEOF(err))
@@ -88,20 +93,22 @@ func decodeNPY(r io.Reader) (*graph.Tensor, error) {
 		return nil, fmt.Errorf("bad .npy header: %w", err)
 	}
 	n, _ := graph.NumElements(h.shape) // checked by parseNPYHeader
-	size := int64(h.dtype.Size())
-	if n > (1<<62)/size {
+	elem := int64(h.dtype.Size())
+	if n > (1<<62)/elem {
 		return nil, fmt.Errorf("array of shape %v is too large", h.shape)
 	}
-	raw, err := readExactly(r, n*size)
+	if size >= 0 {
+		size -= int64(len(pre)) + int64(hlen) + map[byte]int64{1: 2, 2: 4, 3: 4}[pre[6]]
+	}
+	raw, err := readExactly(r, n*elem, size)
 	if err != nil {
 		return nil, fmt.Errorf("array of shape %v %s: %w", h.shape, h.dtype, err)
 	}
-	var extra [1]byte
-	if m, _ := r.Read(extra[:]); m > 0 {
-		return nil, fmt.Errorf("unexpected bytes after the %v %s array", h.shape, h.dtype)
+	if err := expectEOF(r); err != nil {
+		return nil, fmt.Errorf("after the %v %s array: %w", h.shape, h.dtype, err)
 	}
 	if h.bigEndian {
-		swapBytes(raw, int(size))
+		swapBytes(raw, int(elem))
 	}
 	if h.dtype == graph.Bool {
 		for i, b := range raw {
@@ -111,16 +118,23 @@ func decodeNPY(r io.Reader) (*graph.Tensor, error) {
 		}
 	}
 	if h.fortran && len(h.shape) > 1 {
-		raw = fortranToC(raw, h.shape, int(size))
+		raw = fortranToC(raw, h.shape, int(elem))
 	}
 	return &graph.Tensor{DType: h.dtype, Dims: h.shape, Raw: raw}, nil
 }
 
-// readExactly reads n bytes, growing the buffer as data arrives so a header
-// that promises terabytes costs nothing until the bytes are really there.
-func readExactly(r io.Reader, n int64) ([]byte, error) {
-	const firstChunk = 64 << 20
-	buf := make([]byte, min(n, firstChunk))
+// readExactly reads n bytes from r, which holds avail bytes if avail ≥ 0.
+// Without that knowledge the buffer grows as data arrives, so a header that
+// promises terabytes costs nothing until the bytes are really there.
+func readExactly(r io.Reader, n, avail int64) ([]byte, error) {
+	if avail >= 0 && avail < n {
+		return nil, fmt.Errorf("data truncated: %d of %d bytes", avail, n)
+	}
+	first := min(n, 1<<20)
+	if avail >= 0 {
+		first = n
+	}
+	buf := make([]byte, first)
 	got := 0
 	for {
 		m, err := io.ReadFull(r, buf[got:])
@@ -133,6 +147,19 @@ func readExactly(r io.Reader, n int64) ([]byte, error) {
 		}
 		buf = append(buf, make([]byte, min(n-int64(got), int64(len(buf))))...)
 	}
+}
+
+// expectEOF checks that r ends cleanly (for compressed streams: with a good checksum).
+func expectEOF(r io.Reader) error {
+	var extra [1]byte
+	n, err := io.ReadFull(r, extra[:])
+	switch {
+	case n > 0:
+		return errors.New("unexpected bytes after the data")
+	case err == io.EOF:
+		return nil
+	}
+	return err
 }
 
 func noEOF(err error) error {

@@ -42,7 +42,7 @@ func readNPZEntry(f *zip.File, archive string) (*graph.Tensor, error) {
 		return nil, fmt.Errorf("%s: entry %q: %w", archive, f.Name, err)
 	}
 	defer rc.Close()
-	t, err := decodeNPY(bufio.NewReaderSize(rc, 1<<16))
+	t, err := decodeNPY(bufio.NewReaderSize(rc, 1<<16), entrySize(f))
 	if err != nil {
 		return nil, fmt.Errorf("%s: entry %q: %w", archive, f.Name, err)
 	}
@@ -76,4 +76,13 @@ func WriteNPZ(path string, tensors []*graph.Tensor, compress bool) error {
 		}
 		return zw.Close()
 	})
+}
+
+// entrySize is the entry's uncompressed size, which archive/zip enforces
+// while reading, or -1 when it does not fit an int64.
+func entrySize(f *zip.File) int64 {
+	if f.UncompressedSize64 > 1<<62 {
+		return -1
+	}
+	return int64(f.UncompressedSize64)
 }
