@@ -98,6 +98,7 @@ func Require(t testing.TB, cs ...Component) {
 		if err := Available(c); err != nil {
 			if os.Getenv("CI") == "true" {
 				t.Fatalf("CI=true and %v", err)
+				return
 			}
 			t.Skip(err)
 		}
