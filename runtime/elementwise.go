@@ -28,6 +28,7 @@ func init() {
 		registerForward(compileBinary(code), op)
 	}
 	registerForward(compileMod, "Mod")
+	registerForward(simple(prelu), "PRelu")
 	registerForward(compileVariadic(opMax, false), "Max")
 	registerForward(compileVariadic(opMin, false), "Min")
 	registerForward(compileVariadic(opAdd, false), "Sum")
@@ -342,4 +343,28 @@ func expandGeneric[E any](dst []E, shape []int, src []E, srcShape []int) {
 			dst[i] = v
 		}
 	})
+}
+
+// prelu is x for x ≥ 0 and slope·x otherwise, slope broadcasting to x.
+func prelu(c *execContext, in, out []*Tensor) error {
+	x, slope := in[0], in[1]
+	if x.DType != graph.Float32 || slope.DType != graph.Float32 {
+		return fmt.Errorf("dtype %s is %w", x.DType, ErrUnsupported)
+	}
+	shape, err := broadcastShapes(x.Shape, slope.Shape)
+	if err != nil {
+		return err
+	}
+	c.alloc(out[0], graph.Float32, shape...)
+	o := out[0].F32
+	broadcastRuns(shape, [][]int{x.Shape, slope.Shape}, func(off int, offs, st []int, n int) {
+		for i := 0; i < n; i++ {
+			v := x.F32[offs[0]+i*st[0]]
+			if v < 0 {
+				v *= slope.F32[offs[1]+i*st[1]]
+			}
+			o[off+i] = v
+		}
+	})
+	return nil
 }
