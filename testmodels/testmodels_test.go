@@ -84,9 +84,12 @@ func TestBuildIsDeterministic(t *testing.T) {
 	}
 }
 
-func TestModelsDeclareConsistentShapes(t *testing.T) {
+func TestModelsPassVerifier(t *testing.T) {
 	for _, c := range All() {
 		m := c.Build(testSeed)
+		if err := graph.VerifyModel(m); err != nil {
+			t.Errorf("%s: %v", c.Name, err)
+		}
 		if err := graph.InferShapes(m, nil); err != nil {
 			t.Errorf("%s: %v", c.Name, err)
 		}
