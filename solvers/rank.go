@@ -384,3 +384,22 @@ func RankForRatio(m Method, shape []int, ratio float64) ([]int, error) {
 	}
 	return ranksOf(r), nil
 }
+
+// truncationRank is the smallest rank whose discarded tail Σ_{i>r} σ_i² is at
+// most deltaSq, capped at maxRank when positive (the δ-truncation of TT/TR/HT-SVD).
+func truncationRank(sv []float64, deltaSq float64, maxRank int) int {
+	r := len(sv)
+	var tail float64
+	for r > 1 {
+		next := tail + sv[r-1]*sv[r-1]
+		if next > deltaSq {
+			break
+		}
+		tail = next
+		r--
+	}
+	if maxRank > 0 {
+		r = min(r, maxRank)
+	}
+	return max(r, 1)
+}
