@@ -362,6 +362,9 @@ func (w *writer) attrProto(a *graph.Attr) (*pb.AttributeProto, error) {
 		p.Strings = a.Strings
 	case graph.AttrTensor:
 		if a.T == nil {
+			if sameKind && o.T == nil {
+				break // as read: a malformed file, carried over unchanged
+			}
 			return nil, errors.New("tensor attribute without a tensor")
 		}
 		if p.T, err = w.tensorProto(a.T, a.T.Name, false); err != nil {
@@ -381,6 +384,9 @@ func (w *writer) attrProto(a *graph.Attr) (*pb.AttributeProto, error) {
 		}
 	case graph.AttrGraph:
 		if a.G == nil {
+			if sameKind && o.G == nil {
+				break
+			}
 			return nil, errors.New("graph attribute without a graph")
 		}
 		if p.G, err = w.graphProto(a.G); err != nil {
