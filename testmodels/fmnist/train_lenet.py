@@ -7,6 +7,7 @@ Produces, beside this script:
                normalisation, names/shapes, and the versions that made it.
 
 Run with Debian's interpreter (the only one with torch):  /usr/bin/python3 train_lenet.py
+(OUT_DIR=dir writes the two files there instead, e.g. to check the run reproduces them.)
 Inputs are pixel/255, then (x - MEAN) / STD. Deterministic: fixed seeds, one thread.
 """
 import gzip
@@ -24,6 +25,7 @@ import torch.nn.functional as F
 
 DATA = os.environ.get("FMNIST_DIR", "/usr/share/datasets/fashion-mnist")
 HERE = os.path.dirname(os.path.abspath(__file__))
+OUT_DIR = os.environ.get("OUT_DIR", HERE)
 MEAN, STD = 0.2860, 0.3530
 SEED = 20240601
 EPOCHS = int(os.environ.get("EPOCHS", "15"))
@@ -118,7 +120,7 @@ def main():
         sys.exit(f"test accuracy {acc:.4f} below {MIN_ACCURACY}; not exporting")
 
     model.eval()
-    onnx_path = os.path.join(HERE, "lenet5.onnx")
+    onnx_path = os.path.join(OUT_DIR, "lenet5.onnx")
     torch.onnx.export(model, torch.zeros(1, 1, 28, 28), onnx_path, opset_version=13,
                       input_names=["input"], output_names=["logits"],
                       dynamic_axes={"input": {0: "N"}, "logits": {0: "N"}},
@@ -144,7 +146,7 @@ def main():
         "numpy_version": np.__version__,
         "script": "testmodels/fmnist/train_lenet.py",
     }
-    with open(os.path.join(HERE, "lenet5.json"), "w") as f:
+    with open(os.path.join(OUT_DIR, "lenet5.json"), "w") as f:
         json.dump(meta, f, indent=2)
         f.write("\n")
     print(f"wrote {onnx_path} (test accuracy {acc:.4f})")
