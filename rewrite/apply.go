@@ -1,0 +1,78 @@
+package rewrite
+
+import (
+	"fmt"
+
+	"github.com/onnxcompress/onnxcompress/graph"
+)
+
+// rewriteLayers applies each layer's plan. A rewrite that fails on a layer
+// the user did not name, or that does not reduce the parameter count, is
+// rolled back and reported as skipped.
+func rewriteLayers(s *state) error {
+	g := s.model.Graph
+	b := graph.NewBuilder(g)
+	idx := graph.NewIndex(g)
+	opset := s.model.OpsetVersion("")
+	for _, l := range s.layers {
+		p := s.plans[l]
+		method, err := MethodByName(p.Method)
+		if err != nil {
+			return err
+		}
+		before := graph.NodeCost(g, idx, l.Node)
+		e := &Emitter{b: b, layer: l, method: method.Name(), opset: opset}
+		out, relErr, err := method.Apply(e, l, p)
+		if err != nil {
+			e.rollback(g)
+			if _, named := s.namedExplicitly(l); named {
+				return fmt.Errorf("layer %s: %s: %w", l.Node.Label(), method.Name(), err)
+			}
+			s.report.skip(l, method.Name(), err.Error())
+			continue
+		}
+		after := int64(0)
+		for _, n := range e.nodes {
+			after += graph.NodeCost(g, idx, n).Params
+		}
+		if after >= before.Params && !keepsParamCount(method) && !s.opts.Force {
+			e.rollback(g)
+			s.report.skip(l, method.Name(), fmt.Sprintf("does not reduce parameters (%d → %d)", before.Params, after))
+			continue
+		}
+		row := s.report.add(l, p, before, relErr)
+		prov := fmt.Sprintf("onnxcompress: replaces %s (%s) by %s %s; weight rel. error %.4g",
+			l.Node.Label(), l.Node.OpType, p.Method, p.settings(), relErr)
+		if err := e.splice(g, out, prov); err != nil {
+			return err
+		}
+		for _, n := range e.nodes {
+			row.NewNodes = append(row.NewNodes, n.Name)
+		}
+		s.applied = append(s.applied, appliedRewrite{row: row, nodes: e.nodes})
+	}
+	return nil
+}
+
+func (s *state) namedExplicitly(l *Layer) (string, bool) {
+	for _, p := range s.opts.Layers {
+		if p == l.Node.Name {
+			return p, true
+		}
+	}
+	for _, p := range s.opts.Plan {
+		if p.Layer == l.Node.Name {
+			return p.Layer, true
+		}
+	}
+	return "", false
+}
+
+// paramKeeper is implemented by methods whose saving is not a parameter
+// count (quantisation shrinks bytes, not elements).
+type paramKeeper interface{ keepsParamCount() bool }
+
+func keepsParamCount(m Method) bool {
+	k, ok := m.(paramKeeper)
+	return ok && k.keepsParamCount()
+}

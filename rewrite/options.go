@@ -1,0 +1,41 @@
+package rewrite
+
+import "github.com/onnxcompress/onnxcompress/graph"
+
+// Options say what Compress does.
+type Options struct {
+	// Method names the method for every selected layer (see MethodNames).
+	Method string
+	// Target applies to every selected layer unless Plan is given.
+	Target Target
+	// Plan, when set, gives each layer's method and settings explicitly;
+	// Method and Target are then ignored.
+	Plan []LayerPlan
+
+	// Layers are globs (path.Match) on node names; empty selects all.
+	// A layer named by a glob without wildcards is "explicit": a method
+	// that cannot take it is an error rather than a skip.
+	Layers []string
+	// Ops restricts selection to these op types (Conv, Gemm, MatMul).
+	Ops []string
+	// MinParams skips layers whose weight has fewer elements.
+	MinParams int64
+	// Skip are globs of node names never to touch.
+	Skip []string
+
+	// FoldBatchNorm folds a BatchNormalization that directly follows a Conv
+	// into the Conv's weight and bias before decomposing, so the
+	// decomposition sees the weight's true scale.
+	FoldBatchNorm bool
+
+	// InputShapes fixes input shapes for shape inference and MAC counts;
+	// inputs left out keep their declared shapes (unknown dims stay symbolic).
+	InputShapes map[string]graph.Shape
+
+	// Force applies rewrites even when they do not reduce the cost, which
+	// exactness checks at full rank need.
+	Force bool
+
+	// Seed makes randomized solvers repeatable.
+	Seed uint64
+}

@@ -1,0 +1,134 @@
+package rewrite
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"github.com/onnxcompress/onnxcompress/graph"
+)
+
+// Report says what Compress did, per layer and in total.
+type Report struct {
+	Layers []*LayerReport `json:"layers"`
+	// Before and After are the whole model's weighted-layer costs.
+	Before graph.Totals `json:"before"`
+	After  graph.Totals `json:"after"`
+	// Selected sums the rewritten layers only.
+	SelectedParamsBefore int64 `json:"selected_params_before"`
+	SelectedParamsAfter  int64 `json:"selected_params_after"`
+	SelectedMACsBefore   int64 `json:"selected_macs_before"`
+	SelectedMACsAfter    int64 `json:"selected_macs_after"`
+}
+
+// LayerReport is one layer's row.
+type LayerReport struct {
+	Layer        string  `json:"layer"`
+	Op           string  `json:"op"`
+	Method       string  `json:"method"`
+	Form         string  `json:"form,omitempty"`
+	Ranks        []int   `json:"ranks,omitempty"`
+	Chain        string  `json:"chain,omitempty"`
+	Keep         float64 `json:"keep,omitempty"`
+	Bits         int     `json:"bits,omitempty"`
+	ParamsBefore int64   `json:"params_before"`
+	ParamsAfter  int64   `json:"params_after"`
+	MACsBefore   int64   `json:"macs_before"`
+	MACsAfter    int64   `json:"macs_after"`
+	// WeightError is ‖W − Ŵ‖/‖W‖ of the realised weight.
+	WeightError float64 `json:"weight_error"`
+	// OutputError is the relative L2 error of the model's outputs on probe
+	// inputs, filled by callers that run the model (nil when not measured).
+	OutputError *float64 `json:"output_error,omitempty"`
+	// Skipped gives the reason a selected layer was left as it was.
+	Skipped  string   `json:"skipped,omitempty"`
+	NewNodes []string `json:"new_nodes,omitempty"`
+}
+
+func (r *Report) skip(l *Layer, method, reason string) {
+	r.Layers = append(r.Layers, &LayerReport{Layer: l.Node.Label(), Op: l.Node.OpType, Method: method,
+		ParamsBefore: l.WeightParams(), ParamsAfter: l.WeightParams(), Skipped: reason})
+}
+
+func (r *Report) add(l *Layer, p LayerPlan, before graph.LayerCost, relErr float64) *LayerReport {
+	row := &LayerReport{Layer: l.Node.Label(), Op: l.Node.OpType, Method: p.Method, Form: p.Form,
+		Ranks: p.Ranks, Chain: p.Chain, Keep: p.Keep, Bits: p.Bits,
+		ParamsBefore: before.Params, MACsBefore: before.MACs, WeightError: relErr}
+	r.Layers = append(r.Layers, row)
+	return row
+}
+
+// Rewritten returns the rows of layers that were replaced.
+func (r *Report) Rewritten() []*LayerReport {
+	var out []*LayerReport
+	for _, l := range r.Layers {
+		if l.Skipped == "" {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+func (p LayerPlan) settings() string {
+	var parts []string
+	if p.Form != "" {
+		parts = append(parts, "form "+p.Form)
+	}
+	if len(p.Ranks) > 0 {
+		parts = append(parts, fmt.Sprintf("ranks %v", p.Ranks))
+	}
+	if p.Chain != "" {
+		parts = append(parts, "chain "+p.Chain)
+	}
+	if p.Keep > 0 {
+		parts = append(parts, fmt.Sprintf("keep %g", p.Keep))
+	}
+	if p.Bits > 0 {
+		parts = append(parts, fmt.Sprintf("%d bits", p.Bits))
+	}
+	return strings.Join(parts, ", ")
+}
+
+// finishReport costs the new nodes now that their shapes are inferred, sums
+// the totals, and writes the provenance list into the model's metadata.
+func finishReport(s *state) error {
+	g := s.model.Graph
+	idx := graph.NewIndex(g)
+	r := s.report
+	for _, a := range s.applied {
+		a.row.ParamsAfter, a.row.MACsAfter = 0, 0
+		for _, n := range a.nodes {
+			c := graph.NodeCost(g, idx, n)
+			a.row.ParamsAfter += c.Params
+			a.row.MACsAfter += c.MACs
+		}
+		r.SelectedParamsBefore += a.row.ParamsBefore
+		r.SelectedParamsAfter += a.row.ParamsAfter
+		r.SelectedMACsBefore += a.row.MACsBefore
+		r.SelectedMACsAfter += a.row.MACsAfter
+	}
+	_, r.After = graph.ModelCost(s.model)
+	if len(s.applied) == 0 {
+		return nil
+	}
+	type provenance struct {
+		Node     string   `json:"node"`
+		Op       string   `json:"op"`
+		Method   string   `json:"method"`
+		Settings string   `json:"settings"`
+		Error    float64  `json:"weight_error"`
+		NewNodes []string `json:"new_nodes"`
+	}
+	var list []provenance
+	for _, a := range s.applied {
+		row := a.row
+		plan := LayerPlan{Form: row.Form, Ranks: row.Ranks, Chain: row.Chain, Keep: row.Keep, Bits: row.Bits}
+		list = append(list, provenance{row.Layer, row.Op, row.Method, plan.settings(), row.WeightError, row.NewNodes})
+	}
+	b, err := json.Marshal(list)
+	if err != nil {
+		return err
+	}
+	s.model.SetMetadata("onnxcompress.rewrites", string(b))
+	return nil
+}
