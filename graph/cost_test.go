@@ -1,0 +1,107 @@
+package graph
+
+import "testing"
+
+func zeros(dims ...int64) *Tensor {
+	n, _ := NumElements(dims)
+	return NewFloat32("", dims, make([]float32, n))
+}
+
+func TestModelCost(t *testing.T) {
+	g := &Graph{Name: "g"}
+	b := NewBuilder(g)
+	x := b.Input("x", Float32, Shape{{Param: "N"}, {Value: 3}, {Value: 32}, {Value: 32}})
+	// Conv 3→16, 3×3, stride 2, pad 1: out 16×16.
+	c1 := b.Node("Conv", "conv1", []*Value{x, b.Const("w1", zeros(16, 3, 3, 3)), b.Const("b1", zeros(16))}, 1,
+		IntsAttr("strides", 2, 2), IntsAttr("pads", 1, 1, 1, 1))
+	// Grouped conv 16→16, group 4 (4 input channels per group), pad 1.
+	c2 := b.Node("Conv", "conv2", []*Value{c1.Outputs[0], b.Const("w2", zeros(16, 4, 3, 3))}, 1,
+		IntAttr("group", 4), IntsAttr("pads", 1, 1, 1, 1))
+	// ConvTranspose 16→8, 2×2 stride 2: out 32×32; weight from a Constant node.
+	w3 := b.Op("Constant", "w3", nil, TensorAttr("value", zeros(16, 8, 2, 2)))
+	c3 := b.Node("ConvTranspose", "deconv", []*Value{c2.Outputs[0], w3}, 1, IntsAttr("strides", 2, 2))
+	gap := b.Op("GlobalAveragePool", "gap", []*Value{c3.Outputs[0]})
+	flat := b.Op("Flatten", "flat", []*Value{gap})
+	// Two Gemms share one stored weight and bias; the second reads them
+	// through Identity, as torch exports do.
+	wfc := b.Const("wfc", zeros(10, 8))
+	bfc := b.Const("bfc", zeros(10))
+	fc1 := b.Node("Gemm", "fc1", []*Value{flat, wfc, bfc}, 1, IntAttr("transB", 1))
+	fc2 := b.Node("Gemm", "fc2", []*Value{flat, b.Op("Identity", "wfc_id", []*Value{wfc}), b.Op("Identity", "bfc_id", []*Value{bfc})}, 1, IntAttr("transB", 1))
+	mm := b.Node("MatMul", "mm", []*Value{flat, b.Const("k", zeros(8, 4))}, 1)
+	ein := b.Node("Einsum", "ein", []*Value{flat, b.Const("we", zeros(5, 8))}, 1, StringAttr("equation", "nc,oc->no"))
+	// A MatMul of two activations holds no weight: not a layer.
+	act := b.Node("MatMul", "act", []*Value{flat, b.Op("Transpose", "tr", []*Value{flat})}, 1)
+	for _, n := range []*Node{fc1, fc2, mm, ein, act} {
+		b.Output(n.Outputs[0])
+	}
+	m := modelOf(g, 13)
+
+	layers, tot := ModelCost(m)
+	// Expected figures from the formulas in NodeCost's documentation.
+	want := []struct {
+		name         string
+		weight       []int64
+		params, macs int64
+	}{
+		{"conv1", []int64{16, 3, 3, 3}, 16*27 + 16, 1 * 16 * 16 * 16 * 3 * 3 * 3},
+		{"conv2", []int64{16, 4, 3, 3}, 16 * 36, 1 * 16 * 16 * 16 * 4 * 3 * 3},
+		{"deconv", []int64{16, 8, 2, 2}, 16 * 8 * 4, 1 * 16 * 16 * 16 * 8 * 2 * 2},
+		{"fc1", []int64{10, 8}, 90, 1 * 10 * 8},
+		{"fc2", []int64{10, 8}, 90, 1 * 10 * 8},
+		{"mm", []int64{8, 4}, 32, 1 * 4 * 8},
+		{"ein", []int64{5, 8}, 40, 1 * 5 * 8},
+	}
+	if len(layers) != len(want) {
+		t.Fatalf("%d layers, want %d: %+v", len(layers), len(want), layers)
+	}
+	var sumP, sumM int64
+	for i, w := range want {
+		l := layers[i]
+		if l.Node.Name != w.name || l.Op != l.Node.OpType || !equalInts(l.WeightShape, w.weight) || l.Params != w.params || l.MACs != w.macs {
+			t.Errorf("layer %d: %s %s weight %v params %d MACs %d; want %s %v %d %d",
+				i, l.Node.Name, l.Op, l.WeightShape, l.Params, l.MACs, w.name, w.weight, w.params, w.macs)
+		}
+		sumP += w.params
+		sumM += w.macs
+	}
+	// The deconv's MACs equal, for stride = kernel, one MAC per output
+	// element per input channel: 8·32·32·16.
+	if layers[2].MACs != 8*32*32*16 {
+		t.Errorf("ConvTranspose MACs %d", layers[2].MACs)
+	}
+	if tot.Layers != len(want) || tot.Params != sumP || tot.MACs != sumM {
+		t.Errorf("totals %+v, want layers %d params %d MACs %d", tot, len(want), sumP, sumM)
+	}
+	if tot.UniqueParams != sumP-90 {
+		t.Errorf("unique params %d, want %d (the shared Gemm weight once)", tot.UniqueParams, sumP-90)
+	}
+	// ModelCost infers on the side: the model is untouched.
+	if c1.Outputs[0].Type != nil {
+		t.Error("ModelCost wrote inferred types into the model")
+	}
+
+	// NodeCost reads the model's own types: after InferShapes at batch 2
+	// the MACs double.
+	if err := InferShapes(m, map[string]Shape{"x": KnownShape(2, 3, 32, 32)}); err != nil {
+		t.Fatal(err)
+	}
+	idx := NewIndex(g)
+	for i, n := range []*Node{c1, c2, c3, fc1, fc2, mm, ein} {
+		lc := NodeCost(g, idx, n)
+		if lc.Params != want[i].params || lc.MACs != 2*want[i].macs {
+			t.Errorf("NodeCost(%s) = params %d MACs %d, want %d %d", n.Name, lc.Params, lc.MACs, want[i].params, 2*want[i].macs)
+		}
+	}
+}
+
+func TestNodeCostUnknownShapes(t *testing.T) {
+	g := &Graph{Name: "g"}
+	b := NewBuilder(g)
+	x := b.Input("x", Float32, nil)
+	conv := b.Node("Conv", "conv", []*Value{x, b.Const("w", zeros(4, 2, 3, 3))}, 1)
+	lc := NodeCost(g, nil, conv)
+	if lc.Params != 72 || lc.MACs != 0 || !equalInts(lc.WeightShape, []int64{4, 2, 3, 3}) {
+		t.Errorf("unknown input shape: %+v", lc)
+	}
+}
