@@ -162,7 +162,9 @@ type pendingChunk struct {
 	data   []byte
 }
 
+// file returns the plan for location; spellings of one path share one plan.
 func (pl *externalPlan) file(location string) *externalFile {
+	location = filepath.Clean(location)
 	if pl.byLoc == nil {
 		pl.byLoc = map[string]*externalFile{}
 	}

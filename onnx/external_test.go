@@ -229,3 +229,44 @@ func TestExternalDataNeedsFolder(t *testing.T) {
 	_, err := Decode(data, "")
 	wantBadInput(t, err, `tensor "w"`)
 }
+
+func TestExternalSameFileTwoSpellings(t *testing.T) {
+	dir := t.TempDir()
+	data := make([]byte, 32)
+	for i := range data {
+		data[i] = byte(i + 1)
+	}
+	os.WriteFile(filepath.Join(dir, "w.bin"), data, 0o644)
+	ext := func(name, location, offset string) *pb.TensorProto {
+		return &pb.TensorProto{Name: proto.String(name), DataType: proto.Int32(1), Dims: []int64{4},
+			DataLocation: pb.TensorProto_EXTERNAL.Enum(),
+			ExternalData: []*pb.StringStringEntryProto{{Key: proto.String("location"), Value: proto.String(location)},
+				{Key: proto.String("offset"), Value: proto.String(offset)}, {Key: proto.String("length"), Value: proto.String("16")}}}
+	}
+	path := writeModelFile(t, dir, modelWith(ext("a", "w.bin", "0"), ext("b", "./w.bin", "16")))
+	m, err := Read(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(t.TempDir(), "model.onnx")
+	if err := Write(out, m); err != nil {
+		t.Fatal(err)
+	}
+	back, err := Read(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, v := range back.Graph.Initializers {
+		if !bytes.Equal(v.Const.Raw, data[16*i:16*i+16]) {
+			t.Errorf("tensor %s = %x", v.Name, v.Const.Raw)
+		}
+	}
+	if !proto.Equal(readProto(t, out), readProto(t, path)) {
+		t.Error("model changed")
+	}
+}
+
+func TestReadFolderIsBadInput(t *testing.T) {
+	_, err := Read(t.TempDir())
+	wantBadInput(t, err)
+}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"syscall"
 
 	"google.golang.org/protobuf/proto"
 
@@ -19,7 +20,7 @@ import (
 func Read(path string) (*graph.Model, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
-		if errors.Is(err, os.ErrNotExist) {
+		if errors.Is(err, os.ErrNotExist) || errors.Is(err, syscall.EISDIR) {
 			return nil, &InputError{File: path, Err: err}
 		}
 		return nil, err
