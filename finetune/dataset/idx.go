@@ -27,6 +27,11 @@ func ReadIDX(path string) (*graph.Tensor, error) {
 		return nil, err
 	}
 	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	limit := st.Size()
 	var r io.Reader = bufio.NewReaderSize(f, 1<<16)
 	if head, _ := r.(*bufio.Reader).Peek(2); len(head) == 2 && head[0] == 0x1f && head[1] == 0x8b {
 		gz, err := gzip.NewReader(r)
@@ -35,8 +40,9 @@ func ReadIDX(path string) (*graph.Tensor, error) {
 		}
 		defer gz.Close()
 		r = bufio.NewReaderSize(gz, 1<<16)
+		limit = min(limit, (1<<62)/maxDeflateRatio) * maxDeflateRatio
 	}
-	t, err := decodeIDX(r)
+	t, err := decodeIDX(r, limit)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
@@ -44,7 +50,12 @@ func ReadIDX(path string) (*graph.Tensor, error) {
 	return t, nil
 }
 
-func decodeIDX(r io.Reader) (*graph.Tensor, error) {
+// maxDeflateRatio bounds how much deflate can expand its input (about 1032:1),
+// which bounds the size of a gzipped file's content.
+const maxDeflateRatio = 1040
+
+// decodeIDX reads IDX data from r, which holds at most limit bytes.
+func decodeIDX(r io.Reader, limit int64) (*graph.Tensor, error) {
 	var magic [4]byte
 	if _, err := io.ReadFull(r, magic[:]); err != nil {
 		return nil, fmt.Errorf("not an IDX file: %w", noEOF(err))
@@ -67,7 +78,7 @@ func decodeIDX(r io.Reader) (*graph.Tensor, error) {
 	if err != nil || n > (1<<62)/size {
 		return nil, fmt.Errorf("IDX dimensions %v are too large", dims)
 	}
-	raw, err := readExactly(r, n*size, -1)
+	raw, err := readExactly(r, n*size, limit-4-4*int64(rank))
 	if err != nil {
 		return nil, fmt.Errorf("IDX %v %s: %w", dims, dt, err)
 	}

@@ -54,7 +54,7 @@ func DecodeNPY(r io.Reader, name string) (*graph.Tensor, error) {
 	return t, nil
 }
 
-// decodeNPY reads an array from r, which holds size bytes if size ≥ 0.
+// decodeNPY reads an array from r, which holds at most size bytes if size ≥ 0.
 func decodeNPY(r io.Reader, size int64) (*graph.Tensor, error) {
 	var pre [8]byte
 	if _, err := io.ReadFull(r, pre[:]); err != nil {
@@ -123,15 +123,16 @@ func decodeNPY(r io.Reader, size int64) (*graph.Tensor, error) {
 	return &graph.Tensor{DType: h.dtype, Dims: h.shape, Raw: raw}, nil
 }
 
-// readExactly reads n bytes from r, which holds avail bytes if avail ≥ 0.
-// Without that knowledge the buffer grows as data arrives, so a header that
-// promises terabytes costs nothing until the bytes are really there.
-func readExactly(r io.Reader, n, avail int64) ([]byte, error) {
-	if avail >= 0 && avail < n {
-		return nil, fmt.Errorf("data truncated: %d of %d bytes", avail, n)
+// readExactly reads n bytes from r, which holds at most limit bytes if
+// limit ≥ 0. Within a known limit the buffer is allocated once; without one it
+// grows as data arrives, so a header that promises terabytes costs nothing
+// until the bytes are really there.
+func readExactly(r io.Reader, n, limit int64) ([]byte, error) {
+	if limit >= 0 && limit < n {
+		return nil, fmt.Errorf("data truncated: at most %d of %d bytes", limit, n)
 	}
 	first := min(n, 1<<20)
-	if avail >= 0 {
+	if limit >= 0 {
 		first = n
 	}
 	buf := make([]byte, first)
