@@ -25,10 +25,11 @@ func Read(path string) (*graph.Model, error) {
 		}
 		return nil, err
 	}
-	dir := filepath.Dir(path)
-	m, err := Decode(data, dir)
+	m, err := Decode(data, dirOf(path))
 	return m, inFile(path, err)
 }
+
+func dirOf(path string) string { return filepath.Dir(path) }
 
 // Decode parses a serialized ModelProto. dir is the folder external data
 // locations are relative to; "" refuses models with external data.
