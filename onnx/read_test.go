@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"github.com/onnxcompress/onnxcompress/graph"
 	"google.golang.org/protobuf/encoding/protowire"
+	"maps"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -376,4 +377,57 @@ func TestValueTypeAndDocEditsAreWritten(t *testing.T) {
 			t.Errorf("value info written as %v", vi)
 		}
 	}
+}
+
+// TestConformanceModelsScopes checks that every use in every conformance
+// model resolves to a Value its graph or an enclosing graph defines, and that
+// some subgraphs really do use outer values.
+func TestConformanceModelsScopes(t *testing.T) {
+	outerUses := 0
+	var walk func(path string, g *graph.Graph, outer map[*graph.Value]bool)
+	walk = func(path string, g *graph.Graph, outer map[*graph.Value]bool) {
+		local := map[*graph.Value]bool{}
+		for _, v := range append(append([]*graph.Value{}, g.Inputs...), g.Initializers...) {
+			local[v] = true
+		}
+		for _, n := range g.Nodes {
+			for _, v := range n.Outputs {
+				if v != nil {
+					local[v] = true
+				}
+			}
+		}
+		for _, n := range g.Nodes {
+			for _, v := range n.Inputs {
+				switch {
+				case v == nil || local[v]:
+				case outer[v]:
+					outerUses++
+				default:
+					t.Errorf("%s: node %s uses %q, defined nowhere in scope", path, n.Label(), v.Name)
+				}
+			}
+			inner := maps.Clone(outer)
+			maps.Copy(inner, local)
+			for _, a := range n.Attrs {
+				if a.G != nil {
+					walk(path, a.G, inner)
+				}
+				for _, sg := range a.Graphs {
+					walk(path, sg, inner)
+				}
+			}
+		}
+	}
+	for _, p := range conformanceModels(t) {
+		m, err := Read(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		walk(p, m.Graph, map[*graph.Value]bool{})
+	}
+	if outerUses == 0 {
+		t.Error("no subgraph in the conformance set uses an outer value; the scope check saw nothing")
+	}
+	t.Logf("%d uses of outer-scope values", outerUses)
 }
