@@ -571,12 +571,16 @@ func denseRowMajor(a mat.Matrix) []float64 {
 	return out
 }
 
-// DesignDeButChains proposes up to limit canonical, dense chains for an m×n
-// matrix whose parameter fraction P/(m·n) is closest to ratio. Candidates come
-// from the prime factorizations of m and n: the finest radix pairing is merged
-// into every composition of adjacent factors. Monotonic chains are listed
-// before others at equal distance from the target, so ties favour the smaller
-// intermediate activations.
+// DesignDeButChains proposes up to limit canonical monotonic chains for an
+// m×n matrix whose parameter fraction P/(m·n) is closest to ratio (in log
+// distance), fewest factors first among equals.
+//
+// Built from the input side, a canonical chain is a path through the states
+// (m', n') = (m/Π r, n/Π s) of remaining radices; the size after each factor
+// is n'·m/m', so a factor's cost p·s depends only on the state it leads to.
+// A dynamic program over the divisor pairs of (m, n) therefore finds every
+// reachable parameter count, keeping one chain per 1% bucket of parameters.
+// Monotonic means r_k ≤ s_k throughout when m ≤ n (r_k ≥ s_k when m > n).
 func DesignDeButChains(m, n int, ratio float64, limit int) ([]DeButChain, error) {
 	if m <= 0 || n <= 0 {
 		return nil, fmt.Errorf("debut design: matrix %d×%d must have positive sizes", m, n)
@@ -587,57 +591,85 @@ func DesignDeButChains(m, n int, ratio float64, limit int) ([]DeButChain, error)
 	if limit <= 0 {
 		limit = 1
 	}
-	rPrimes, sPrimes := primeFactors(m), primeFactors(n)
-	// Large radices go to the input side, as in the paper's (8,9,1) and
-	// (16,25,1) first factors: sort descending and place from the right.
-	slices.Sort(rPrimes)
-	slices.Sort(sPrimes)
-	size := max(len(rPrimes), len(sPrimes), 1)
-	rFine, sFine := padOnes(rPrimes, size), padOnes(sPrimes, size)
-	if size > 20 {
-		return nil, fmt.Errorf("debut design: %d×%d has %d prime factors, too many to enumerate", m, n, size)
+	const maxFactors = 16
+	type partial struct {
+		params int
+		r, s   []int // radices from the input side
+	}
+	mDivs, nDivs := divisors(m), divisors(n)
+	type state struct{ mRem, nRem int }
+	// Every transition divides mRem·nRem by at least 2, so processing states
+	// by decreasing product visits each after all its predecessors.
+	var states []state
+	for _, a := range mDivs {
+		for _, b := range nDivs {
+			states = append(states, state{a, b})
+		}
+	}
+	slices.SortFunc(states, func(x, y state) int {
+		if px, py := x.mRem*x.nRem, y.mRem*y.nRem; px != py {
+			return py - px
+		}
+		return x.mRem - y.mRem
+	})
+	reach := map[state]map[int]partial{{m, n}: {0: {}}}
+	for _, st := range states {
+		buckets := reach[st]
+		if len(buckets) == 0 || st == (state{1, 1}) {
+			continue
+		}
+		keys := make([]int, 0, len(buckets))
+		for k := range buckets {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		for _, r := range divisors(st.mRem) {
+			for _, s := range divisors(st.nRem) {
+				if r*s == 1 || (m <= n && r > s) || (m > n && r < s) {
+					continue
+				}
+				next := state{st.mRem / r, st.nRem / s}
+				cost := next.nRem * (m / next.mRem) * s
+				for _, key := range keys {
+					p := buckets[key]
+					if len(p.r) >= maxFactors {
+						continue
+					}
+					cand := partial{p.params + cost, append(slices.Clone(p.r), r), append(slices.Clone(p.s), s)}
+					bucket := int(math.Round(math.Log(float64(cand.params)) / math.Log(1.01)))
+					if reach[next] == nil {
+						reach[next] = map[int]partial{}
+					}
+					old, ok := reach[next][bucket]
+					if !ok || designBetter(cand.params, cand.r, cand.s, old.params, old.r, old.s) {
+						reach[next][bucket] = cand
+					}
+				}
+			}
+		}
 	}
 	type candidate struct {
 		chain DeButChain
 		dist  float64
-		shape DeButShape
 	}
 	var cands []candidate
-	seen := map[string]bool{}
-	for mask := 0; mask < 1<<uint(size-1); mask++ {
-		var r, s []int
-		cr, cs := rFine[0], sFine[0]
-		for k := 1; k < size; k++ {
-			if mask&(1<<uint(k-1)) != 0 {
-				cr *= rFine[k]
-				cs *= sFine[k]
-				continue
-			}
-			r, s = append(r, cr), append(s, cs)
-			cr, cs = rFine[k], sFine[k]
-		}
-		r, s = append(r, cr), append(s, cs)
+	for _, p := range reach[state{1, 1}] {
+		r, s := slices.Clone(p.r), slices.Clone(p.s)
+		slices.Reverse(r)
+		slices.Reverse(s)
 		chain, err := CanonicalDeButChain(r, s)
 		if err != nil {
 			return nil, err
 		}
-		key := chain.String()
-		if seen[key] {
-			continue
-		}
-		seen[key] = true
-		frac := float64(chain.Params()) / (float64(m) * float64(n))
-		cands = append(cands, candidate{chain, math.Abs(math.Log(frac / ratio)), chain.Shape()})
+		frac := float64(p.params) / (float64(m) * float64(n))
+		cands = append(cands, candidate{chain, math.Abs(math.Log(frac / ratio))})
 	}
-	slices.SortStableFunc(cands, func(x, y candidate) int {
+	slices.SortFunc(cands, func(x, y candidate) int {
 		if x.dist != y.dist {
-			if x.dist < y.dist {
-				return -1
-			}
-			return 1
+			return compareFloat(x.dist, y.dist)
 		}
-		if x.shape != y.shape {
-			return int(x.shape) - int(y.shape)
+		if len(x.chain) != len(y.chain) {
+			return len(x.chain) - len(y.chain)
 		}
 		return strings.Compare(x.chain.String(), y.chain.String())
 	})
@@ -648,28 +680,33 @@ func DesignDeButChains(m, n int, ratio float64, limit int) ([]DeButChain, error)
 	return out, nil
 }
 
-// primeFactors lists the prime factors of v in ascending order (empty for 1).
-func primeFactors(v int) []int {
-	var out []int
-	for p := 2; p*p <= v; p++ {
-		for v%p == 0 {
-			out = append(out, p)
-			v /= p
-		}
+// designBetter orders chains of nearly equal cost: fewer factors, then fewer
+// parameters, then the lexicographically smaller radix list, so the
+// designer's output does not depend on map iteration order.
+func designBetter(pa int, ra, sa []int, pb int, rb, sb []int) bool {
+	if len(ra) != len(rb) {
+		return len(ra) < len(rb)
 	}
-	if v > 1 {
-		out = append(out, v)
+	if pa != pb {
+		return pa < pb
 	}
-	return out
+	if c := slices.Compare(ra, rb); c != 0 {
+		return c < 0
+	}
+	return slices.Compare(sa, sb) < 0
 }
 
-// padOnes right-aligns ascending primes in a slice of length size, filling
-// the output side with 1s, so the input-side factor gets the largest radix.
-func padOnes(primes []int, size int) []int {
-	out := make([]int, size)
-	for i := range out {
-		out[i] = 1
+// divisors lists the divisors of v in ascending order.
+func divisors(v int) []int {
+	var small, large []int
+	for d := 1; d*d <= v; d++ {
+		if v%d == 0 {
+			small = append(small, d)
+			if d*d != v {
+				large = append(large, v/d)
+			}
+		}
 	}
-	copy(out[size-len(primes):], primes)
-	return out
+	slices.Reverse(large)
+	return append(small, large...)
 }

@@ -148,13 +148,13 @@ func (d *DeBut) Errors() []float64 { return append([]float64(nil), d.errors...) 
 // UpdateErrors returns the relative error after every single factor update.
 func (d *DeBut) UpdateErrors() []float64 { return append([]float64(nil), d.updateErrors...) }
 
-// Dense returns the fitted product B_0·…·B_{N-1}.
-func (d *DeBut) Dense() *mat.Dense {
-	out, err := DensifyDeButChain(d.Factors())
-	if err != nil {
-		panic(fmt.Sprintf("debut: fitted factors inconsistent: %v", err)) // unreachable after Fit succeeded
+// Dense returns the fitted product B_0·…·B_{N-1}; it fails before a
+// successful Fit.
+func (d *DeBut) Dense() (*mat.Dense, error) {
+	if len(d.factors) == 0 {
+		return nil, fmt.Errorf("debut: no fitted chain")
 	}
-	return out
+	return DensifyDeButChain(d.Factors())
 }
 
 // debutALS keeps the structured prefix and suffix products of a canonical

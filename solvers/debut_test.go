@@ -515,8 +515,12 @@ func TestDeButALSMonotone(t *testing.T) {
 				prev = e
 			}
 			// The reported error is the real error of the returned factors.
+			approx, err := d.Dense()
+			if err != nil {
+				t.Fatal(err)
+			}
 			var diff mat.Dense
-			diff.Sub(f, d.Dense())
+			diff.Sub(f, approx)
 			real := mat.Norm(&diff, 2) / mat.Norm(f, 2)
 			if last := ups[len(ups)-1]; math.Abs(real-last) > 1e-10 {
 				t.Errorf("%v: reported error %g, real %g", chain, last, real)
@@ -745,8 +749,14 @@ func TestDeButDeterministicAndEarlyStop(t *testing.T) {
 	if err := b.Fit(f, chain, &DeButOptions{Iterations: 4, Seed: 7}); err != nil {
 		t.Fatal(err)
 	}
-	if !mat.Equal(a.Dense(), b.Dense()) {
+	da, _ := a.Dense()
+	db, _ := b.Dense()
+	if !mat.Equal(da, db) {
 		t.Error("same seed gave different factors")
+	}
+	var unfitted DeBut
+	if _, err := unfitted.Dense(); err == nil {
+		t.Error("Dense before Fit did not fail")
 	}
 	var c DeBut
 	if err := c.Fit(f, chain, &DeButOptions{Iterations: 200, Tol: 1e-3, Seed: 7}); err != nil {
@@ -785,6 +795,9 @@ func TestDesignDeButChains(t *testing.T) {
 			if ok, err := c.IsDense(); !ok || err != nil {
 				t.Errorf("%v not dense", c)
 			}
+			if c.Shape() != DeButMonotonic {
+				t.Errorf("%v is %v, want monotonic", c, c.Shape())
+			}
 			dist := math.Abs(math.Log(float64(c.Params()) / float64(tc.m*tc.n) / tc.ratio))
 			if i == 0 {
 				best = dist
@@ -798,5 +811,22 @@ func TestDesignDeButChains(t *testing.T) {
 	}
 	if _, err := DesignDeButChains(4, 4, math.NaN(), 1); err == nil {
 		t.Error("NaN ratio accepted")
+	}
+}
+
+// BenchmarkDeButALSIteration times one ALS iteration on the 512×2048 chain of
+// debut.md §4.6 (bench/debut/run.sh runs the full 20-iteration comparison).
+func BenchmarkDeButALSIteration(b *testing.B) {
+	chain, err := ParseDeButSupSub(matrixSup, matrixSub)
+	if err != nil {
+		b.Fatal(err)
+	}
+	f := debutRandomMatrix(rand.New(rand.NewPCG(1, 1)), chain.Rows(), chain.Cols())
+	b.ResetTimer()
+	for b.Loop() {
+		var d DeBut
+		if err := d.Fit(f, chain, &DeButOptions{Iterations: 1}); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
