@@ -95,6 +95,11 @@ func (d *DeBut) Fit(f mat.Matrix, chain DeButChain, opts *DeButOptions) error {
 			return fmt.Errorf("debut fit: init chain %v differs from %v", initChain, chain)
 		}
 		for k, w := range opts.Init {
+			for i, v := range w.W {
+				if math.IsNaN(v) || math.IsInf(v, 0) {
+					return fmt.Errorf("debut fit init: factor %d weight %d is %g", k, i, v)
+				}
+			}
 			d.factors[k] = append([]float64(nil), w.W...)
 		}
 	} else {

@@ -728,6 +728,11 @@ func TestDeButDegenerateInput(t *testing.T) {
 	if err := d.Fit(f, smallChain, &DeButOptions{Init: debutRandomWeights(rng, toyChain)}); err == nil {
 		t.Error("init for another chain accepted")
 	}
+	nanInit := debutRandomWeights(rng, smallChain)
+	nanInit[1].W[2] = math.NaN()
+	if err := d.Fit(f, smallChain, &DeButOptions{Init: nanInit}); err == nil {
+		t.Error("NaN init accepted")
+	}
 	if _, err := ApplyDeButChain(debutRandomWeights(rng, smallChain), debutRandomMatrix(rng, 2, 5)); err == nil {
 		t.Error("apply with wrong input width accepted")
 	}
