@@ -146,6 +146,12 @@ func openNPZ(path string, opts Options) (*Dataset, error) {
 }
 
 func openImageFolder(path string, opts Options) (*Dataset, error) {
+	if c := opts.Channels; c != 0 && c != 1 && c != 3 {
+		return nil, fmt.Errorf("%s: image folders load 1 or 3 channels, not %d", path, c)
+	}
+	if opts.Height < 0 || opts.Width < 0 || opts.Resize < 0 {
+		return nil, fmt.Errorf("%s: negative image size %d×%d (resize %d)", path, opts.Height, opts.Width, opts.Resize)
+	}
 	files, labels, classes, err := scanImageFolder(path)
 	if err != nil {
 		return nil, err

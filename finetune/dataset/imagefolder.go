@@ -98,9 +98,6 @@ func decodeImageFile(path string) (image.Image, error) {
 // channel if it is grayscale, else three).
 func imageGeometry(first string, opts Options) (c, h, w int, err error) {
 	c, h, w = opts.Channels, opts.Height, opts.Width
-	if c != 0 && c != 1 && c != 3 {
-		return 0, 0, 0, fmt.Errorf("image folders load 1 or 3 channels, not %d", c)
-	}
 	if c != 0 && h != 0 && w != 0 {
 		return c, h, w, nil
 	}

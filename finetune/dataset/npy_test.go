@@ -139,10 +139,6 @@ func TestEncodeNPYRejects(t *testing.T) {
 // C and Fortran order, format versions 1.0, 2.0 and 3.0.
 func TestNPYFromNumpy(t *testing.T) {
 	dir := t.TempDir()
-	var kinds []string
-	for _, k := range numpyKinds {
-		kinds = append(kinds, k.kind)
-	}
 	runPython(t, patternPy+`
 import sys, os
 d = sys.argv[1]
@@ -157,7 +153,7 @@ for kind in sys.argv[2].split(','):
                 with open(os.path.join(d, name), 'wb') as f:
                     np.lib.format.write_array(f, a, version=version)
 np.save(os.path.join(d, 'scalar.npy'), np.float32(-1.25))
-`, dir, strings.Join(kinds, ","))
+`, dir, strings.Join(kindCodes(), ","))
 	n := 0
 	for _, k := range numpyKinds {
 		for _, order := range []string{"little", "big"} {
@@ -189,7 +185,6 @@ np.save(os.path.join(d, 'scalar.npy'), np.float32(-1.25))
 // TestNPYToNumpy has numpy load what WriteNPY writes.
 func TestNPYToNumpy(t *testing.T) {
 	dir := t.TempDir()
-	var kinds []string
 	for _, k := range numpyKinds {
 		for _, dims := range [][]int64{{2, 3, 4}, {5}, {}} {
 			path := filepath.Join(dir, fmt.Sprintf("%s_%d.npy", k.kind, len(dims)))
@@ -197,7 +192,6 @@ func TestNPYToNumpy(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		kinds = append(kinds, k.kind)
 	}
 	out := runPython(t, patternPy+`
 import sys, os
@@ -211,7 +205,7 @@ for kind in sys.argv[2].split(','):
         assert a.flags['C_CONTIGUOUS']
         assert np.array_equal(a, want), (kind, a, want)
 print('numpy ok')
-`, dir, strings.Join(kinds, ","))
+`, dir, strings.Join(kindCodes(), ","))
 	if !strings.Contains(out, "numpy ok") {
 		t.Fatal(out)
 	}

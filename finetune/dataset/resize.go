@@ -15,7 +15,8 @@ type planar struct {
 }
 
 // toPlanar converts img to channels 1 (luma) or 3 (RGB), dropping alpha as
-// PIL's convert("RGB") does. Luma uses ITU-R 601-2 weights, like PIL's "L".
+// PIL's convert("RGB") does. Luma uses ITU-R 601-2 weights in PIL's 16-bit
+// fixed point, so convert("L") gives the same bytes.
 func toPlanar(img image.Image, channels int) planar {
 	b := img.Bounds()
 	w, h := b.Dx(), b.Dy()
@@ -75,7 +76,7 @@ func planarFromRGBX(pix []uint8, stride, w, h int, put func(int, uint8, uint8, u
 }
 
 func luma(r, g, b uint8) uint8 {
-	return uint8((299*uint32(r) + 587*uint32(g) + 114*uint32(b) + 500) / 1000)
+	return uint8((19595*uint32(r) + 38470*uint32(g) + 7471*uint32(b) + 0x8000) >> 16)
 }
 
 // resizedSize is the size an h×w image takes before a center crop to
@@ -105,8 +106,9 @@ func resizedSize(h, w, cropH, cropW, shorter int) (int, int, error) {
 // antialiasing) and returns the centred cropH×cropW window, sampling only the
 // pixels the crop keeps.
 func resizeCrop(src planar, nh, nw, cropH, cropW int, dst []uint8) {
-	top := int(math.Round(float64(nh-cropH) / 2))
-	left := int(math.Round(float64(nw-cropW) / 2))
+	// Half-way offsets round to even, as torchvision's CenterCrop does.
+	top := int(math.RoundToEven(float64(nh-cropH) / 2))
+	left := int(math.RoundToEven(float64(nw-cropW) / 2))
 	ys := bilinearTaps(src.h, nh, top, cropH)
 	xs := bilinearTaps(src.w, nw, left, cropW)
 	for c := 0; c < src.c; c++ {
