@@ -8,6 +8,7 @@ import (
 // methods is every compression method, in the order help texts list them.
 var methods = []Method{
 	svdMethod{},
+	tuckerMethod{},
 }
 
 // MethodNames lists the method names Compress accepts.

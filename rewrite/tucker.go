@@ -1,0 +1,404 @@
+package rewrite
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/onnxcompress/onnxcompress/graph"
+	"github.com/onnxcompress/onnxcompress/solvers"
+	"gonum.org/v1/gonum/mat"
+)
+
+// tuckerMethod factors a Conv kernel's channel modes and keeps its window
+// whole (lowrank.md §3.3). Three forms:
+//
+//   - "tucker2": 1×1 S→R_in (U_inᵀ), the original window R_in→R_out (core G),
+//     1×1 R_out→T (U_out, bias); ranks [R_out, R_in]; HOSVD then HOOI.
+//   - "tucker1-out": the original window S→R, then 1×1 R→T (output side only,
+//     for a thin input such as RGB); ranks [R].
+//   - "tucker1-in": 1×1 S→R, then the original window R→T; ranks [R].
+//
+// Each group is decomposed on its own with the same ranks and every factor
+// conv gets group=g. With a fixed rank the form with the fewest parameters
+// wins; with a ratio the form with the lowest weight error within the budget;
+// with an energy target the ranks hold that share of each unfolding's energy
+// and the cheapest form wins.
+//
+// Gemm and MatMul are refused: a 2-way Tucker U_out·G·U_inᵀ has rank at most
+// min(R_out, R_in) and pays R_out·R_in more parameters than the truncated SVD
+// of that rank, which is optimal (Eckart–Young), so svd is always better.
+type tuckerMethod struct{}
+
+func (tuckerMethod) Name() string { return "tucker" }
+
+func (tuckerMethod) Check(l *Layer) error {
+	if l.Kind != ConvLayer {
+		return errNotFor(l, "tucker factors conv kernels; for %s a Tucker U_out·G·U_inᵀ is never better than svd at equal parameters (use --method svd)", l.Kind)
+	}
+	if l.IsDepthwise() {
+		return errNotFor(l, "depthwise conv has one input channel per group: nothing to factor")
+	}
+	return nil
+}
+
+// convBlockShape is one group's kernel block: T out, S in channels and the
+// K = Π kernel window positions.
+type convBlockShape struct{ t, s, k int }
+
+func blockShape(l *Layer) convBlockShape {
+	d := l.Weight.Dims
+	return convBlockShape{t: l.Out(), s: int(d[1]), k: l.In() / int(d[1])}
+}
+
+// tensorShape is the solver's view of the block: (T, S, kernel…).
+func (b convBlockShape) tensorShape(l *Layer) []int {
+	shape := []int{b.t, b.s}
+	for _, k := range l.Weight.Dims[2:] {
+		shape = append(shape, int(k))
+	}
+	return shape
+}
+
+// groupTensors returns every group's (T, S, kernel…) weight block.
+func groupTensors(l *Layer) ([]*solvers.Tensor, error) {
+	shape := blockShape(l).tensorShape(l)
+	out := make([]*solvers.Tensor, l.Groups())
+	for g := range out {
+		m, err := l.Matrix(g)
+		if err != nil {
+			return nil, err
+		}
+		if out[g], err = solvers.NewTensor(shape, m); err != nil {
+			return nil, fmt.Errorf("%s group %d: %w", l.Node.Label(), g, err)
+		}
+	}
+	return out, nil
+}
+
+// pooledError combines per-group relative errors into the relative error of
+// the whole weight.
+func pooledError(blocks []*solvers.Tensor, relErrs []float64) float64 {
+	var errSq, all float64
+	for g, b := range blocks {
+		n := b.Norm()
+		errSq += relErrs[g] * relErrs[g] * n * n
+		all += n * n
+	}
+	if all == 0 {
+		return 0
+	}
+	return math.Sqrt(errSq / all)
+}
+
+const (
+	tucker2    = "tucker2"
+	tucker1Out = "tucker1-out"
+	tucker1In  = "tucker1-in"
+)
+
+var tuckerForms = []string{tucker2, tucker1Out, tucker1In}
+
+// clampRanks limits ranks to what the form can use; beyond these the
+// decomposition is exact and more rank only costs parameters. Tucker-2 also
+// needs R_out ≤ R_in·K and R_in ≤ R_out·K (the solver's own clamping).
+func (b convBlockShape) clampRanks(form string, ranks []int) []int {
+	switch form {
+	case tucker2:
+		rOut := min(ranks[0], b.t, b.s*b.k)
+		rIn := min(ranks[1], b.s, b.t*b.k)
+		rOut = min(rOut, rIn*b.k)
+		rIn = min(rIn, rOut*b.k)
+		return []int{rOut, rIn}
+	case tucker1Out:
+		return []int{min(ranks[0], b.t, b.s*b.k)}
+	}
+	return []int{min(ranks[0], b.s, b.t*b.k)}
+}
+
+// fullRanks are the ranks at which the form reproduces the weight exactly.
+func (b convBlockShape) fullRanks(form string) []int {
+	if form == tucker2 {
+		return b.clampRanks(form, []int{b.t, b.s})
+	}
+	return b.clampRanks(form, []int{math.MaxInt32})
+}
+
+// params counts one group's factor parameters.
+func (b convBlockShape) params(form string, ranks []int) int64 {
+	switch form {
+	case tucker2:
+		rOut, rIn := int64(ranks[0]), int64(ranks[1])
+		return int64(b.s)*rIn + rIn*rOut*int64(b.k) + rOut*int64(b.t)
+	case tucker1Out:
+		return int64(ranks[0]) * int64(b.s*b.k+b.t)
+	}
+	return int64(ranks[0]) * int64(b.s+b.t*b.k)
+}
+
+// ratioRanks returns the largest ranks of form whose parameters fit budget
+// (per group), or nil when rank 1 does not. Tucker-2 keeps R_in/R_out ≈ S/T
+// (lowrank.md §3.11).
+func (b convBlockShape) ratioRanks(form string, budget float64) []int {
+	full := b.fullRanks(form)
+	for r := full[0]; r >= 1; r-- {
+		ranks := []int{r}
+		if form == tucker2 {
+			rIn := int(math.Round(float64(r) * float64(b.s) / float64(b.t)))
+			ranks = b.clampRanks(form, []int{r, max(rIn, 1)})
+		}
+		if float64(b.params(form, ranks)) <= budget {
+			return ranks
+		}
+	}
+	return nil
+}
+
+// tuckerFactors is one form's decomposition of every group.
+type tuckerFactors struct {
+	form   string
+	ranks  []int
+	t2     []*solvers.Tucker2
+	t1     []*solvers.Tucker1
+	relErr float64
+}
+
+func factorTucker(l *Layer, form string, ranks []int) (*tuckerFactors, error) {
+	blocks, err := groupTensors(l)
+	if err != nil {
+		return nil, err
+	}
+	tf := &tuckerFactors{form: form, ranks: ranks}
+	errs := make([]float64, len(blocks))
+	for g, w := range blocks {
+		switch form {
+		case tucker2:
+			var tk solvers.Tucker2
+			if err := tk.Factorize(w, solvers.Tucker2Options{RankOut: ranks[0], RankIn: ranks[1]}); err != nil {
+				return nil, fmt.Errorf("%s group %d: %w", l.Node.Label(), g, err)
+			}
+			e := tk.Errors()
+			errs[g] = e[len(e)-1]
+			tf.t2 = append(tf.t2, &tk)
+		default:
+			mode := 0
+			if form == tucker1In {
+				mode = 1
+			}
+			var tk solvers.Tucker1
+			if err := tk.Factorize(w, mode, ranks[0]); err != nil {
+				return nil, fmt.Errorf("%s group %d: %w", l.Node.Label(), g, err)
+			}
+			errs[g] = tk.RelError()
+			tf.t1 = append(tf.t1, &tk)
+		}
+	}
+	tf.relErr = pooledError(blocks, errs)
+	return tf, nil
+}
+
+// energyRanks are the smallest mode-0 and mode-1 ranks holding share tau of
+// every group's unfolding energy.
+func energyRanks(l *Layer, tau float64) (rOut, rIn int, err error) {
+	blocks, err := groupTensors(l)
+	if err != nil {
+		return 0, 0, err
+	}
+	rOut, rIn = 1, 1
+	for _, w := range blocks {
+		for mode, r := range []*int{&rOut, &rIn} {
+			u, err := w.Unfold(mode)
+			if err != nil {
+				return 0, 0, err
+			}
+			rows, cols := u.Dims()
+			var s solvers.SVD
+			if err := s.Factorize(u, min(rows, cols)); err != nil {
+				return 0, 0, fmt.Errorf("%s: %w", l.Node.Label(), err)
+			}
+			k, err := solvers.EnergyRank(s.AllValues(), tau)
+			if err != nil {
+				return 0, 0, err
+			}
+			*r = max(*r, k)
+		}
+	}
+	return rOut, rIn, nil
+}
+
+func (m tuckerMethod) Plan(l *Layer, t Target) (LayerPlan, error) {
+	b := blockShape(l)
+	groups := int64(l.Groups())
+	var candidates []LayerPlan
+	switch {
+	case t.Rank > 0:
+		for _, f := range tuckerForms {
+			candidates = append(candidates, LayerPlan{Form: f, Ranks: b.clampRanks(f, []int{t.Rank, t.Rank})})
+		}
+	case t.Energy > 0:
+		rOut, rIn, err := energyRanks(l, t.Energy)
+		if err != nil {
+			return LayerPlan{}, err
+		}
+		candidates = []LayerPlan{
+			{Form: tucker2, Ranks: b.clampRanks(tucker2, []int{rOut, rIn})},
+			{Form: tucker1Out, Ranks: b.clampRanks(tucker1Out, []int{rOut})},
+			{Form: tucker1In, Ranks: b.clampRanks(tucker1In, []int{rIn})},
+		}
+	default:
+		budget := ratioBudget(l, t.Ratio) / float64(groups)
+		var best *LayerPlan
+		bestErr := math.Inf(1)
+		for _, f := range tuckerForms {
+			ranks := b.ratioRanks(f, budget)
+			if ranks == nil {
+				continue
+			}
+			tf, err := factorTucker(l, f, ranks)
+			if err != nil {
+				return LayerPlan{}, err
+			}
+			if tf.relErr < bestErr {
+				best, bestErr = &LayerPlan{Form: f, Ranks: ranks}, tf.relErr
+			}
+		}
+		if best == nil {
+			return LayerPlan{}, fmt.Errorf("ratio %g leaves no room for a rank-1 Tucker factorization", t.Ratio)
+		}
+		return *best, nil
+	}
+	best := candidates[0]
+	for _, c := range candidates[1:] {
+		if b.params(c.Form, c.Ranks) < b.params(best.Form, best.Ranks) {
+			best = c
+		}
+	}
+	return best, nil
+}
+
+func (m tuckerMethod) Apply(e *Emitter, l *Layer, p LayerPlan) (*graph.Value, float64, error) {
+	b := blockShape(l)
+	form := p.Form
+	if form == "" {
+		form = tucker2
+	}
+	want := 1
+	switch form {
+	case tucker2:
+		want = 2
+	case tucker1Out, tucker1In:
+	default:
+		return nil, 0, fmt.Errorf("tucker has no form %q (forms: %s, %s, %s)", p.Form, tucker2, tucker1Out, tucker1In)
+	}
+	if len(p.Ranks) != want {
+		return nil, 0, fmt.Errorf("tucker form %s needs %d ranks, plan has %v", form, want, p.Ranks)
+	}
+	for _, r := range p.Ranks {
+		if r < 1 {
+			return nil, 0, fmt.Errorf("tucker ranks %v must be positive", p.Ranks)
+		}
+	}
+	full := b.fullRanks(form)
+	for i, r := range b.clampRanks(form, p.Ranks) {
+		if r != p.Ranks[i] {
+			return nil, 0, fmt.Errorf("tucker %s ranks %v exceed what a %d×%d×%d block can use (at most %v)", form, p.Ranks, b.t, b.s, b.k, full)
+		}
+	}
+	tf, err := factorTucker(l, form, p.Ranks)
+	if err != nil {
+		return nil, 0, err
+	}
+	var out *graph.Value
+	switch form {
+	case tucker2:
+		out, err = emitTucker2(e, l, tf)
+	case tucker1Out:
+		out, err = emitTucker1Out(e, l, tf)
+	default:
+		out, err = emitTucker1In(e, l, tf)
+	}
+	return out, tf.relErr, err
+}
+
+// pointwiseDims is a 1×…×1 kernel's weight dims (out, in, 1…).
+func pointwiseDims(l *Layer, out, in int) []int64 {
+	return withDims(ones(len(l.Weight.Dims)-2), int64(out), int64(in))
+}
+
+// windowDims is a weight with the layer's own window (out, in, kernel…).
+func windowDims(l *Layer, out, in int) []int64 {
+	return withDims(l.Weight.Dims[2:], int64(out), int64(in))
+}
+
+// emitTucker2: 1×1 (U_inᵀ) → window (G) → 1×1 (U_out, bias), all group=g.
+func emitTucker2(e *Emitter, l *Layer, tf *tuckerFactors) (*graph.Value, error) {
+	g := l.Groups()
+	rOut, rIn := tf.ranks[0], tf.ranks[1]
+	var first, core, last [][]float64
+	for _, tk := range tf.t2 {
+		first = append(first, transposed(tk.UIn()))
+		core = append(core, tk.Core().Data)
+		last = append(last, rowMajor(tk.UOut()))
+	}
+	w0, err := e.Weight("U_in", pointwiseDims(l, g*rIn, blockShape(l).s), concatGroups(first))
+	if err != nil {
+		return nil, err
+	}
+	w1, err := e.Weight("G", windowDims(l, g*rOut, rIn), concatGroups(core))
+	if err != nil {
+		return nil, err
+	}
+	w2, err := e.Weight("U_out", pointwiseDims(l, int(l.Weight.Dims[0]), rOut), concatGroups(last))
+	if err != nil {
+		return nil, err
+	}
+	pw := l.Conv.pointwise().withGroup(int64(g))
+	h := e.Conv("0", l.Input, w0, nil, pw)
+	h = e.Conv("1", h, w1, nil, l.Conv)
+	return e.Conv("2", h, w2, l.Bias, pw), nil
+}
+
+// emitTucker1Out: window S→R (core W ×₀ Uᵀ) → 1×1 R→T (U, bias).
+func emitTucker1Out(e *Emitter, l *Layer, tf *tuckerFactors) (*graph.Value, error) {
+	g, r := l.Groups(), tf.ranks[0]
+	var core, last [][]float64
+	for _, tk := range tf.t1 {
+		core = append(core, tk.Core().Data)
+		last = append(last, rowMajor(tk.U()))
+	}
+	w0, err := e.Weight("G", windowDims(l, g*r, blockShape(l).s), concatGroups(core))
+	if err != nil {
+		return nil, err
+	}
+	w1, err := e.Weight("U_out", pointwiseDims(l, int(l.Weight.Dims[0]), r), concatGroups(last))
+	if err != nil {
+		return nil, err
+	}
+	h := e.Conv("0", l.Input, w0, nil, l.Conv)
+	return e.Conv("1", h, w1, l.Bias, l.Conv.pointwise().withGroup(int64(g))), nil
+}
+
+// emitTucker1In: 1×1 S→R (Uᵀ) → window R→T (core W ×₁ Uᵀ, bias).
+func emitTucker1In(e *Emitter, l *Layer, tf *tuckerFactors) (*graph.Value, error) {
+	g, r := l.Groups(), tf.ranks[0]
+	var first, core [][]float64
+	for _, tk := range tf.t1 {
+		first = append(first, transposed(tk.U()))
+		core = append(core, tk.Core().Data)
+	}
+	w0, err := e.Weight("U_in", pointwiseDims(l, g*r, blockShape(l).s), concatGroups(first))
+	if err != nil {
+		return nil, err
+	}
+	w1, err := e.Weight("G", windowDims(l, int(l.Weight.Dims[0]), r), concatGroups(core))
+	if err != nil {
+		return nil, err
+	}
+	h := e.Conv("0", l.Input, w0, nil, l.Conv.pointwise().withGroup(int64(g)))
+	return e.Conv("1", h, w1, l.Bias, l.Conv), nil
+}
+
+// rowMajor copies m into contiguous row-major data.
+func rowMajor(m mat.Matrix) []float64 { return mat.DenseCopyOf(m).RawMatrix().Data }
+
+// transposed returns mᵀ as row-major data.
+func transposed(m mat.Matrix) []float64 { return rowMajor(m.T()) }

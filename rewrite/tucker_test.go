@@ -1,0 +1,278 @@
+package rewrite
+
+import (
+	"bytes"
+	"errors"
+	"math"
+	"strings"
+	"testing"
+
+	"github.com/onnxcompress/onnxcompress/graph"
+	"github.com/onnxcompress/onnxcompress/onnx"
+	"github.com/onnxcompress/onnxcompress/solvers"
+	"github.com/onnxcompress/onnxcompress/testmodels"
+)
+
+// At full ranks every Tucker form is the same linear map as the layer.
+func TestTuckerFullRankIsExactInORT(t *testing.T) {
+	checkExactInORT(t, lossless{method: "tucker", variants: func(l *Layer) map[string]LayerPlan {
+		out := map[string]LayerPlan{}
+		if (tuckerMethod{}).Check(l) != nil {
+			return out
+		}
+		b := blockShape(l)
+		for _, f := range tuckerForms {
+			out[f] = LayerPlan{Form: f, Ranks: b.fullRanks(f)}
+		}
+		return out
+	}})
+}
+
+// ratioModels are the models whose selected layers must keep at most the
+// asked share of parameters: the lenet5 and resnet_basic test models and the
+// bundled Fashion-MNIST LeNet.
+func ratioModels(t *testing.T) map[string]func() *graph.Model {
+	t.Helper()
+	return map[string]func() *graph.Model{
+		"lenet5":       func() *graph.Model { return mustCase(t, "lenet5").Build(1) },
+		"resnet_basic": func() *graph.Model { return mustCase(t, "resnet_basic").Build(1) },
+		"fmnist/lenet5.onnx": func() *graph.Model {
+			m, err := onnx.Decode(testmodels.BundledLeNetONNX(), "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			return m
+		},
+	}
+}
+
+// checkRatioHonoured compresses each ratio model at ratio 0.25 and requires
+// the rewritten layers to keep 0.25 ± 0.02 of their parameters (at most the
+// upper bound, and not wastefully below it).
+func checkRatioHonoured(t *testing.T, method string) {
+	for _, name := range []string{"lenet5", "resnet_basic", "fmnist/lenet5.onnx"} {
+		m := ratioModels(t)[name]()
+		rep, err := Compress(m, Options{Method: method, Target: Target{Ratio: 0.25}})
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if err := graph.Verify(m.Graph); err != nil {
+			t.Fatal(err)
+		}
+		var before, after int64
+		for _, l := range rep.Rewritten() {
+			before += l.ParamsBefore
+			after += l.ParamsAfter
+		}
+		if before == 0 {
+			t.Fatalf("%s: nothing rewritten; report %+v", name, rep.Layers)
+		}
+		got := float64(after) / float64(before)
+		if got > 0.25+0.02 {
+			t.Errorf("%s: kept %.3f of the rewritten layers' params, want ≤ 0.25 (±0.02)", name, got)
+		}
+		if got < 0.25-0.10 {
+			t.Errorf("%s: kept only %.3f of the rewritten layers' params: planning wastes the budget", name, got)
+		}
+		t.Logf("%s: %s at ratio 0.25 keeps %d of %d params (%.3f) over %d layers", name, method, after, before, got, len(rep.Rewritten()))
+	}
+}
+
+func TestTuckerRatioHonoured(t *testing.T) { checkRatioHonoured(t, "tucker") }
+
+// checkDeterministic compresses a model twice with the same seed and requires
+// byte-identical encodings.
+func checkDeterministic(t *testing.T, method string, target Target) {
+	var enc [2][]byte
+	for i := range enc {
+		m := mustCase(t, "resnet_basic").Build(3)
+		rep, err := Compress(m, Options{Method: method, Target: target, Seed: 11})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(rep.Rewritten()) == 0 {
+			t.Fatalf("%s rewrote nothing", method)
+		}
+		if enc[i], err = onnx.Encode(m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !bytes.Equal(enc[0], enc[1]) {
+		t.Fatalf("%s: two runs with the same seed encode differently", method)
+	}
+}
+
+func TestTuckerDeterministic(t *testing.T) { checkDeterministic(t, "tucker", Target{Ratio: 0.3}) }
+
+// checkRefusals: a depthwise conv and a Gemm are skipped with a reason when
+// selected by a pattern, and refused with a UsageError naming them when
+// named explicitly.
+func checkRefusals(t *testing.T, method string) {
+	m := testmodels.MobileNetV2(1)
+	var dw, fc string
+	for _, l := range FindLayers(m.Graph) {
+		if l.IsDepthwise() && dw == "" {
+			dw = l.Node.Name
+		}
+		if l.Kind != ConvLayer && fc == "" {
+			fc = l.Node.Name
+		}
+	}
+	if dw == "" || fc == "" {
+		t.Fatalf("MobileNetV2 test model lacks a depthwise conv (%q) or a Gemm/MatMul (%q)", dw, fc)
+	}
+	for _, name := range []string{dw, fc} {
+		_, err := Compress(testmodels.MobileNetV2(1), Options{Method: method, Target: Target{Ratio: 0.5}, Layers: []string{name}})
+		var usage *UsageError
+		if !errors.As(err, &usage) || !strings.Contains(err.Error(), name) {
+			t.Errorf("%s on %s: want a UsageError naming it, got %v", method, name, err)
+		}
+	}
+	rep, err := Compress(m, Options{Method: method, Target: Target{Ratio: 0.5}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	skipped := map[string]string{}
+	for _, l := range rep.Layers {
+		skipped[l.Layer] = l.Skipped
+	}
+	if !strings.Contains(skipped[dw], "depthwise") {
+		t.Errorf("depthwise %s: skip reason %q", dw, skipped[dw])
+	}
+	if !strings.Contains(skipped[fc], "svd") {
+		t.Errorf("%s: skip reason %q does not point to svd", fc, skipped[fc])
+	}
+	if len(rep.Rewritten()) == 0 {
+		t.Errorf("%s rewrote no conv of MobileNetV2", method)
+	}
+}
+
+func TestTuckerRefusesDepthwiseAndGemm(t *testing.T) { checkRefusals(t, "tucker") }
+
+// unfoldingTails returns the relative Eckart–Young error of keeping rank r of
+// mode's unfolding, pooled over groups as squared tails.
+func unfoldingTail(t *testing.T, l *Layer, mode, r int) (tail, all float64) {
+	blocks, err := groupTensors(l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range blocks {
+		u, err := w.Unfold(mode)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rows, cols := u.Dims()
+		var s solvers.SVD
+		if err := s.Factorize(u, min(rows, cols)); err != nil {
+			t.Fatal(err)
+		}
+		for i, v := range s.AllValues() {
+			all += v * v
+			if i >= r {
+				tail += v * v
+			}
+		}
+	}
+	return tail, all
+}
+
+// The realised weight error sits where the maths puts it: Tucker-1 is exactly
+// the Eckart–Young tail of its unfolding; Tucker-2 is at least the larger of
+// the two unfoldings' tails and at most their root sum of squares (the HOSVD
+// bound, which HOOI only improves).
+func TestTuckerErrorBounds(t *testing.T) {
+	m := mustCase(t, "resnet_basic").Build(2)
+	var l *Layer
+	for _, c := range FindLayers(m.Graph) {
+		if c.Kind == ConvLayer && c.Weight.Dims[1] >= 16 && c.Conv.Kernel[0] == 3 {
+			l = c
+			break
+		}
+	}
+	if l == nil {
+		t.Fatal("resnet_basic has no 3×3 conv with ≥16 input channels")
+	}
+	b := blockShape(l)
+	rOut, rIn := b.t/3, b.s/2
+	tail0, all := unfoldingTail(t, l, 0, rOut)
+	tail1, _ := unfoldingTail(t, l, 1, rIn)
+	for _, c := range []struct {
+		form     string
+		ranks    []int
+		low, top float64
+	}{
+		{tucker1Out, []int{rOut}, math.Sqrt(tail0 / all), math.Sqrt(tail0 / all)},
+		{tucker1In, []int{rIn}, math.Sqrt(tail1 / all), math.Sqrt(tail1 / all)},
+		{tucker2, []int{rOut, rIn}, math.Sqrt(max(tail0, tail1) / all), math.Sqrt((tail0 + tail1) / all)},
+	} {
+		rep, err := Compress(mustCase(t, "resnet_basic").Build(2), Options{Plan: []LayerPlan{{Layer: l.Node.Name, Method: "tucker", Form: c.form, Ranks: c.ranks}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := rep.Rewritten()[0].WeightError
+		if got < c.low-1e-9 || got > c.top+1e-9 {
+			t.Errorf("%s %v: weight error %.6g outside [%.6g, %.6g]", c.form, c.ranks, got, c.low, c.top)
+		}
+		if c.form == tucker2 && !(got < c.top-1e-6) {
+			t.Errorf("tucker2: HOOI error %.6g does not improve on the HOSVD bound %.6g", got, c.top)
+		}
+	}
+	// HOOI sweeps never raise the error, and stop at a fixed point.
+	tf, err := factorTucker(l, tucker2, []int{rOut, rIn})
+	if err != nil {
+		t.Fatal(err)
+	}
+	errs := tf.t2[0].Errors()
+	for i := 1; i < len(errs); i++ {
+		if errs[i] > errs[i-1]+1e-12 {
+			t.Errorf("HOOI sweep %d raised the error %.9g → %.9g", i, errs[i-1], errs[i])
+		}
+	}
+}
+
+// A thin input side is not worth factoring: the RGB / grey first conv takes
+// a Tucker-1 on its output side at a fixed rank, a wide conv takes Tucker-2.
+func TestTuckerPlanPicksFormForShape(t *testing.T) {
+	layers := FindLayers(mustCase(t, "lenet5").Build(1).Graph)
+	first := layers[0]
+	if first.Kind != ConvLayer || first.Weight.Dims[1] != 1 {
+		t.Fatalf("lenet5's first layer is not a 1-channel conv: %v", first.Weight.Dims)
+	}
+	p, err := tuckerMethod{}.Plan(first, Target{Rank: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Form != tucker1Out || len(p.Ranks) != 1 || p.Ranks[0] != 4 {
+		t.Errorf("first conv at rank 4: plan %+v, want tucker1-out [4]", p)
+	}
+	var wide *Layer
+	for _, l := range FindLayers(mustCase(t, "resnet_basic").Build(1).Graph) {
+		if l.Kind == ConvLayer && l.Weight.Dims[1] >= 32 && l.Conv.Kernel[0] == 3 {
+			wide = l
+		}
+	}
+	if wide == nil {
+		t.Fatal("resnet_basic has no 3×3 conv with ≥32 input channels")
+	}
+	if p, err = (tuckerMethod{}).Plan(wide, Target{Rank: 8}); err != nil {
+		t.Fatal(err)
+	}
+	if p.Form != tucker2 || len(p.Ranks) != 2 || p.Ranks[0] != 8 || p.Ranks[1] != 8 {
+		t.Errorf("wide conv at rank 8: plan %+v, want tucker2 [8 8]", p)
+	}
+}
+
+// A plan asking for more rank than a form can use is an error naming the
+// limit, not a silent clamp.
+func TestTuckerRejectsImpossibleRanks(t *testing.T) {
+	m := testmodels.EdgeConvNoBias(1)
+	name := FindLayers(m.Graph)[0].Node.Name
+	_, err := Compress(m, Options{Plan: []LayerPlan{{Layer: name, Method: "tucker", Form: tucker2, Ranks: []int{99, 2}}}})
+	if err == nil || !strings.Contains(err.Error(), "at most") {
+		t.Fatalf("want an error about the rank limit, got %v", err)
+	}
+	_, err = Compress(testmodels.EdgeConvNoBias(1), Options{Plan: []LayerPlan{{Layer: name, Method: "tucker", Form: "tucker3"}}})
+	if err == nil || !strings.Contains(err.Error(), "no form") {
+		t.Fatalf("want an error about the form, got %v", err)
+	}
+}
