@@ -79,18 +79,37 @@ func (idx *Index) IsGraphOutput(v *Value) bool { return idx.isOutput[v] }
 // its inputs (omitted ones skipped) and then the outer-scope values its
 // subgraphs reference.
 func NodeReads(n *Node) []*Value {
-	var out []*Value
-	seen := map[*Value]bool{}
+	sgs := nodeSubgraphs(n)
+	out := make([]*Value, 0, len(n.Inputs))
+	var seen map[*Value]bool // only for nodes reading many values
 	add := func(v *Value) {
-		if v != nil && !seen[v] {
-			seen[v] = true
-			out = append(out, v)
+		if v == nil {
+			return
 		}
+		if seen == nil && len(out) >= 16 {
+			seen = map[*Value]bool{}
+			for _, u := range out {
+				seen[u] = true
+			}
+		}
+		if seen != nil {
+			if !seen[v] {
+				seen[v] = true
+				out = append(out, v)
+			}
+			return
+		}
+		for _, u := range out {
+			if u == v {
+				return
+			}
+		}
+		out = append(out, v)
 	}
 	for _, v := range n.Inputs {
 		add(v)
 	}
-	for _, sg := range nodeSubgraphs(n) {
+	for _, sg := range sgs {
 		for _, v := range FreeValues(sg) {
 			add(v)
 		}

@@ -112,3 +112,66 @@ func equalStrings(a, b []string) bool {
 	}
 	return true
 }
+
+func TestNodeReadsManyInputs(t *testing.T) {
+	g := &Graph{Name: "g"}
+	b := NewBuilder(g)
+	var vals []*Value
+	for i := 0; i < 20; i++ {
+		vals = append(vals, b.Input("x", Float32, KnownShape(1)))
+	}
+	// 40 inputs, each value twice, in an order that repeats after 20.
+	cat := b.Node("Concat", "cat", append(append([]*Value(nil), vals...), vals...), 1, IntAttr("axis", 0))
+	reads := NodeReads(cat)
+	if len(reads) != 20 {
+		t.Fatalf("%d reads, want 20", len(reads))
+	}
+	for i, v := range reads {
+		if v != vals[i] {
+			t.Fatalf("read %d is %s, want %s", i, v.Name, vals[i].Name)
+		}
+	}
+	idx := NewIndex(g)
+	if got := idx.Consumers(vals[3]); len(got) != 1 {
+		t.Errorf("consumers %v", names(got))
+	}
+}
+
+// BenchmarkAnalyses times the analyses a pass pipeline runs after every
+// pass on a 2,000-node convolutional chain.
+func BenchmarkAnalyses(b *testing.B) {
+	g := &Graph{Name: "chain"}
+	bd := NewBuilder(g)
+	x := bd.Input("x", Float32, Shape{{Param: "N"}, {Value: 16}, {Value: 32}, {Value: 32}})
+	w := bd.Const("w", NewFloat32("", []int64{16, 16, 3, 3}, make([]float32, 16*16*9)))
+	for i := 0; i < 1000; i++ {
+		x = bd.Op("Conv", "conv", []*Value{x, w}, IntsAttr("pads", 1, 1, 1, 1))
+		x = bd.Op("Relu", "relu", []*Value{x})
+	}
+	bd.Output(x)
+	m := &Model{IRVersion: 8, Opsets: []OpsetImport{{Version: 13}}, Graph: g}
+	b.Run("NewIndex", func(b *testing.B) {
+		for b.Loop() {
+			NewIndex(g)
+		}
+	})
+	b.Run("TopoSort", func(b *testing.B) {
+		for b.Loop() {
+			if err := TopoSort(g); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("Verify", func(b *testing.B) {
+		for b.Loop() {
+			if err := Verify(g); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("ModelCost", func(b *testing.B) {
+		for b.Loop() {
+			ModelCost(m)
+		}
+	})
+}

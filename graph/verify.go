@@ -76,19 +76,22 @@ func verifyGraphWithOpset(g *Graph, opset int64) error {
 	return err
 }
 
+// verifyNodeNames checks non-empty node names are unique within each graph.
+// Exporters may repeat a name in different subgraphs, which ONNX allows.
 func verifyNodeNames(g *Graph) error {
-	seen := map[string]*Node{}
-	var err error
-	walkNodes(g, func(n *Node) {
-		if err != nil || n.Name == "" {
-			return
+	seen := map[string]bool{}
+	for _, n := range g.Nodes {
+		if n.Name != "" && seen[n.Name] {
+			return fmt.Errorf("graph %q: node name %q used twice (%s nodes)", g.Name, n.Name, n.OpType)
 		}
-		if _, dup := seen[n.Name]; dup {
-			err = fmt.Errorf("node name %q used twice (%s nodes)", n.Name, n.OpType)
+		seen[n.Name] = true
+		for _, sg := range nodeSubgraphs(n) {
+			if err := verifyNodeNames(sg); err != nil {
+				return fmt.Errorf("node %s (%s): %w", n.Label(), n.OpType, err)
+			}
 		}
-		seen[n.Name] = n
-	})
-	return err
+	}
+	return nil
 }
 
 // verifyScope is the set of values visible in a graph: its own definitions
