@@ -42,7 +42,7 @@ func rewriteLayers(s *state) error {
 		}
 		row := s.report.add(l, p, before, relErr)
 		prov := fmt.Sprintf("onnxcompress: replaces %s (%s) by %s %s; weight rel. error %.4g",
-			l.Node.Label(), l.Node.OpType, p.Method, p.settings(), relErr)
+			l.Node.Label(), l.Node.OpType, p.Method, p.Describe(), relErr)
 		if err := e.splice(g, out, prov); err != nil {
 			return err
 		}

@@ -23,8 +23,10 @@ type Report struct {
 
 // LayerReport is one layer's row.
 type LayerReport struct {
-	Layer        string  `json:"layer"`
-	Op           string  `json:"op"`
+	Layer string `json:"layer"`
+	Op    string `json:"op"`
+	// Output names the layer's output value, which the rewrite keeps.
+	Output       string  `json:"output,omitempty"`
 	Method       string  `json:"method"`
 	Form         string  `json:"form,omitempty"`
 	Ranks        []int   `json:"ranks,omitempty"`
@@ -51,7 +53,7 @@ func (r *Report) skip(l *Layer, method, reason string) {
 }
 
 func (r *Report) add(l *Layer, p LayerPlan, before graph.LayerCost, relErr float64) *LayerReport {
-	row := &LayerReport{Layer: l.Node.Label(), Op: l.Node.OpType, Method: p.Method, Form: p.Form,
+	row := &LayerReport{Layer: l.Node.Label(), Op: l.Node.OpType, Output: l.Output.Name, Method: p.Method, Form: p.Form,
 		Ranks: p.Ranks, Chain: p.Chain, Keep: p.Keep, Bits: p.Bits,
 		ParamsBefore: before.Params, MACsBefore: before.MACs, WeightError: relErr}
 	r.Layers = append(r.Layers, row)
@@ -69,7 +71,8 @@ func (r *Report) Rewritten() []*LayerReport {
 	return out
 }
 
-func (p LayerPlan) settings() string {
+// Describe says the plan's settings in words, e.g. "form output, ranks [8]".
+func (p LayerPlan) Describe() string {
 	var parts []string
 	if p.Form != "" {
 		parts = append(parts, "form "+p.Form)
@@ -123,7 +126,7 @@ func finishReport(s *state) error {
 	for _, a := range s.applied {
 		row := a.row
 		plan := LayerPlan{Form: row.Form, Ranks: row.Ranks, Chain: row.Chain, Keep: row.Keep, Bits: row.Bits}
-		list = append(list, provenance{row.Layer, row.Op, row.Method, plan.settings(), row.WeightError, row.NewNodes})
+		list = append(list, provenance{row.Layer, row.Op, row.Method, plan.Describe(), row.WeightError, row.NewNodes})
 	}
 	b, err := json.Marshal(list)
 	if err != nil {

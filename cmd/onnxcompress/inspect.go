@@ -63,11 +63,12 @@ func oneModelArg(c *cli.Context) (string, error) {
 	return path, nil
 }
 
-// inputShapes resolves --shape flags against the model's real (non-constant)
-// inputs; dims the model leaves open and no flag sets default to 1.
+// inputShapes parses --shape flags ([NAME=]D1,D2,…; the name may be left
+// out for a single-input model) and completes them with the model's
+// declared shapes, unknown dims set to 1.
 func inputShapes(m *graph.Model, flags []string) (map[string]graph.Shape, error) {
-	inputs := realInputs(m.Graph)
-	given := map[string][]int64{}
+	inputs := graph.RealInputs(m.Graph)
+	given := map[string]graph.Shape{}
 	for _, f := range flags {
 		name, dims := "", f
 		if i := strings.IndexByte(f, '='); i >= 0 {
@@ -87,42 +88,13 @@ func inputShapes(m *graph.Model, flags []string) (map[string]graph.Shape, error)
 			}
 			ds = append(ds, d)
 		}
-		given[name] = ds
+		given[name] = graph.KnownShape(ds...)
 	}
-	out := map[string]graph.Shape{}
-	for _, in := range inputs {
-		if ds, ok := given[in.Name]; ok {
-			out[in.Name] = graph.KnownShape(ds...)
-			delete(given, in.Name)
-			continue
-		}
-		if in.Type == nil || !in.Type.HasShape {
-			continue
-		}
-		s := make(graph.Shape, len(in.Type.Shape))
-		for i, d := range in.Type.Shape {
-			if d.Known() {
-				s[i] = graph.Dim{Value: d.Value}
-			} else {
-				s[i] = graph.Dim{Value: 1}
-			}
-		}
-		out[in.Name] = s
+	shapes, err := graph.ConcreteInputShapes(m.Graph, given)
+	if err != nil {
+		return nil, fmt.Errorf("--shape: %w", err)
 	}
-	for name := range given {
-		return nil, fmt.Errorf("--shape: the model has no input %q", name)
-	}
-	return out, nil
-}
-
-func realInputs(g *graph.Graph) []*graph.Value {
-	var out []*graph.Value
-	for _, v := range g.Inputs {
-		if !v.IsConst() {
-			out = append(out, v)
-		}
-	}
-	return out
+	return shapes, nil
 }
 
 type inspectLayer struct {

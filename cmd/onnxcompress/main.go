@@ -36,6 +36,7 @@ func newApp() *cli.App {
 		DisableSliceFlagSeparator: true,
 		Commands: []*cli.Command{
 			inspectCommand(),
+			compressCommand(),
 		},
 		OnUsageError: onUsageError,
 	}

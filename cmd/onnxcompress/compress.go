@@ -1,0 +1,243 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/onnxcompress/onnxcompress/onnx"
+	"github.com/onnxcompress/onnxcompress/rewrite"
+	"github.com/urfave/cli/v2"
+)
+
+func compressCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "compress",
+		Usage:     "replace heavy layers by smaller equivalents and write the compressed model",
+		ArgsUsage: "MODEL",
+		Description: `Examples:
+   onnxcompress compress model.onnx -o small.onnx --method tucker --ratio 0.5
+   onnxcompress compress model.onnx -o small.onnx --method svd --rank 16 --layers '/fc*'
+   onnxcompress compress model.onnx -o small.onnx --method svd --energy 0.95 --write-plan plan.json
+   onnxcompress compress model.onnx -o small.onnx --plan plan.json --report report.json
+
+Methods: ` + strings.Join(rewrite.MethodNames(), ", "),
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "write the compressed model to `FILE`", Required: true},
+			&cli.StringFlag{Name: "method", Usage: "compression `METHOD` for every selected layer"},
+			&cli.Float64Flag{Name: "ratio", Usage: "keep this fraction of each selected layer's parameters"},
+			&cli.IntFlag{Name: "rank", Usage: "fixed rank for every selected layer"},
+			&cli.Float64Flag{Name: "energy", Usage: "keep the smallest rank holding this share of the weight's energy"},
+			&cli.StringFlag{Name: "plan", Usage: "per-layer methods and settings from `FILE` (JSON, as --write-plan writes)"},
+			&cli.StringFlag{Name: "write-plan", Usage: "write the plan the tool chose to `FILE`"},
+			&cli.StringSliceFlag{Name: "layers", Usage: "only layers whose node name matches `GLOB` (repeatable)"},
+			&cli.StringSliceFlag{Name: "skip", Usage: "never touch layers whose node name matches `GLOB` (repeatable)"},
+			&cli.StringSliceFlag{Name: "ops", Usage: "only these op types (Conv, Gemm, MatMul; repeatable)"},
+			&cli.Int64Flag{Name: "min-params", Usage: "skip layers whose weight has fewer elements"},
+			&cli.BoolFlag{Name: "fold-bn", Usage: "fold BatchNormalization into the preceding Conv before decomposing"},
+			&cli.StringSliceFlag{Name: "shape", Usage: "input shape `[NAME=]D1,D2,...` for MACs and probes; unknown dims default to 1"},
+			&cli.StringFlag{Name: "report", Usage: "write the report as JSON to `FILE`"},
+			&cli.BoolFlag{Name: "json", Usage: "print the report as JSON instead of a table"},
+			&cli.IntFlag{Name: "probe", Value: 1, Usage: "measure output error on `N` random input batches in this tool's runtime (0: don't)"},
+			&cli.Uint64Flag{Name: "seed", Value: 1, Usage: "seed for randomized solvers and probes"},
+			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "print nothing but errors"},
+		},
+		Action: runCompress,
+	}
+}
+
+// compressResult is the report as the command writes it.
+type compressResult struct {
+	Model       string          `json:"model"`
+	Output      string          `json:"output"`
+	Method      string          `json:"method,omitempty"`
+	Target      string          `json:"target,omitempty"`
+	OutputError *float64        `json:"output_error,omitempty"`
+	Report      *rewrite.Report `json:"report"`
+}
+
+func runCompress(c *cli.Context) error {
+	path, err := oneModelArg(c)
+	if err != nil {
+		return err
+	}
+	opts, err := compressOptions(c)
+	if err != nil {
+		return err
+	}
+	m, err := onnx.Read(path)
+	if err != nil {
+		return err
+	}
+	shapes, err := inputShapes(m, c.StringSlice("shape"))
+	if err != nil {
+		return usageError{fmt.Errorf("%s: %w", path, err)}
+	}
+	opts.InputShapes = shapes
+	rep, err := rewrite.Compress(m, opts)
+	if err != nil {
+		var ue *rewrite.UsageError
+		if errors.As(err, &ue) {
+			return usageError{fmt.Errorf("%s: %w", path, err)}
+		}
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	res := compressResult{Model: path, Output: c.String("output"), Method: opts.Method, Report: rep}
+	if opts.Plan == nil {
+		res.Target = opts.Target.String()
+	}
+	if n := c.Int("probe"); n > 0 && len(rep.Rewritten()) > 0 {
+		orig, err := onnx.Read(path)
+		if err != nil {
+			return err
+		}
+		worst := 0.0
+		for i := 0; i < n; i++ {
+			in, err := rewrite.RandomProbe(orig, shapes, c.Uint64("seed")+uint64(i))
+			if err != nil {
+				return fmt.Errorf("%s: probe: %w", path, err)
+			}
+			e, err := rewrite.MeasureOutputErrors(orig, m, rep, in, 0)
+			if err != nil {
+				return fmt.Errorf("%s: probe: %w", path, err)
+			}
+			worst = max(worst, e)
+		}
+		res.OutputError = &worst
+	}
+	if err := onnx.Write(c.String("output"), m); err != nil {
+		return err
+	}
+	if p := c.String("write-plan"); p != "" {
+		if err := writeJSONFile(p, planOf(rep)); err != nil {
+			return err
+		}
+	}
+	if p := c.String("report"); p != "" {
+		if err := writeJSONFile(p, res); err != nil {
+			return err
+		}
+	}
+	if c.Bool("quiet") {
+		return nil
+	}
+	if c.Bool("json") {
+		return writeJSON(c.App.Writer, res)
+	}
+	return res.printTable(c.App.Writer)
+}
+
+func compressOptions(c *cli.Context) (rewrite.Options, error) {
+	opts := rewrite.Options{
+		Method:        c.String("method"),
+		Layers:        c.StringSlice("layers"),
+		Skip:          c.StringSlice("skip"),
+		Ops:           c.StringSlice("ops"),
+		MinParams:     c.Int64("min-params"),
+		FoldBatchNorm: c.Bool("fold-bn"),
+		Seed:          c.Uint64("seed"),
+	}
+	set := 0
+	for _, f := range []string{"ratio", "rank", "energy"} {
+		if c.IsSet(f) {
+			set++
+		}
+	}
+	if p := c.String("plan"); p != "" {
+		if set > 0 || opts.Method != "" {
+			return opts, badInput("--plan gives every layer's method and settings: drop --method/--ratio/--rank/--energy")
+		}
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return opts, usageError{err}
+		}
+		if err := json.Unmarshal(data, &opts.Plan); err != nil {
+			return opts, badInput("%s: not a plan (a JSON list of {layer, method, ...}): %v", p, err)
+		}
+		if opts.Plan == nil {
+			opts.Plan = []rewrite.LayerPlan{}
+		}
+		return opts, nil
+	}
+	if opts.Method == "" {
+		return opts, badInput("compress needs --method (one of %s) or --plan", strings.Join(rewrite.MethodNames(), ", "))
+	}
+	if set != 1 {
+		return opts, badInput("give exactly one of --ratio, --rank, --energy")
+	}
+	switch {
+	case c.IsSet("ratio"):
+		r := c.Float64("ratio")
+		if !(r > 0 && r <= 1) {
+			return opts, badInput("--ratio %g: must be in (0, 1]", r)
+		}
+		opts.Target.Ratio = r
+	case c.IsSet("rank"):
+		if c.Int("rank") < 1 {
+			return opts, badInput("--rank %d: must be at least 1", c.Int("rank"))
+		}
+		opts.Target.Rank = c.Int("rank")
+	default:
+		e := c.Float64("energy")
+		if !(e > 0 && e <= 1) {
+			return opts, badInput("--energy %g: must be in (0, 1]", e)
+		}
+		opts.Target.Energy = e
+	}
+	return opts, nil
+}
+
+func planOf(rep *rewrite.Report) []rewrite.LayerPlan {
+	plans := []rewrite.LayerPlan{}
+	for _, l := range rep.Rewritten() {
+		plans = append(plans, rewrite.LayerPlan{Layer: l.Layer, Method: l.Method, Form: l.Form, Ranks: l.Ranks,
+			Chain: l.Chain, Keep: l.Keep, Bits: l.Bits})
+	}
+	return plans
+}
+
+// writeJSONFile writes v atomically: a temp file beside path, then rename.
+func writeJSONFile(path string, v any) error {
+	data, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	return writeFileAtomic(path, append(data, '\n'))
+}
+
+func (r compressResult) printTable(w io.Writer) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "layer\tmethod\tsettings\tparams\tMACs\tweight err\toutput err\t")
+	for _, l := range r.Report.Layers {
+		if l.Skipped != "" {
+			fmt.Fprintf(tw, "%s\t%s\tskipped: %s\t%d\t\t\t\t\n", l.Layer, l.Method, l.Skipped, l.ParamsBefore)
+			continue
+		}
+		outErr := "-"
+		if l.OutputError != nil {
+			outErr = fmt.Sprintf("%.4f", *l.OutputError)
+		}
+		settings := rewrite.LayerPlan{Form: l.Form, Ranks: l.Ranks, Chain: l.Chain, Keep: l.Keep, Bits: l.Bits}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d → %d\t%d → %d\t%.4f\t%s\t\n", l.Layer, l.Method, settings.Describe(),
+			l.ParamsBefore, l.ParamsAfter, l.MACsBefore, l.MACsAfter, l.WeightError, outErr)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	rep := r.Report
+	fmt.Fprintf(w, "\nselected layers: params %d → %d (%.1f%%), MACs %d → %d (%.1f%%)\n",
+		rep.SelectedParamsBefore, rep.SelectedParamsAfter, 100*share(rep.SelectedParamsAfter, rep.SelectedParamsBefore),
+		rep.SelectedMACsBefore, rep.SelectedMACsAfter, 100*share(rep.SelectedMACsAfter, rep.SelectedMACsBefore))
+	fmt.Fprintf(w, "whole model:     params %d → %d (%.1f%%), MACs %d → %d (%.1f%%)\n",
+		rep.Before.Params, rep.After.Params, 100*share(rep.After.Params, rep.Before.Params),
+		rep.Before.MACs, rep.After.MACs, 100*share(rep.After.MACs, rep.Before.MACs))
+	if r.OutputError != nil {
+		fmt.Fprintf(w, "output relative L2 error on random probes: %.4g\n", *r.OutputError)
+	}
+	fmt.Fprintf(w, "wrote %s\n", r.Output)
+	return nil
+}

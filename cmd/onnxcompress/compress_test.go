@@ -1,0 +1,88 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestCompressIsDeterministic(t *testing.T) {
+	dir := t.TempDir()
+	a, b := filepath.Join(dir, "a.onnx"), filepath.Join(dir, "b.onnx")
+	for _, out := range []string{a, b} {
+		if _, stderr, code := runCLI(t, "compress", bundledLeNet(t), "-o", out, "--method", "svd", "--ratio", "0.3", "--seed", "4", "-q"); code != 0 {
+			t.Fatalf("exit %d: %s", code, stderr)
+		}
+	}
+	da, _ := os.ReadFile(a)
+	db, _ := os.ReadFile(b)
+	if len(da) == 0 || !bytes.Equal(da, db) {
+		t.Fatalf("two runs with the same seed differ (%d vs %d bytes)", len(da), len(db))
+	}
+}
+
+func TestCompressWritesPlanThatReproducesTheModel(t *testing.T) {
+	dir := t.TempDir()
+	first, plan, second := filepath.Join(dir, "1.onnx"), filepath.Join(dir, "plan.json"), filepath.Join(dir, "2.onnx")
+	if _, stderr, code := runCLI(t, "compress", bundledLeNet(t), "-o", first, "--method", "svd", "--energy", "0.9", "--write-plan", plan, "-q"); code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	if _, stderr, code := runCLI(t, "compress", bundledLeNet(t), "-o", second, "--plan", plan, "-q"); code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	d1, _ := os.ReadFile(first)
+	d2, _ := os.ReadFile(second)
+	if !bytes.Equal(d1, d2) {
+		t.Fatal("compressing with the written plan gives another model")
+	}
+}
+
+func TestCompressBadRequestsAreExit2AndWriteNothing(t *testing.T) {
+	dir := t.TempDir()
+	out := filepath.Join(dir, "out.onnx")
+	cases := map[string][]string{
+		"no target":      {"--method", "svd"},
+		"two targets":    {"--method", "svd", "--rank", "2", "--ratio", "0.5"},
+		"unknown method": {"--method", "nope", "--ratio", "0.5"},
+		"bad ratio":      {"--method", "svd", "--ratio", "1.5"},
+		"unknown layer":  {"--method", "svd", "--ratio", "0.5", "--layers", "/no/such/Conv"},
+	}
+	for name, args := range cases {
+		t.Run(name, func(t *testing.T) {
+			_, stderr, code := runCLI(t, append([]string{"compress", bundledLeNet(t), "-o", out}, args...)...)
+			if code != exitBadInput {
+				t.Fatalf("exit %d, want 2: %s", code, stderr)
+			}
+			if n := len(strings.Split(strings.TrimSpace(stderr), "\n")); n != 1 {
+				t.Fatalf("want a one-line error, got %q", stderr)
+			}
+			if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+				t.Fatalf("a refused run left files: %v", entries)
+			}
+		})
+	}
+}
+
+func TestCompressReportsRatioAndErrors(t *testing.T) {
+	dir := t.TempDir()
+	out, report := filepath.Join(dir, "out.onnx"), filepath.Join(dir, "report.json")
+	stdout, stderr, code := runCLI(t, "compress", bundledLeNet(t), "-o", out, "--method", "svd", "--ratio", "0.25", "--report", report)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	for _, want := range []string{"/fc1/Gemm", "selected layers", "output relative L2 error", out} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("table lacks %q:\n%s", want, stdout)
+		}
+	}
+	before := inspectJSON(t, bundledLeNet(t))
+	after := inspectJSON(t, out)
+	if r := float64(after.Params) / float64(before.Params); r > 0.27 {
+		t.Errorf("inspect counts %.3f of the parameters after --ratio 0.25", r)
+	}
+	if _, err := os.Stat(report); err != nil {
+		t.Fatal(err)
+	}
+}
