@@ -415,6 +415,19 @@ func (d *Dataset) Batch(indices []int, dst []float32) error {
 	return nil
 }
 
+// BatchTensor is Batch into a new float32 tensor of dims [len(indices), Shape...].
+func (d *Dataset) BatchTensor(name string, indices []int) (*graph.Tensor, error) {
+	vals := make([]float32, len(indices)*d.SampleSize())
+	if err := d.Batch(indices, vals); err != nil {
+		return nil, err
+	}
+	dims := []int64{int64(len(indices))}
+	for _, v := range d.Shape {
+		dims = append(dims, int64(v))
+	}
+	return graph.NewFloat32(name, dims, vals), nil
+}
+
 // BatchLabels writes the labels at indices into dst (len(dst) == len(indices)).
 func (d *Dataset) BatchLabels(indices []int, dst []int64) error {
 	if d.Labels == nil {

@@ -127,6 +127,13 @@ func TestOpenNPZAndNPY(t *testing.T) {
 			t.Fatalf("element %d is %v", i, v)
 		}
 	}
+	bt, err := d.BatchTensor("input", []int{3, 0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if vals, _ := bt.Float32s(); !slices.Equal(bt.Dims, []int64{2, 1, 2, 3}) || !slices.Equal(vals[:6], dst) {
+		t.Errorf("BatchTensor: dims %v values %v", bt.Dims, vals)
+	}
 	labels := make([]int64, 2)
 	if err := d.BatchLabels([]int{3, 0}, labels); err != nil || !slices.Equal(labels, []int64{2, 3}) {
 		t.Errorf("labels %v %v", labels, err)
