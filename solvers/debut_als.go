@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 
 	"gonum.org/v1/gonum/floats"
 	"gonum.org/v1/gonum/mat"
@@ -309,7 +310,33 @@ func (als *debutALS) update(k int) {
 			}
 		}
 	}
-	als.d.updateErrors = append(als.d.updateErrors, als.errorAt(k))
+	als.d.updateErrors = append(als.d.updateErrors, als.errorAfterUpdate(k, num, rowGram, colGram))
+}
+
+// errorAfterUpdate uses the decoupled objective: with one parameter per
+// entry, ‖F − Ŵ‖² = ‖F‖² − 2·Σ w·num + Σ w²·g. This cancels badly once the
+// error is small, so below 10% relative error it evaluates the residual
+// explicitly instead.
+func (als *debutALS) errorAfterUpdate(k int, num, rowGram, colGram []float64) float64 {
+	fac := als.d.chain[k]
+	nb, r, s, t := fac.Blocks(), fac.R, fac.S, fac.T
+	w := als.d.factors[k]
+	resid := als.norm * als.norm
+	for blk := 0; blk < nb; blk++ {
+		for a := 0; a < r; a++ {
+			for c := 0; c < s; c++ {
+				for dd := 0; dd < t; dd++ {
+					idx := ((blk*r+a)*s+c)*t + dd
+					g := rowGram[(blk*r+a)*t+dd] * colGram[(blk*s+c)*t+dd]
+					resid += w[idx] * (w[idx]*g - 2*num[idx])
+				}
+			}
+		}
+	}
+	if resid <= 1e-2*als.norm*als.norm {
+		return als.errorAt(k)
+	}
+	return math.Sqrt(resid) / als.norm
 }
 
 // error is the relative error of the current factors, evaluated through factor 0.
@@ -369,29 +396,33 @@ func (als *debutALS) sweepRightToLeft() {
 	}
 }
 
-// rebalance removes the scalar gauge freedom (B_k·λ, B_{k+1}/λ) by giving
-// every factor the same Frobenius norm, so norms cannot drift over many
-// sweeps. The product changes only by rounding. It then rebuilds the prefix
-// and suffix products, which a sweep leaves stale on one side.
+// rebalanceSpread is the largest ratio of factor norms tolerated before the
+// factors are rescaled.
+const rebalanceSpread = 1e6
+
+// rebalance removes the scalar gauge freedom (B_k·λ, B_{k+1}/λ) once factor
+// norms drift apart by more than rebalanceSpread, giving every factor the same
+// Frobenius norm; the product changes only by rounding. Alternating sweeps
+// keep the prefixes and suffixes each needs current, so they are rebuilt only
+// after a rescale.
 func (als *debutALS) rebalance() {
 	factors := als.d.factors
 	logs := make([]float64, len(factors))
 	mean := 0.0
-	zero := false
 	for k, w := range factors {
 		nrm := math.Sqrt(floats.Dot(w, w))
 		if nrm == 0 {
-			zero = true // the product is zero; nothing to balance
-			break
+			return // the product is zero; nothing to balance
 		}
 		logs[k] = math.Log(nrm)
 		mean += logs[k]
 	}
-	if !zero {
-		mean /= float64(len(factors))
-		for k, w := range factors {
-			floats.Scale(math.Exp(mean-logs[k]), w)
-		}
+	if slices.Max(logs)-slices.Min(logs) <= math.Log(rebalanceSpread) {
+		return
+	}
+	mean /= float64(len(factors))
+	for k, w := range factors {
+		floats.Scale(math.Exp(mean-logs[k]), w)
 	}
 	als.refresh()
 }

@@ -3,6 +3,7 @@ package solvers
 import (
 	"math"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 
@@ -833,5 +834,47 @@ func BenchmarkDeButALSIteration(b *testing.B) {
 		if err := d.Fit(f, chain, &DeButOptions{Iterations: 1}); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// Factors whose norms are far apart get rescaled between iterations; the
+// product, and so the error sequence, must not notice.
+func TestDeButALSRebalance(t *testing.T) {
+	rng := rand.New(rand.NewPCG(13, 13))
+	chain := debutMustLine(t, lenetChainLines[1])
+	f := debutRandomMatrix(rng, chain.Rows(), chain.Cols())
+	init := debutRandomWeights(rng, chain)
+	for i := range init[0].W {
+		init[0].W[i] *= 1e5
+	}
+	for i := range init[3].W {
+		init[3].W[i] *= 1e-5
+	}
+	var d DeBut
+	if err := d.Fit(f, chain, &DeButOptions{Iterations: 4, Tol: -1, Init: init}); err != nil {
+		t.Fatal(err)
+	}
+	norms := make([]float64, len(chain))
+	for k, w := range d.Factors() {
+		norms[k] = math.Sqrt(floatsDot(w.W, w.W))
+	}
+	if spread := slices.Max(norms) / slices.Min(norms); spread > rebalanceSpread {
+		t.Errorf("factor norms still spread by %g", spread)
+	}
+	prev := d.InitialError()
+	for i, e := range d.UpdateErrors() {
+		if e > prev*(1+1e-12) {
+			t.Errorf("update %d raised error %.17g → %.17g", i, prev, e)
+		}
+		prev = e
+	}
+	approx, err := d.Dense()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var diff mat.Dense
+	diff.Sub(f, approx)
+	if real := mat.Norm(&diff, 2) / mat.Norm(f, 2); math.Abs(real-prev) > 1e-10 {
+		t.Errorf("reported error %g, real %g", prev, real)
 	}
 }
