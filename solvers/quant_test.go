@@ -501,3 +501,30 @@ func TestMagnitudeMask(t *testing.T) {
 		t.Error("keep fraction 1.5 accepted")
 	}
 }
+
+// The LCS reference multiplies by the reciprocal of the scale; that may move a
+// value by one step at ties but never further (lcs.md C.2 item 6).
+func TestQuantizeByReciprocal(t *testing.T) {
+	rng := rand.New(rand.NewPCG(23, 23))
+	a, err := AffineFromRange(-3.7, 5.1, QuantScheme{Bits: 8, Signed: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	same := 0
+	for i := 0; i < 20000; i++ {
+		x := (rng.Float64()*2 - 1) * 6
+		if i%2 == 0 { // exact ties x = (k + 1/2)·s
+			x = (float64(rng.IntN(200)-100) + 0.5) * float64(a.Scale)
+		}
+		q, r := a.Quantize(x), a.QuantizeByReciprocal(x)
+		if d := q - r; d < -1 || d > 1 {
+			t.Fatalf("x=%g: divide gives %d, reciprocal %d", x, q, r)
+		}
+		if q == r {
+			same++
+		}
+	}
+	if same < 19000 {
+		t.Errorf("only %d of 20000 codes agree", same)
+	}
+}
