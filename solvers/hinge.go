@@ -308,9 +308,9 @@ func hingeCheckIndices(idx []int, n int, what string) error {
 	return nil
 }
 
-// HingeMerge folds the 1×1 into the conv (merge_conv): W” = W·A and
-// b” = Aᵀ·biasConv + biasA, i.e. W”_onnx[o] = Σ_i Â[o,i]·W_onnx[i] and
-// b” = Â·b + b_A. Either bias may be nil (zero); the result is nil when both are.
+// HingeMerge folds the 1×1 into the conv (merge_conv): W″ = W·A and
+// b″ = Aᵀ·biasConv + biasA, i.e. W″_onnx[o] = Σ_i Â[o,i]·W_onnx[i] and
+// b″ = Â·b + b_A. Either bias may be nil (zero); the result is nil when both are.
 func HingeMerge(w, a mat.Matrix, biasConv, biasA []float64) (*mat.Dense, []float64, error) {
 	d, n := w.Dims()
 	ar, ac := a.Dims()
