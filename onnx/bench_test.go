@@ -44,6 +44,26 @@ func BenchmarkReadWriteResNet18(b *testing.B) {
 		b.Fatal(err)
 	}
 	out := filepath.Join(dir, "out.onnx")
+	m, err := Read(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("read", func(b *testing.B) {
+		b.SetBytes(st.Size())
+		for b.Loop() {
+			if _, err := Read(path); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("write", func(b *testing.B) {
+		b.SetBytes(st.Size())
+		for b.Loop() {
+			if err := Write(out, m); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 	b.Run("read+write", func(b *testing.B) {
 		b.SetBytes(st.Size())
 		for b.Loop() {
