@@ -11,28 +11,36 @@ import (
 	"github.com/onnxcompress/onnxcompress/onnx"
 )
 
-const nodeTestDir = "/usr/share/libonnx-testdata/data/node"
+const testDataDir = "/usr/share/libonnx-testdata/data"
 
-// TestInferShapesConformance runs InferShapes on the ONNX backend node tests
-// with the output types erased and compares with the declared ones: where we
-// infer a dimension it must equal the declared one, and valid models must
-// not be rejected.
+// TestInferShapesConformance runs VerifyModel and InferShapes on the ONNX
+// backend tests (node, pytorch-converted, pytorch-operator, simple) with the
+// output types erased, and compares with the declared ones: where we infer a
+// dimension it must equal the declared one, and valid models must not be
+// rejected.
 func TestInferShapesConformance(t *testing.T) {
-	dirs, err := filepath.Glob(filepath.Join(nodeTestDir, "*", "model.onnx"))
-	if err != nil || len(dirs) == 0 {
+	var dirs []string
+	for _, set := range []string{"node", "pytorch-converted", "pytorch-operator", "simple"} {
+		found, _ := filepath.Glob(filepath.Join(testDataDir, set, "*", "model.onnx"))
+		dirs = append(dirs, found...)
+	}
+	if len(dirs) == 0 {
 		if os.Getenv("CI") == "true" {
-			t.Fatalf("libonnx-testdata is required under CI: no models in %s", nodeTestDir)
+			t.Fatalf("libonnx-testdata is required under CI: no models in %s", testDataDir)
 		}
-		t.Skipf("libonnx-testdata not installed (%s)", nodeTestDir)
+		t.Skipf("libonnx-testdata not installed (%s)", testDataDir)
 	}
 	sort.Strings(dirs)
 	var checked, full, partial, none, readFailures int
 	for _, path := range dirs {
-		name := filepath.Base(filepath.Dir(path))
+		name := filepath.Base(filepath.Dir(filepath.Dir(path))) + "/" + filepath.Base(filepath.Dir(path))
 		m, err := onnx.Read(path)
 		if err != nil {
 			readFailures++
 			continue // the codec's own tests cover what it cannot read
+		}
+		if err := graph.VerifyModel(m); err != nil {
+			t.Errorf("%s: VerifyModel: %v", name, err)
 		}
 		declared := make([]*graph.ValueType, len(m.Graph.Outputs))
 		for i, v := range m.Graph.Outputs {

@@ -127,7 +127,7 @@ func (inf *inferer) computeData(c *nodeCtx) (shapeData, bool) {
 		if !ok {
 			return shapeData{}, false
 		}
-		if n.OpType == "Cast" && !isIntegerDType(DType(n.AttrInt("to", 0))) {
+		if n.OpType == "Cast" && !isIntegerDType(castTarget(n)) {
 			return shapeData{}, false
 		}
 		if n.OpType == "Reshape" {

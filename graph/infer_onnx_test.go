@@ -256,6 +256,8 @@ func inferenceCases() []opCase {
 		oc("and", "And", 13, 1, ins(tin(Bool, 2, 2), tin(Bool, 2))),
 		oc("max3", "Max", 13, 1, ins(fin(3, 1), fin(1, 4), fin(4))),
 		oc("add_bad", "Add", 13, 1, ins(fin(3, 4), fin(5))),
+		oc("add_legacy_broadcast", "Add", 6, 1, ins(fin(2, 3, 4, 5), fin(3, 4)), aInt("broadcast", 1), aInt("axis", 1)),
+		oc("prelu", "PRelu", 9, 1, ins(fin(2, 3, 4, 5), fin(3, 1, 1))),
 		// Unary ops and activations
 		oc("relu", "Relu", 13, 1, ins(fin("N", 3, 4))),
 		oc("leakyrelu", "LeakyRelu", 13, 1, ins(fin(2, 3)), aFloat("alpha", 0.1)),

@@ -68,6 +68,9 @@ func init() {
 		"Asinh", "Acosh", "Atanh", "LRN", "MeanVarianceNormalization", "LpNormalization", "Not",
 		"BitwiseNot", "Trilu", "CumSum", "ReverseSequence", "Scatter", "ScatterElements",
 		"ScatterND",
+		// PRelu's slope broadcasts to X one way (and per channel before
+		// opset 7): the result is shaped like X.
+		"PRelu",
 	} {
 		inferFuncs[op] = inferSameShape
 	}
@@ -76,7 +79,7 @@ func init() {
 	}
 	for _, op := range []string{
 		"Add", "Sub", "Mul", "Div", "Pow", "Mod", "BitShift", "BitwiseAnd", "BitwiseOr",
-		"BitwiseXor", "PRelu", "Max", "Min", "Sum", "Mean",
+		"BitwiseXor", "Max", "Min", "Sum", "Mean",
 	} {
 		inferFuncs[op] = inferBroadcast
 	}
@@ -100,7 +103,32 @@ func inferSameShape(c *nodeCtx) ([]*ValueType, error) { return one(c.typeLike(0,
 func inferBoolSameShape(c *nodeCtx) ([]*ValueType, error) { return one(c.typeLike(0, Bool)) }
 
 func inferCast(c *nodeCtx) ([]*ValueType, error) {
-	return one(c.typeLike(0, DType(c.n.AttrInt("to", 0))))
+	to := castTarget(c.n)
+	if to == Undefined {
+		return nil, fmt.Errorf("attribute to is missing or names no known type")
+	}
+	return one(c.typeLike(0, to))
+}
+
+// castTarget reads Cast's "to": a DataType number, or before opset 6 its
+// name ("FLOAT", "INT64", …).
+func castTarget(n *Node) DType {
+	a := n.Attr("to")
+	switch {
+	case a == nil:
+		return Undefined
+	case a.Kind == AttrInt:
+		return DType(a.I)
+	case a.Kind == AttrString:
+		names := map[string]DType{
+			"FLOAT": Float32, "UINT8": Uint8, "INT8": Int8, "UINT16": Uint16, "INT16": Int16,
+			"INT32": Int32, "INT64": Int64, "STRING": String, "BOOL": Bool, "FLOAT16": Float16,
+			"DOUBLE": Float64, "UINT32": Uint32, "UINT64": Uint64, "COMPLEX64": Complex64,
+			"COMPLEX128": Complex128, "BFLOAT16": BFloat16,
+		}
+		return names[string(a.S)]
+	}
+	return Undefined
 }
 
 func inferCastLike(c *nodeCtx) ([]*ValueType, error) { return one(c.typeLike(0, c.elem(1))) }
@@ -219,6 +247,11 @@ func (c *nodeCtx) broadcastInputs(first int) (Shape, bool, error) {
 }
 
 func inferBroadcast(c *nodeCtx) ([]*ValueType, error) {
+	// Before opset 7, B broadcast to A only, per the broadcast and axis
+	// attributes: the result is shaped like A.
+	if c.n.Attr("broadcast") != nil || (c.inf.opset > 0 && c.inf.opset < 7) {
+		return one(c.typeLike(0, Undefined))
+	}
 	// Pow's result has the base's type; the others share one type.
 	elem := c.elem(0)
 	for i := 1; elem == Undefined && c.n.OpType != "Pow" && i < len(c.n.Inputs); i++ {
@@ -529,7 +562,11 @@ func inferConcat(c *nodeCtx) ([]*ValueType, error) {
 		return one(elemType(elem))
 	}
 	rank := len(shapes[0])
-	axis, err := normAxis(c.n.AttrInt("axis", 0), rank)
+	defaultAxis := int64(0)
+	if c.inf.opset > 0 && c.inf.opset < 4 {
+		defaultAxis = 1 // Concat-1 defaulted to the channel axis
+	}
+	axis, err := normAxis(c.n.AttrInt("axis", defaultAxis), rank)
 	if err != nil {
 		return nil, err
 	}
@@ -918,6 +955,8 @@ func inferPad(c *nodeCtx) ([]*ValueType, error) {
 	}
 	var pads []int64
 	if a := c.n.Attr("pads"); a != nil && !c.has(1) { // before opset 11
+		pads = a.Ints
+	} else if a := c.n.Attr("paddings"); a != nil && !c.has(1) { // Pad-1
 		pads = a.Ints
 	} else if pads, ok = c.ints(1); !ok {
 		out := make(Shape, len(x))

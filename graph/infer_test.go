@@ -365,3 +365,30 @@ func TestInferShapesNoPanicOnMalformed(t *testing.T) {
 		}
 	}
 }
+
+func TestInferLegacyForms(t *testing.T) {
+	// onnx 1.12 infers nothing for these opset-1 forms; expected shapes come
+	// from the operator definitions: Concat-1 defaults to axis 1, Pad-1
+	// names its pads "paddings", Cast-1 names the target type.
+	g := &Graph{Name: "g"}
+	b := NewBuilder(g)
+	x := b.Input("x", Float32, KnownShape(2, 3))
+	y := b.Input("y", Float32, KnownShape(2, 4))
+	cat := b.Op("Concat", "cat", []*Value{x, y})
+	pad := b.Op("Pad", "pad", []*Value{x}, IntsAttr("paddings", 1, 0, 2, 1))
+	cast := b.Op("Cast", "cast", []*Value{x}, StringAttr("to", "INT64"))
+	prelu := b.Op("PRelu", "prelu", []*Value{y, b.Input("slope", Float32, KnownShape(1))})
+	for _, v := range []*Value{cat, pad, cast, prelu} {
+		b.Output(v)
+	}
+	if err := InferShapes(modelOf(g, 1), nil); err != nil {
+		t.Fatal(err)
+	}
+	wantShape(t, cat, "[2,7]")
+	wantShape(t, pad, "[5,4]")
+	wantShape(t, cast, "[2,3]")
+	wantShape(t, prelu, "[2,4]")
+	if cast.Type.Elem != Int64 {
+		t.Errorf("Cast-1 to INT64 gave %s", cast.Type.Elem)
+	}
+}
