@@ -59,7 +59,7 @@ type Dataset struct {
 	// Exactly one of u8 and f32 holds the samples, sample after sample.
 	u8  []uint8
 	f32 []float32
-	// channelOf elements: element e of a sample is in channel e / plane.
+	// Element e of a sample belongs to channel e / plane.
 	plane     int
 	scale     float32
 	mean, std []float32
@@ -172,7 +172,8 @@ func openImageFolder(path string, opts Options) (*Dataset, error) {
 }
 
 // FromTensors makes a dataset of the samples in x (first axis: samples) and
-// their labels y (integer, N or N×1), or no labels when y is nil.
+// their labels y (integer, N or N×1), or no labels when y is nil. A uint8 x
+// is used in place, not copied: leave it unchanged afterwards.
 func FromTensors(x, y *graph.Tensor, opts Options) (*Dataset, error) {
 	var labels []int64
 	if y != nil {
@@ -232,18 +233,11 @@ func build(path string, kind Kind, x *graph.Tensor, y []int64, opts Options) (*D
 		}
 	}
 	dims := x.Dims
-	nhwc := false
-	if len(dims) == 4 {
-		switch opts.Layout {
-		case "NCHW":
-		case "NHWC":
-			nhwc = true
-		case "":
-			nhwc = !isChannelCount(dims[1]) && isChannelCount(dims[3])
-		default:
-			return fail("unknown layout %q (want NCHW or NHWC)", opts.Layout)
-		}
+	if opts.Layout != "" && opts.Layout != "NCHW" && opts.Layout != "NHWC" {
+		return fail("unknown layout %q (want NCHW or NHWC)", opts.Layout)
 	}
+	nhwc := len(dims) == 4 && (opts.Layout == "NHWC" ||
+		opts.Layout == "" && !isChannelCount(dims[1]) && isChannelCount(dims[3]))
 	shape := make([]int, len(dims)-1)
 	for i, v := range dims[1:] {
 		shape[i] = int(v)

@@ -54,7 +54,7 @@ func ReadIDX(path string) (*graph.Tensor, error) {
 // which bounds the size of a gzipped file's content.
 const maxDeflateRatio = 1040
 
-// decodeIDX reads IDX data from r, which holds at most limit bytes.
+// decodeIDX reads IDX data from r, which holds at most limit bytes if limit ≥ 0.
 func decodeIDX(r io.Reader, limit int64) (*graph.Tensor, error) {
 	var magic [4]byte
 	if _, err := io.ReadFull(r, magic[:]); err != nil {
@@ -78,7 +78,10 @@ func decodeIDX(r io.Reader, limit int64) (*graph.Tensor, error) {
 	if err != nil || n > (1<<62)/size {
 		return nil, fmt.Errorf("IDX dimensions %v are too large", dims)
 	}
-	raw, err := readExactly(r, n*size, limit-4-4*int64(rank))
+	if limit >= 0 {
+		limit = max(0, limit-4-4*int64(rank))
+	}
+	raw, err := readExactly(r, n*size, limit)
 	if err != nil {
 		return nil, fmt.Errorf("IDX %v %s: %w", dims, dt, err)
 	}

@@ -184,3 +184,20 @@ func corruptCRC(gz []byte) []byte {
 	gz[len(gz)-8] ^= 0xff
 	return gz
 }
+
+func FuzzDecodeIDX(f *testing.F) {
+	f.Add(idxBytes(0x08, []uint32{2, 2, 2}, make([]byte, 8)), int64(20))
+	f.Add(idxBytes(0x0D, []uint32{1}, make([]byte, 4)), int64(-1))
+	f.Fuzz(func(t *testing.T, b []byte, limit int64) {
+		if limit >= 0 {
+			limit = int64(len(b)) // a real file's size
+		}
+		got, err := decodeIDX(bytes.NewReader(b), limit)
+		if err != nil {
+			return
+		}
+		if err := got.Validate(); err != nil {
+			t.Fatal(err)
+		}
+	})
+}

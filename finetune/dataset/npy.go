@@ -63,26 +63,21 @@ func decodeNPY(r io.Reader, size int64) (*graph.Tensor, error) {
 	if !bytes.Equal(pre[:6], npyMagic) {
 		return nil, errors.New("not a .npy file: bad magic")
 	}
-	var hlen int
+	var lenField []byte
 	switch major := pre[6]; major {
 	case 1:
-		var b [2]byte
-		if _, err := io.ReadFull(r, b[:]); err != nil {
-			return nil, fmt.Errorf("truncated .npy header: %w", noEOF(err))
-		}
-		hlen = int(binary.LittleEndian.Uint16(b[:]))
+		lenField = make([]byte, 2)
 	case 2, 3:
-		var b [4]byte
-		if _, err := io.ReadFull(r, b[:]); err != nil {
-			return nil, fmt.Errorf("truncated .npy header: %w", noEOF(err))
-		}
-		n := binary.LittleEndian.Uint32(b[:])
-		if n > maxNPYHeader {
-			return nil, fmt.Errorf(".npy header of %d bytes is implausibly long", n)
-		}
-		hlen = int(n)
+		lenField = make([]byte, 4)
 	default:
 		return nil, fmt.Errorf("unsupported .npy format version %d.%d", major, pre[7])
+	}
+	if _, err := io.ReadFull(r, lenField); err != nil {
+		return nil, fmt.Errorf("truncated .npy header: %w", noEOF(err))
+	}
+	hlen := binary.LittleEndian.Uint32(append(lenField, 0, 0)) // 2-byte fields zero-extended
+	if hlen > maxNPYHeader {
+		return nil, fmt.Errorf(".npy header of %d bytes is implausibly long", hlen)
 	}
 	text := make([]byte, hlen)
 	if _, err := io.ReadFull(r, text); err != nil {
@@ -98,7 +93,7 @@ func decodeNPY(r io.Reader, size int64) (*graph.Tensor, error) {
 		return nil, fmt.Errorf("array of shape %v is too large", h.shape)
 	}
 	if size >= 0 {
-		size -= int64(len(pre)) + int64(hlen) + map[byte]int64{1: 2, 2: 4, 3: 4}[pre[6]]
+		size = max(0, size-int64(len(pre)+len(lenField))-int64(hlen))
 	}
 	raw, err := readExactly(r, n*elem, size)
 	if err != nil {
