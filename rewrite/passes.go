@@ -14,6 +14,7 @@ type pass struct {
 
 // passes is the whole pipeline, in order. graph.Verify runs after each.
 var passes = []pass{
+	{"save-declared-types", saveDeclaredTypes},
 	{"infer-shapes", inferShapes},
 	{"fold-batchnorm", foldBatchNormsIfAsked},
 	{"select-layers", selectLayers},
@@ -23,6 +24,7 @@ var passes = []pass{
 	{"toposort", sortNodes},
 	{"infer-shapes", inferShapes},
 	{"report", finishReport},
+	{"restore-declared-types", restoreDeclaredTypes},
 }
 
 // state is what the passes share.
@@ -36,6 +38,10 @@ type state struct {
 	// applied pairs each rewritten layer's report row with the nodes now
 	// computing it, so the report can cost them once shapes are known.
 	applied []appliedRewrite
+	// declared keeps the file's own types of the interface and value_info
+	// values: inference runs at the probe shapes (batch 1), which must not
+	// leak into the written model (a dynamic batch stays dynamic).
+	declared map[*graph.Value]*graph.ValueType
 }
 
 type appliedRewrite struct {
@@ -79,3 +85,32 @@ func eliminateDeadNodes(s *state) error {
 }
 
 func sortNodes(s *state) error { return graph.TopoSort(s.model.Graph) }
+
+func saveDeclaredTypes(s *state) error {
+	g := s.model.Graph
+	s.declared = map[*graph.Value]*graph.ValueType{}
+	for _, list := range [][]*graph.Value{g.Inputs, g.Outputs, g.ValueInfo} {
+		for _, v := range list {
+			if v != nil {
+				s.declared[v] = cloneType(v.Type)
+			}
+		}
+	}
+	return nil
+}
+
+func restoreDeclaredTypes(s *state) error {
+	for v, t := range s.declared {
+		v.Type = t
+	}
+	return nil
+}
+
+func cloneType(t *graph.ValueType) *graph.ValueType {
+	if t == nil {
+		return nil
+	}
+	c := *t
+	c.Shape = append(graph.Shape(nil), t.Shape...)
+	return &c
+}

@@ -37,6 +37,9 @@ func newApp() *cli.App {
 		Commands: []*cli.Command{
 			inspectCommand(),
 			compressCommand(),
+			evalCommand(),
+			runCommand(),
+			benchCommand(),
 		},
 		OnUsageError: onUsageError,
 	}
