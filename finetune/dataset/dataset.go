@@ -23,7 +23,8 @@ const (
 
 // Options say which part of a source to read and how to normalise it.
 type Options struct {
-	// Split picks "train" (the default) or "test" (the t10k files) in an IDX folder.
+	// Split picks "train" (the default) or "test": the t10k files of an IDX
+	// folder, or x_test/y_test of a .npz that has no plain x.
 	Split string
 	// Channels (1 or 3), Height and Width are the sample shape images are
 	// loaded at; zero takes it from the first image.
@@ -49,7 +50,8 @@ type Dataset struct {
 	Kind Kind
 	// N is the number of samples.
 	N int
-	// Shape is one sample's shape: C,H,W for images, as stored for other arrays.
+	// Shape is one sample's shape: C,H,W for images (N×H×W arrays get C=1),
+	// as stored for other arrays.
 	Shape []int
 	// Labels are the class of each sample; nil for unlabelled data.
 	Labels []int64
@@ -67,8 +69,8 @@ type Dataset struct {
 }
 
 // Open reads the dataset at path: an MNIST-layout folder of IDX files, an IDX
-// image file, a .npz with x and optionally y, a .npy holding x, or a folder of
-// images with one sub-folder per class.
+// image file, a .npz with x and optionally y (or x_train, y_train, x_test,
+// y_test), a .npy holding x, or a folder of images with one sub-folder per class.
 func Open(path string, opts Options) (*Dataset, error) {
 	st, err := os.Stat(path)
 	if err != nil {
@@ -112,9 +114,6 @@ func openIDX(path, images, labels string, opts Options) (*Dataset, error) {
 	if err != nil {
 		return nil, err
 	}
-	if len(x.Dims) == 3 { // N×H×W: one channel
-		x.Dims = []int64{x.Dims[0], 1, x.Dims[1], x.Dims[2]}
-	}
 	opts.Layout = "NCHW"
 	return build(path, KindIDX, x, y, opts)
 }
@@ -124,17 +123,16 @@ func openNPZ(path string, opts Options) (*Dataset, error) {
 	if err != nil {
 		return nil, err
 	}
-	var x, yt *graph.Tensor
+	byName := map[string]*graph.Tensor{}
 	for _, a := range arrays {
-		switch a.Name {
-		case "x":
-			x = a
-		case "y":
-			yt = a
-		}
+		byName[a.Name] = a
+	}
+	x, yt := byName["x"], byName["y"]
+	if x == nil { // Keras-style archives keep both splits: x_train, y_train, x_test, y_test
+		x, yt = byName["x_"+opts.Split], byName["y_"+opts.Split]
 	}
 	if x == nil {
-		return nil, fmt.Errorf("%s: no array named x", path)
+		return nil, fmt.Errorf("%s: no array named x (or x_%s)", path, opts.Split)
 	}
 	var y []int64
 	if yt != nil {
@@ -242,8 +240,11 @@ func build(path string, kind Kind, x *graph.Tensor, y []int64, opts Options) (*D
 	for i, v := range dims[1:] {
 		shape[i] = int(v)
 	}
-	if nhwc {
+	switch {
+	case nhwc:
 		shape = []int{shape[2], shape[0], shape[1]}
+	case len(shape) == 2: // N×H×W, as IDX and Keras store gray images
+		shape = []int{1, shape[0], shape[1]}
 	}
 	d := &Dataset{Path: path, Kind: kind, N: n, Shape: shape, Labels: y}
 	d.plane = d.SampleSize()

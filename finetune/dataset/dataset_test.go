@@ -155,6 +155,29 @@ func TestOpenNPZAndNPY(t *testing.T) {
 	}
 }
 
+func TestOpenNPZWithSplits(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "mnist.npz")
+	xTrain := &graph.Tensor{Name: "x_train", DType: graph.Uint8, Dims: []int64{3, 2, 2}, Raw: make([]byte, 12)}
+	yTrain := graph.NewInt64("y_train", []int64{3}, []int64{0, 1, 2})
+	xTest := &graph.Tensor{Name: "x_test", DType: graph.Uint8, Dims: []int64{2, 2, 2}, Raw: make([]byte, 8)}
+	yTest := &graph.Tensor{Name: "y_test", DType: graph.Uint8, Dims: []int64{2}, Raw: []byte{4, 5}}
+	if err := WriteNPZ(path, []*graph.Tensor{xTrain, yTrain, xTest, yTest}, true); err != nil {
+		t.Fatal(err)
+	}
+	for split, want := range map[string][]int64{"": {0, 1, 2}, "train": {0, 1, 2}, "test": {4, 5}} {
+		d, err := Open(path, Options{Split: split})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(d.Labels, want) || d.N != len(want) || !slices.Equal(d.Shape, []int{1, 2, 2}) {
+			t.Errorf("split %q: N %d shape %v labels %v", split, d.N, d.Shape, d.Labels)
+		}
+	}
+	if _, err := Open(path, Options{Split: "val"}); err == nil || !strings.Contains(err.Error(), "x_val") {
+		t.Errorf("missing split: %v", err)
+	}
+}
+
 func TestFloatLabels(t *testing.T) {
 	x := graph.NewFloat32("x", []int64{2, 3}, make([]float32, 6))
 	y, _ := graph.NewFromFloat64("y", graph.Float32, []int64{2}, []float64{1, 0})
