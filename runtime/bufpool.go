@@ -13,11 +13,12 @@ type pool struct {
 	i8  [][]int8
 }
 
-// take returns the smallest free slice of capacity ≥ n, or a new one.
+// take returns the smallest free slice of capacity ≥ n, or a new one. A
+// buffer more than twice too big stays for a bigger request.
 func take[E any](free *[][]E, n int) []E {
 	best := -1
 	for i, b := range *free {
-		if cap(b) >= n && (best < 0 || cap(b) < cap((*free)[best])) {
+		if cap(b) >= n && cap(b) <= 2*n+1024 && (best < 0 || cap(b) < cap((*free)[best])) {
 			best = i
 		}
 	}

@@ -13,6 +13,7 @@ import (
 
 func init() {
 	registerForward(compileConv, "Conv")
+	registerFused(compileConvAct, "Conv")
 }
 
 // convAttrs are a convolution's attributes, spatial lists padded to 2-D.
@@ -151,7 +152,12 @@ func (w window) outShape(n, ch int) []int {
 	return []int{n, ch, w.outH, w.outW}
 }
 
-func compileConv(n *graph.Node, _ int64) (kernelFunc, error) {
+func compileConv(n *graph.Node, opset int64) (kernelFunc, error) {
+	return compileConvAct(n, opset, activation{})
+}
+
+// compileConvAct is Conv followed by a fused activation.
+func compileConvAct(n *graph.Node, _ int64, act activation) (kernelFunc, error) {
 	attrs, err := readConvAttrs(n)
 	if err != nil {
 		return nil, err
@@ -195,88 +201,123 @@ func compileConv(n *graph.Node, _ int64) (kernelFunc, error) {
 		if bias != nil {
 			b = bias.F32
 		}
-		conv2D(c, win, g, nb, ch, m, x.F32, wt.F32, b, out[0].F32)
+		conv2D(c, win, g, nb, ch, m, x.F32, wt.F32, b, out[0].F32, act)
 		return nil
 	}, nil
 }
 
-// conv2D computes a grouped 2-D convolution in NCHW.
-func conv2D(c *execContext, w window, group, nb, ch, m int, x, wt, bias, y []float32) {
+// convChunkBytes bounds the im2col buffer of one GEMM so it stays in the
+// L2 cache: the output positions are processed in chunks, across image
+// boundaries when images are small, so small images still make wide GEMMs.
+const convChunkBytes = 512 << 10
+
+// conv2D computes a grouped 2-D convolution in NCHW, then bias and act.
+func conv2D(c *execContext, w window, group, nb, ch, m int, x, wt, bias, y []float32, act activation) {
 	cg, mg := ch/group, m/group
 	inHW, outHW := w.inH*w.inW, w.outH*w.outW
 	kk := cg * w.kH * w.kW
 	if cg == 1 && mg == 1 {
-		depthwise(c, w, nb*ch, x, wt, bias, y)
+		depthwise(c, w, nb*ch, x, wt, bias, y, act)
 		return
 	}
-	pointwise := w.kH == 1 && w.kW == 1 && w.sH == 1 && w.sW == 1 && w.padT == 0 && w.padL == 0 && w.padB == 0 && w.padR == 0
-	var col []float32
-	if !pointwise {
-		col = c.tempF32(kk * outHW)
+	biasOf := func(o int) float32 {
+		if bias == nil {
+			return 0
+		}
+		return bias[o]
 	}
-	for n := 0; n < nb; n++ {
-		for g := 0; g < group; g++ {
-			xg := x[(n*ch+g*cg)*inHW : (n*ch+(g+1)*cg)*inHW]
-			yg := y[(n*m+g*mg)*outHW : (n*m+(g+1)*mg)*outHW]
-			src := xg
-			if !pointwise {
-				im2col(c, w, cg, xg, col)
-				src = col
-			}
-			c.backend.Sgemm(false, false, mg, outHW, kk, 1, wt[g*mg*kk:], kk, src, outHW, 0, yg, outHW)
-			if bias != nil {
+	pointwise := w.kH == 1 && w.kW == 1 && w.sH == 1 && w.sW == 1 && w.padT == 0 && w.padL == 0 && w.padB == 0 && w.padR == 0
+	if pointwise && outHW >= 256 {
+		// The input planes already are the GEMM's right-hand matrix.
+		for n := 0; n < nb; n++ {
+			for g := 0; g < group; g++ {
+				yg := y[(n*m+g*mg)*outHW : (n*m+(g+1)*mg)*outHW]
+				c.backend.Sgemm(false, false, mg, outHW, kk, 1, wt[g*mg*kk:], kk, x[(n*ch+g*cg)*inHW:], inHW, 0, yg, outHW)
 				for o := 0; o < mg; o++ {
-					bv := bias[g*mg+o]
-					row := yg[o*outHW : (o+1)*outHW]
-					for i := range row {
-						row[i] += bv
-					}
+					act.apply(yg[o*outHW:(o+1)*outHW], biasOf(g*mg+o))
 				}
+			}
+		}
+		return
+	}
+	total := nb * outHW
+	chunk := max(64, convChunkBytes/4/kk) * max(1, c.threads)
+	chunk = min(total, (chunk+15)/16*16)
+	col := c.tempF32(kk * chunk)
+	tmp := c.tempF32(mg * chunk)
+	for g := 0; g < group; g++ {
+		for q0 := 0; q0 < total; q0 += chunk {
+			cols := min(chunk, total-q0)
+			im2colRange(c, w, x, ch, g*cg, cg, q0, cols, col[:kk*cols])
+			c.backend.Sgemm(false, false, mg, cols, kk, 1, wt[g*mg*kk:], kk, col, cols, 0, tmp, cols)
+			// Scatter the [mg, cols] block to NCHW, one image run at a time.
+			for q := q0; q < q0+cols; {
+				n, p := q/outHW, q%outHW
+				run := min(outHW-p, q0+cols-q)
+				for o := 0; o < mg; o++ {
+					dst := y[(n*m+g*mg+o)*outHW+p:][:run]
+					act.biasActivate(dst, tmp[o*cols+q-q0:][:run], biasOf(g*mg+o))
+				}
+				q += run
 			}
 		}
 	}
 }
 
-// im2col lays out, for each (channel, kernel row, kernel column), the input
-// values under that kernel tap for every output position (zero in padding).
-func im2col(c *execContext, w window, cg int, x, col []float32) {
-	outHW := w.outH * w.outW
+// im2colRange fills col[K, cols] for the flattened output positions
+// q0…q0+cols-1 (positions run over images, then rows, then columns) of
+// input channels c0…c0+cg-1: row (ci, ki, kj) holds, for each position, the
+// input under that kernel tap, or zero in the padding.
+func im2colRange(c *execContext, w window, x []float32, ch, c0, cg, q0, cols int, col []float32) {
+	outHW, inHW := w.outH*w.outW, w.inH*w.inW
 	taps := w.kH * w.kW
 	c.parallel(cg*taps, func(lo, hi int) {
 		for r := lo; r < hi; r++ {
 			ci, tap := r/taps, r%taps
 			ki, kj := tap/w.kW, tap%w.kW
-			plane := x[ci*w.inH*w.inW : (ci+1)*w.inH*w.inW]
-			dst := col[r*outHW : (r+1)*outHW]
-			for oh := 0; oh < w.outH; oh++ {
-				row := dst[oh*w.outW : (oh+1)*w.outW]
+			dst := col[r*cols : (r+1)*cols]
+			iw0 := kj*w.dW - w.padL
+			// Output columns whose input column lies inside the row.
+			first := 0
+			if iw0 < 0 {
+				first = min(w.outW, (-iw0+w.sW-1)/w.sW)
+			}
+			last := 0
+			if lim := w.inW - iw0; lim > 0 {
+				last = min(w.outW, (lim+w.sW-1)/w.sW)
+			}
+			last = max(last, first)
+			n, p := q0/outHW, q0%outHW
+			oh, ow := p/w.outW, p%w.outW
+			for q := q0; q < q0+cols; {
+				run := min(w.outW-ow, q0+cols-q)
+				out := dst[q-q0 : q-q0+run]
 				ih := oh*w.sH - w.padT + ki*w.dH
-				if ih < 0 || ih >= w.inH {
-					clear(row)
-					continue
-				}
-				src := plane[ih*w.inW : (ih+1)*w.inW]
-				iw0 := kj*w.dW - w.padL
-				// Output columns whose input column lies inside the row.
-				first := 0
-				if iw0 < 0 {
-					first = min(w.outW, (-iw0+w.sW-1)/w.sW)
-				}
-				last := w.outW
-				if lim := w.inW - iw0; lim <= 0 {
-					last = 0
+				// out[j] is output column ow+j; [a, b) of them read the input.
+				a, b := max(first, ow), min(last, ow+run)
+				if ih < 0 || ih >= w.inH || a >= b {
+					clear(out)
 				} else {
-					last = min(last, (lim+w.sW-1)/w.sW)
+					if a > ow {
+						clear(out[:a-ow])
+					}
+					if b < ow+run {
+						clear(out[b-ow:])
+					}
+					src := x[(n*ch+c0+ci)*inHW+ih*w.inW:][:w.inW]
+					seg := out[a-ow : b-ow]
+					if w.sW == 1 {
+						copy(seg, src[iw0+a:iw0+b])
+					} else {
+						for j := range seg {
+							seg[j] = src[iw0+(a+j)*w.sW]
+						}
+					}
 				}
-				last = max(last, first)
-				clear(row[:first])
-				clear(row[last:])
-				if w.sW == 1 {
-					copy(row[first:last], src[iw0+first:iw0+last])
-					continue
-				}
-				for ow := first; ow < last; ow++ {
-					row[ow] = src[iw0+ow*w.sW]
+				q += run
+				ow = 0
+				if oh++; oh == w.outH {
+					oh, n = 0, n+1
 				}
 			}
 		}
@@ -284,7 +325,7 @@ func im2col(c *execContext, w window, cg int, x, col []float32) {
 }
 
 // depthwise convolves each of planes channels with its own kernel.
-func depthwise(c *execContext, w window, planes int, x, wt, bias, y []float32) {
+func depthwise(c *execContext, w window, planes int, x, wt, bias, y []float32, act activation) {
 	inHW, outHW, taps := w.inH*w.inW, w.outH*w.outW, w.kH*w.kW
 	ch := len(wt) / taps
 	c.parallel(planes, func(lo, hi int) {
@@ -315,6 +356,7 @@ func depthwise(c *execContext, w window, planes int, x, wt, bias, y []float32) {
 					dst[oh*w.outW+ow] = s
 				}
 			}
+			act.apply(dst, 0)
 		}
 	})
 }

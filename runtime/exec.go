@@ -13,12 +13,18 @@ type execContext struct {
 	threads int
 	pool    *pool
 	temps   []*Tensor
+	// fresh lists output headers whose buffers leave the session.
+	fresh map[*Tensor]bool
 }
 
 // alloc gives output t the dtype and shape and a buffer whose contents are
 // undefined: the kernel must write every element.
 func (c *execContext) alloc(t *Tensor, dtype graph.DType, shape ...int) {
 	c.pool.release(t)
+	if c.fresh[t] {
+		(&pool{}).fill(t, dtype, shape)
+		return
+	}
 	c.pool.fill(t, dtype, shape)
 }
 

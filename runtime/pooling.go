@@ -63,48 +63,76 @@ func compilePool(average bool) compileFunc {
 // (never the part of a ceil_mode window beyond the padding).
 func pool2D(c *execContext, w window, planes int, x, y []float32, average, includePad bool) {
 	inHW, outHW := w.inH*w.inW, w.outH*w.outW
+	// Valid tap ranges depend only on the output row (column), so they are
+	// computed once per plane geometry.
+	rowLo, rowHi, rowPad := tapRanges(w.outH, w.sH, w.padT, w.padB, w.kH, w.dH, w.inH)
+	colLo, colHi, colPad := tapRanges(w.outW, w.sW, w.padL, w.padR, w.kW, w.dW, w.inW)
 	c.parallel(planes, func(lo, hi int) {
 		for p := lo; p < hi; p++ {
 			src := x[p*inHW : (p+1)*inHW]
 			dst := y[p*outHW : (p+1)*outHW]
 			for oh := 0; oh < w.outH; oh++ {
 				h0 := oh*w.sH - w.padT
-				for ow := 0; ow < w.outW; ow++ {
+				kiLo, kiHi := rowLo[oh], rowHi[oh]
+				out := dst[oh*w.outW : (oh+1)*w.outW]
+				for ow := range out {
 					w0 := ow*w.sW - w.padL
-					m := float32(math.Inf(-1))
-					var sum float32
-					count, padded := 0, 0
-					for ki := 0; ki < w.kH; ki++ {
-						ih := h0 + ki*w.dH
-						inPadH := ih >= -w.padT && ih < w.inH+w.padB
-						for kj := 0; kj < w.kW; kj++ {
-							iw := w0 + kj*w.dW
-							if inPadH && iw >= -w.padL && iw < w.inW+w.padR {
-								padded++
-							}
-							if ih < 0 || ih >= w.inH || iw < 0 || iw >= w.inW {
-								continue
-							}
-							v := src[ih*w.inW+iw]
-							count++
-							sum += v
-							if v > m || v != v {
-								m = v
+					kjLo, kjHi := colLo[ow], colHi[ow]
+					if !average {
+						m := float32(math.Inf(-1))
+						for ki := kiLo; ki < kiHi; ki++ {
+							row := src[(h0+ki*w.dH)*w.inW:]
+							for kj := kjLo; kj < kjHi; kj++ {
+								if v := row[w0+kj*w.dW]; v > m || v != v {
+									m = v
+								}
 							}
 						}
+						out[ow] = m
+						continue
 					}
-					switch {
-					case !average:
-						dst[oh*w.outW+ow] = m
-					case includePad:
-						dst[oh*w.outW+ow] = sum / float32(padded)
-					default:
-						dst[oh*w.outW+ow] = sum / float32(count)
+					var sum float32
+					for ki := kiLo; ki < kiHi; ki++ {
+						row := src[(h0+ki*w.dH)*w.inW:]
+						for kj := kjLo; kj < kjHi; kj++ {
+							sum += row[w0+kj*w.dW]
+						}
 					}
+					count := (kiHi - kiLo) * (kjHi - kjLo)
+					if includePad {
+						count = rowPad[oh] * colPad[ow]
+					}
+					out[ow] = sum / float32(count)
 				}
 			}
 		}
 	})
+}
+
+// tapRanges gives, for each output index along one axis, the kernel taps
+// [lo, hi) that land inside the input, and how many land inside the padded
+// input.
+func tapRanges(out, stride, padBegin, padEnd, k, dil, in int) (lo, hi, padded []int) {
+	lo, hi, padded = make([]int, out), make([]int, out), make([]int, out)
+	for o := 0; o < out; o++ {
+		start := o*stride - padBegin
+		for t := 0; t < k; t++ {
+			i := start + t*dil
+			if i >= 0 && i < in {
+				if hi[o] == 0 {
+					lo[o] = t
+				}
+				hi[o] = t + 1
+			}
+			if i >= -padBegin && i < in+padEnd {
+				padded[o]++
+			}
+		}
+		if hi[o] == 0 {
+			lo[o] = 0
+		}
+	}
+	return lo, hi, padded
 }
 
 func globalPool(average bool) kernelFunc {

@@ -61,3 +61,16 @@ func nodeError(n *graph.Node, err error) error {
 // ErrUnsupported marks errors about an op feature or dtype the runtime does
 // not implement, as opposed to a malformed model.
 var ErrUnsupported = errors.New("not supported by the runtime")
+
+// fusedCompileFunc compiles a node whose output passes through act before
+// anything else reads it.
+type fusedCompileFunc func(n *graph.Node, opset int64, act activation) (kernelFunc, error)
+
+// fusedKernels maps op types that can apply an activation to their output.
+var fusedKernels = map[string]fusedCompileFunc{}
+
+func registerFused(f fusedCompileFunc, ops ...string) {
+	for _, op := range ops {
+		fusedKernels[op] = f
+	}
+}

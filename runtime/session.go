@@ -31,6 +31,9 @@ type Session struct {
 	outNames []string
 	steps    []step
 	pool     pool
+	// outputHeaders are the slots handed to the caller after a run; they get
+	// fresh buffers so the pool keeps its own.
+	outputHeaders map[*Tensor]bool
 }
 
 type sessionInput struct {
@@ -50,6 +53,7 @@ type step struct {
 	free    []int // intermediate slots whose last use is this step
 	inBuf   []*Tensor
 	outBuf  []*Tensor
+	fused   *graph.Node // activation node folded into this one, if any
 }
 
 // NewSession checks that every node of m can run (naming the first node
@@ -159,7 +163,14 @@ func NewSession(m *graph.Model, opts Options) (*Session, error) {
 	if err := s.foldConstants(); err != nil {
 		return nil, err
 	}
+	if err := s.fuseActivations(opset); err != nil {
+		return nil, err
+	}
 	s.planLiveness()
+	s.outputHeaders = map[*Tensor]bool{}
+	for _, i := range s.outputs {
+		s.outputHeaders[s.slots[i]] = true
+	}
 	return s, nil
 }
 
@@ -208,6 +219,68 @@ func (s *Session) foldConstants() error {
 		}
 		for _, i := range st.out {
 			s.constant[i] = true
+		}
+	}
+	s.steps = kept
+	return nil
+}
+
+// fuseActivations folds a Relu/LeakyRelu/Clip into the Conv or Gemm before
+// it when it is the only reader of that output, which then never exists.
+func (s *Session) fuseActivations(opset int64) error {
+	readers := make([]int, len(s.slots))
+	for _, st := range s.steps {
+		for _, i := range st.in {
+			if i >= 0 {
+				readers[i]++
+			}
+		}
+	}
+	for _, i := range s.outputs {
+		readers[i]++
+	}
+	producer := map[int]int{}
+	for k, st := range s.steps {
+		for _, i := range st.out {
+			producer[i] = k
+		}
+	}
+	constant := func(v *graph.Value) *Tensor {
+		if i, ok := s.slotOf[v.Name]; ok && s.constant[i] {
+			return s.slots[i]
+		}
+		return nil
+	}
+	removed := make([]bool, len(s.steps))
+	for j, st := range s.steps {
+		if len(st.in) == 0 || st.in[0] < 0 || readers[st.in[0]] != 1 {
+			continue
+		}
+		k, ok := producer[st.in[0]]
+		if !ok || removed[k] || len(s.steps[k].out) != 1 {
+			continue
+		}
+		fuse, ok := fusedKernels[s.steps[k].node.OpType]
+		if !ok {
+			continue
+		}
+		act, ok := fusibleActivation(st.node, opset, constant)
+		if !ok {
+			continue
+		}
+		run, err := fuse(s.steps[k].node, opset, act)
+		if err != nil {
+			return nodeError(s.steps[k].node, err)
+		}
+		s.steps[k].run = run
+		s.steps[k].out = []int{st.out[0]}
+		s.steps[k].fused = st.node
+		removed[j] = true
+	}
+	kept := s.steps[:0]
+	for j, st := range s.steps {
+		if !removed[j] {
+			kept = append(kept, st)
 		}
 	}
 	s.steps = kept
@@ -267,7 +340,7 @@ func (s *Session) Run(inputs map[string]*Tensor) (map[string]*Tensor, error) {
 		}
 		s.slots[in.slot] = t
 	}
-	c := &execContext{backend: s.backend, threads: s.threads, pool: &s.pool}
+	c := &execContext{backend: s.backend, threads: s.threads, pool: &s.pool, fresh: s.outputHeaders}
 	for k := range s.steps {
 		st := &s.steps[k]
 		for j, i := range st.in {

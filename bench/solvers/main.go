@@ -1,0 +1,225 @@
+// Command solvers-bench times onnxcompress's low-rank solvers against numpy
+// (LAPACK via /usr/bin/python3) on the same seeded matrices and prints a
+// markdown table. Run it through bench/solvers/run.sh from the repository root.
+package main
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"time"
+
+	"github.com/onnxcompress/onnxcompress/solvers"
+	"gonum.org/v1/gonum/mat"
+)
+
+// result is one side's figures for one operation.
+type result struct {
+	Seconds float64 `json:"seconds"`
+	Error   float64 `json:"error"`
+}
+
+type operation struct {
+	name string
+	run  func() (func() (float64, error), error) // factorizes; the closure measures the relative error
+	reps int
+}
+
+func main() {
+	dir := flag.String("dir", "", "scratch folder for the matrices (default: a temporary folder)")
+	python := flag.String("python", "/usr/bin/python3", "python with numpy")
+	flag.Parse()
+	if err := run(*dir, *python); err != nil {
+		fmt.Fprintln(os.Stderr, "solvers-bench:", err)
+		os.Exit(1)
+	}
+}
+
+func run(dir, python string) error {
+	if dir == "" {
+		d, err := os.MkdirTemp("", "solvers-bench")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(d)
+		dir = d
+	}
+	rng := rand.New(rand.NewPCG(2026, 11))
+	fmt.Fprintln(os.Stderr, "generating matrices…")
+	svdIn := decayingMatrix(rng, 512, 4608, 512, 64)
+	rsvdIn := decayingMatrix(rng, 4096, 25088, 512, 40)
+	tuckerIn := decayingKernel(rng, 512, 512, 3, 3, 64)
+	cpIn := decayingKernel(rng, 256, 256, 3, 3, 32)
+	const rsvdRank, rsvdOversample, rsvdPower, rsvdSeed = 256, 10, 2, 1
+	for name, data := range map[string][]float64{
+		"svd": svdIn.RawMatrix().Data, "rsvd": rsvdIn.RawMatrix().Data,
+		"tucker": tuckerIn.Data, "cp": cpIn.Data,
+		// The same Gaussian test matrix FactorizeRandomized draws, so both sides
+		// project onto the same subspace and their errors are comparable.
+		"rsvd_omega_t": omegaT(rsvdSeed, rsvdRank+rsvdOversample, 25088),
+	} {
+		if err := writeF64(filepath.Join(dir, name+".f64"), data); err != nil {
+			return err
+		}
+	}
+
+	ops := []operation{
+		{name: "truncated SVD 512×4608 r=64", reps: 3, run: func() (func() (float64, error), error) {
+			var s solvers.SVD
+			err := s.Factorize(svdIn, 64)
+			return func() (float64, error) { return relErrMatrix(svdIn, s.Reconstruct()), nil }, err
+		}},
+		{name: "randomized SVD 4096×25088 r=256 (p=10, q=2)", reps: 2, run: func() (func() (float64, error), error) {
+			var s solvers.SVD
+			err := s.FactorizeRandomized(rsvdIn, rsvdRank, solvers.RandomizedOptions{Oversample: rsvdOversample, PowerIters: rsvdPower, Seed: rsvdSeed})
+			// √(‖A‖² − Σσ²): the approximant is an orthogonal projection of A.
+			return func() (float64, error) { return s.RelError(), nil }, err
+		}},
+		{name: "Tucker-2 512×512×3×3 r=128/128 (HOSVD + 10 HOOI)", reps: 3, run: func() (func() (float64, error), error) {
+			var tk solvers.Tucker2
+			err := tk.Factorize(tuckerIn, solvers.Tucker2Options{RankOut: 128, RankIn: 128, MaxIter: 10, Tol: -1})
+			return func() (float64, error) { return solvers.RelativeError(tuckerIn, tk.Reconstruct()) }, err
+		}},
+		{name: "CP-ALS 256×256×3×3 R=64, 20 sweeps", reps: 3, run: func() (func() (float64, error), error) {
+			var c solvers.CP
+			err := c.Factorize(cpIn, solvers.CPOptions{Rank: 64, MaxIter: 20, Tol: -1})
+			return func() (float64, error) { return solvers.RelativeError(cpIn, c.Reconstruct()) }, err
+		}},
+	}
+	ours := make([]result, len(ops))
+	for i, op := range ops {
+		fmt.Fprintf(os.Stderr, "ours: %s…\n", op.name)
+		best := math.Inf(1)
+		var measure func() (float64, error)
+		for r := 0; r < op.reps; r++ {
+			start := time.Now()
+			var err error
+			measure, err = op.run()
+			if err != nil {
+				return fmt.Errorf("%s: %w", op.name, err)
+			}
+			best = math.Min(best, time.Since(start).Seconds())
+		}
+		e, err := measure()
+		if err != nil {
+			return fmt.Errorf("%s: %w", op.name, err)
+		}
+		ours[i] = result{Seconds: best, Error: e}
+	}
+
+	fmt.Fprintln(os.Stderr, "numpy…")
+	cmd := exec.Command(python, filepath.Join(filepath.Dir(os.Args[0]), "ref.py"), dir)
+	if _, err := os.Stat("bench/solvers/ref.py"); err == nil {
+		cmd = exec.Command(python, "bench/solvers/ref.py", dir)
+	}
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, os.Stderr
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("numpy reference: %w", err)
+	}
+	var ref []result
+	if err := json.Unmarshal(out.Bytes(), &ref); err != nil {
+		return fmt.Errorf("numpy reference output: %w", err)
+	}
+	if len(ref) != len(ops) {
+		return fmt.Errorf("numpy reference gave %d results for %d operations", len(ref), len(ops))
+	}
+	fmt.Printf("backend: %s, GOMAXPROCS-visible CPUs: %d, OPENBLAS_CORETYPE=%s\n\n", solvers.Backend(), numCPU(), os.Getenv("OPENBLAS_CORETYPE"))
+	fmt.Println("| op | ours s | numpy s | ratio | our error | numpy error |")
+	fmt.Println("|---|---:|---:|---:|---:|---:|")
+	for i, op := range ops {
+		fmt.Printf("| %s | %.3f | %.3f | %.2f | %.6e | %.6e |\n", op.name, ours[i].Seconds, ref[i].Seconds, ours[i].Seconds/ref[i].Seconds, ours[i].Error, ref[i].Error)
+	}
+	return nil
+}
+
+// decayingMatrix is G·diag(exp(−i/decay))·H/√k plus 1e-3 noise, G (m×k) and
+// H (k×n) Gaussian: a spectrum that decays like trained FC and conv weights.
+func decayingMatrix(rng *rand.Rand, m, n, k int, decay float64) *mat.Dense {
+	g := gaussian(rng, m, k)
+	h := gaussian(rng, k, n)
+	for i := 0; i < m; i++ {
+		row := g.RawRowView(i)
+		for j := range row {
+			row[j] *= math.Exp(-float64(j)/decay) / math.Sqrt(float64(k))
+		}
+	}
+	var a mat.Dense
+	a.Mul(g, h)
+	data := a.RawMatrix().Data
+	for i := range data {
+		data[i] += 1e-3 * rng.NormFloat64()
+	}
+	return &a
+}
+
+// decayingKernel is a Gaussian T×S×kH×kW tensor whose out and in modes are
+// scaled by exp(−i/decay) after random rotations, plus 1e-3 noise.
+func decayingKernel(rng *rand.Rand, t, s, kh, kw int, decay float64) *solvers.Tensor {
+	x := gaussian(rng, t, s*kh*kw).RawMatrix().Data
+	w, _ := solvers.NewTensor([]int{t, s, kh, kw}, x)
+	for mode, n := range []int{t, s} {
+		m := gaussian(rng, n, n)
+		for i := 0; i < n; i++ {
+			row := m.RawRowView(i)
+			for j := range row {
+				row[j] *= math.Exp(-float64(j)/decay) / math.Sqrt(float64(n))
+			}
+		}
+		w, _ = w.ModeProduct(mode, m, false)
+	}
+	for i := range w.Data {
+		w.Data[i] += 1e-3 * rng.NormFloat64()
+	}
+	return w
+}
+
+func gaussian(rng *rand.Rand, r, c int) *mat.Dense {
+	d := make([]float64, r*c)
+	for i := range d {
+		d[i] = rng.NormFloat64()
+	}
+	return mat.NewDense(r, c, d)
+}
+
+// omegaT mirrors the draw in solvers.SVD.FactorizeRandomized.
+func omegaT(seed uint64, k, n int) []float64 {
+	rng := rand.New(rand.NewPCG(seed, 0x5eed5eed))
+	d := make([]float64, k*n)
+	for i := range d {
+		d[i] = rng.NormFloat64()
+	}
+	return d
+}
+
+func relErrMatrix(a, b *mat.Dense) float64 {
+	var d mat.Dense
+	d.Sub(a, b)
+	return mat.Norm(&d, 2) / mat.Norm(a, 2)
+}
+
+func writeF64(path string, data []float64) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	buf := make([]byte, 8*len(data))
+	for i, v := range data {
+		binary.LittleEndian.PutUint64(buf[8*i:], math.Float64bits(v))
+	}
+	if _, err := f.Write(buf); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+func numCPU() int { return runtime.NumCPU() }

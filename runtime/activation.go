@@ -1,0 +1,94 @@
+package runtime
+
+import (
+	"math"
+
+	"github.com/onnxcompress/onnxcompress/graph"
+)
+
+// activation is an element-wise function a producer kernel (Conv, Gemm)
+// applies to its output while the output is still in cache, in place of a
+// separate Relu/LeakyRelu/Clip node. The zero value is the identity.
+type activation struct {
+	kind   string // "", "Relu", "LeakyRelu", "Clip"
+	alpha  float32
+	lo, hi float32
+}
+
+// fusibleActivation returns the activation a node computes when it can be
+// folded into its producer: Relu, LeakyRelu, and Clip with constant bounds.
+func fusibleActivation(n *graph.Node, opset int64, constant func(*graph.Value) *Tensor) (activation, bool) {
+	if !n.IsDefaultDomain() {
+		return activation{}, false
+	}
+	switch n.OpType {
+	case "Relu":
+		return activation{kind: "Relu"}, true
+	case "LeakyRelu":
+		return activation{kind: "LeakyRelu", alpha: n.AttrFloat("alpha", 0.01)}, true
+	case "Clip":
+		a := activation{kind: "Clip", lo: float32(math.Inf(-1)), hi: float32(math.Inf(1))}
+		if opset < 11 {
+			a.lo, a.hi = n.AttrFloat("min", a.lo), n.AttrFloat("max", a.hi)
+			return a, true
+		}
+		for i, bound := range []*float32{&a.lo, &a.hi} {
+			v := n.Input(i + 1)
+			if v == nil || v.Name == "" {
+				continue
+			}
+			t := constant(v)
+			if t == nil || t.DType != graph.Float32 || t.Len() != 1 {
+				return activation{}, false
+			}
+			*bound = t.F32[0]
+		}
+		return a, true
+	}
+	return activation{}, false
+}
+
+// apply runs the activation over row in place, adding bias first.
+func (a activation) apply(row []float32, bias float32) {
+	switch a.kind {
+	case "":
+		if bias != 0 {
+			for i := range row {
+				row[i] += bias
+			}
+		}
+	case "Relu":
+		for i, v := range row {
+			row[i] = max(v+bias, 0)
+		}
+	case "LeakyRelu":
+		for i, v := range row {
+			v += bias
+			if v < 0 {
+				v *= a.alpha
+			}
+			row[i] = v
+		}
+	case "Clip":
+		for i, v := range row {
+			row[i] = min(max(v+bias, a.lo), a.hi)
+		}
+	}
+}
+
+// biasActivate writes act(src + bias) into dst.
+func (a activation) biasActivate(dst, src []float32, bias float32) {
+	switch a.kind {
+	case "":
+		for i, v := range src {
+			dst[i] = v + bias
+		}
+	case "Relu":
+		for i, v := range src {
+			dst[i] = max(v+bias, 0)
+		}
+	default:
+		copy(dst, src)
+		a.apply(dst, bias)
+	}
+}

@@ -1,0 +1,109 @@
+package runtime
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/onnxcompress/onnxcompress/graph"
+)
+
+// Kernel benchmarks on ResNet-18 and LeNet-5 layer shapes, one thread:
+//
+//	go test ./runtime -run '^$' -bench . -benchtime 20x
+
+func benchSession(b *testing.B, op string, xShape []int64, w *graph.Tensor, backend string, attrs ...*graph.Attr) (*Session, map[string]*Tensor) {
+	g := &graph.Graph{Name: "bench"}
+	bl := graph.NewBuilder(g)
+	x := bl.Input("x", graph.Float32, graph.KnownShape(xShape...))
+	wv := bl.Const("w", w)
+	bl.Output(bl.Op(op, op, []*graph.Value{x, wv}, attrs...))
+	s, err := NewSession(&graph.Model{IRVersion: 8, Opsets: []graph.OpsetImport{{Version: 13}}, Graph: g}, Options{Threads: 1, Backend: backend})
+	if err != nil {
+		b.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	n := 1
+	for _, d := range xShape {
+		n *= int(d)
+	}
+	shape := make([]int, len(xShape))
+	for i, d := range xShape {
+		shape[i] = int(d)
+	}
+	return s, map[string]*Tensor{"x": NewFloat32Tensor(shape, randFloats(rng, n))}
+}
+
+func randWeights(dims ...int64) *graph.Tensor {
+	rng := rand.New(rand.NewPCG(3, 4))
+	n := int64(1)
+	for _, d := range dims {
+		n *= d
+	}
+	return graph.NewFloat32("w", dims, randFloats(rng, int(n)))
+}
+
+func benchBackends(b *testing.B, body func(b *testing.B, backend string)) {
+	for _, be := range []string{"openblas", "go"} {
+		if be == "openblas" {
+			if _, err := loadOpenBLAS(); err != nil {
+				continue
+			}
+		}
+		b.Run(be, func(b *testing.B) { body(b, be) })
+	}
+}
+
+func BenchmarkConv(b *testing.B) {
+	cases := []struct {
+		name  string
+		x     []int64
+		w     []int64
+		attrs []*graph.Attr
+	}{
+		{"resnet_3x3_64x56", []int64{1, 64, 56, 56}, []int64{64, 64, 3, 3}, []*graph.Attr{graph.IntsAttr("pads", 1, 1, 1, 1)}},
+		{"resnet_7x7_s2", []int64{1, 3, 224, 224}, []int64{64, 3, 7, 7}, []*graph.Attr{graph.IntsAttr("pads", 3, 3, 3, 3), graph.IntsAttr("strides", 2, 2)}},
+		{"lenet_conv1_b64", []int64{64, 1, 28, 28}, []int64{6, 1, 5, 5}, []*graph.Attr{graph.IntsAttr("pads", 2, 2, 2, 2)}},
+		{"lenet_conv2_b64", []int64{64, 6, 14, 14}, []int64{16, 6, 5, 5}, nil},
+	}
+	for _, tc := range cases {
+		macs := tc.x[0] * tc.w[0] * tc.w[1] * tc.w[2] * tc.w[3]
+		b.Run(tc.name, func(b *testing.B) {
+			benchBackends(b, func(b *testing.B, be string) {
+				s, in := benchSession(b, "Conv", tc.x, randWeights(tc.w...), be, tc.attrs...)
+				if _, err := s.Run(in); err != nil {
+					b.Fatal(err)
+				}
+				b.ResetTimer()
+				for i := 0; i < b.N; i++ {
+					if _, err := s.Run(in); err != nil {
+						b.Fatal(err)
+					}
+				}
+				out, _ := s.Run(in)
+				outHW := int64(out[s.OutputNames()[0]].Len()) / tc.x[0] / tc.w[0]
+				b.ReportMetric(float64(2*macs*outHW)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+			})
+		})
+	}
+}
+
+func BenchmarkSgemm(b *testing.B) {
+	for _, sz := range [][3]int{{64, 3136, 576}, {1024, 1024, 1024}} {
+		m, n, k := sz[0], sz[1], sz[2]
+		b.Run(fmt.Sprintf("%dx%dx%d", m, n, k), func(b *testing.B) {
+			benchBackends(b, func(b *testing.B, name string) {
+				be, err := newBackend(name, 1)
+				if err != nil {
+					b.Fatal(err)
+				}
+				rng := rand.New(rand.NewPCG(5, 6))
+				x, y, z := randFloats(rng, m*k), randFloats(rng, k*n), make([]float32, m*n)
+				for i := 0; i < b.N; i++ {
+					be.Sgemm(false, false, m, n, k, 1, x, k, y, n, 0, z, n)
+				}
+				b.ReportMetric(float64(2*m*n*k)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+			})
+		})
+	}
+}
