@@ -1,6 +1,7 @@
 package graph_test
 
 import (
+	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -157,4 +158,94 @@ torch.onnx.export(m, torch.randn(1, 3, 224, 224), sys.argv[1], opset_version=13,
 	if macs != 4*1_814_073_344 {
 		t.Errorf("MACs at batch 4: %d", macs)
 	}
+}
+
+// TestInferShapesTorchvision exports torchvision CNNs that exercise Concat
+// branches, channel shuffles (Reshape/Transpose), ceil-mode pooling,
+// hard-swish and squeeze-excite blocks, erases every inferred type, and
+// compares InferShapes with onnx's inference value by value.
+func TestInferShapesTorchvision(t *testing.T) {
+	if testing.Short() {
+		t.Skip("exports models with torch")
+	}
+	const py = "/usr/bin/python3"
+	if err := exec.Command(py, "-c", "import torch, torchvision, onnx").Run(); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("python3-torch, torchvision and onnx under %s are required under CI: %v", py, err)
+		}
+		t.Skipf("torch/torchvision/onnx not available: %v", err)
+	}
+	dir := t.TempDir()
+	models := []string{"squeezenet1_0", "shufflenet_v2_x0_5", "mobilenet_v3_small", "googlenet"}
+	args := append([]string{"testdata/torchvision_shapes.py", dir}, models...)
+	if out, err := exec.Command(py, args...).CombinedOutput(); err != nil {
+		t.Fatalf("export: %v\n%s", err, out)
+	}
+	for _, name := range models {
+		t.Run(name, func(t *testing.T) {
+			m, err := onnx.Read(filepath.Join(dir, name+".onnx"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			raw, err := os.ReadFile(filepath.Join(dir, name+".json"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var want map[string][]*int64
+			if err := json.Unmarshal(raw, &want); err != nil {
+				t.Fatal(err)
+			}
+			g := m.Graph
+			for _, n := range g.Nodes {
+				for _, v := range n.Outputs {
+					if v != nil {
+						v.Type = nil
+					}
+				}
+			}
+			if err := graph.InferShapes(m, nil); err != nil {
+				t.Fatal(err)
+			}
+			if err := graph.VerifyModel(m); err != nil {
+				t.Fatal(err)
+			}
+			idx := graph.NewIndex(g)
+			compared := 0
+			for vname, dims := range want {
+				v := idx.ValueByName(vname)
+				if v == nil {
+					t.Errorf("onnx knows value %q, the graph does not", vname)
+					continue
+				}
+				if v.Type == nil || !v.Type.HasShape || len(v.Type.Shape) != len(dims) {
+					t.Errorf("%s: inferred %v, onnx %v", vname, v.Type, derefDims(dims))
+					continue
+				}
+				for i, d := range dims {
+					got := v.Type.Shape[i]
+					if d != nil && (!got.Known() || got.Value != *d) {
+						t.Errorf("%s: inferred %v, onnx %v", vname, v.Type.Shape, derefDims(dims))
+						break
+					}
+				}
+				compared++
+			}
+			t.Logf("%d values compared", compared)
+			if compared < 20 {
+				t.Errorf("only %d values compared", compared)
+			}
+		})
+	}
+}
+
+func derefDims(dims []*int64) []any {
+	out := make([]any, len(dims))
+	for i, d := range dims {
+		if d == nil {
+			out[i] = "?"
+		} else {
+			out[i] = *d
+		}
+	}
+	return out
 }
