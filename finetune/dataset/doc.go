@@ -2,9 +2,10 @@
 // evaluates on, and the arrays its command line exchanges.
 //
 // Sources: an MNIST-layout folder of IDX files (train-images-idx3-ubyte[.gz]
-// and friends, split "train" or "test"), a .npz holding x and optionally y, a
-// .npy holding x, or a folder of PNG/JPEG images with one sub-folder per class
-// (torchvision's ImageFolder layout: classes sorted by name).
+// and friends, split "train" or "test"), a .npz holding x and optionally y
+// (or Keras-style x_train/y_train/x_test/y_test), a .npy holding x, or a folder
+// of PNG/JPEG images with one sub-folder per class (torchvision's ImageFolder
+// layout: classes sorted by name), resized bilinearly and centre-cropped.
 //
 // Open loads every sample into memory once, keeping 8-bit sources as bytes;
 // Batch turns chosen samples into normalised float32 values,
