@@ -39,6 +39,9 @@ type Layer struct {
 	Gemm      GemmAttrs
 	// InShape and OutShape are the inferred activation shapes (nil if unknown).
 	InShape, OutShape []int64
+	// Cost is the node's cost as inspect counts it (weight and bias params,
+	// MACs at the inferred shapes).
+	Cost graph.LayerCost
 }
 
 // ConvAttrs are a Conv's attributes with ONNX defaults filled in.
@@ -206,6 +209,7 @@ func layerOf(g *graph.Graph, idx *graph.Index, n *graph.Node) (*Layer, error) {
 	}
 	l.InShape = knownDims(l.Input)
 	l.OutShape = knownDims(l.Output)
+	l.Cost = graph.NodeCost(g, idx, n)
 	return l, nil
 }
 

@@ -12,6 +12,12 @@ type Options struct {
 	// Method and Target are then ignored.
 	Plan []LayerPlan
 
+	// Allocation says how a Ratio is spent: "global" (the default where the
+	// method can price its settings) gives one budget to all selected layers
+	// and spends it where it removes the most weight error; "uniform" keeps
+	// the same ratio in every layer.
+	Allocation string
+
 	// Layers are globs (path.Match) on node names; empty selects all.
 	// A layer named by a glob without wildcards is "explicit": a method
 	// that cannot take it is an error rather than a skip.

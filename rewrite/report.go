@@ -48,8 +48,9 @@ type LayerReport struct {
 }
 
 func (r *Report) skip(l *Layer, method, reason string) {
-	r.Layers = append(r.Layers, &LayerReport{Layer: l.Node.Label(), Op: l.Node.OpType, Method: method,
-		ParamsBefore: l.WeightParams(), ParamsAfter: l.WeightParams(), Skipped: reason})
+	r.Layers = append(r.Layers, &LayerReport{Layer: l.Node.Label(), Op: l.Node.OpType, Output: l.Output.Name,
+		Method: method, ParamsBefore: l.Cost.Params, ParamsAfter: l.Cost.Params,
+		MACsBefore: l.Cost.MACs, MACsAfter: l.Cost.MACs, Skipped: reason})
 }
 
 func (r *Report) add(l *Layer, p LayerPlan, before graph.LayerCost, relErr float64) *LayerReport {
@@ -105,10 +106,15 @@ func finishReport(s *state) error {
 			a.row.ParamsAfter += c.Params
 			a.row.MACsAfter += c.MACs
 		}
-		r.SelectedParamsBefore += a.row.ParamsBefore
-		r.SelectedParamsAfter += a.row.ParamsAfter
-		r.SelectedMACsBefore += a.row.MACsBefore
-		r.SelectedMACsAfter += a.row.MACsAfter
+	}
+	for _, row := range r.Layers {
+		if row.Skipped != "" && row.Skipped != keptByBudget {
+			continue
+		}
+		r.SelectedParamsBefore += row.ParamsBefore
+		r.SelectedParamsAfter += row.ParamsAfter
+		r.SelectedMACsBefore += row.MACsBefore
+		r.SelectedMACsAfter += row.MACsAfter
 	}
 	_, r.After = graph.ModelCost(s.model)
 	if len(s.applied) == 0 {

@@ -109,6 +109,11 @@ func planLayers(s *state) error {
 	for _, p := range s.opts.Plan {
 		planned[p.Layer] = p
 	}
+	if s.opts.Plan == nil && s.opts.Target.Ratio > 0 && s.opts.Allocation != "uniform" {
+		if lister, ok := s.method.(candidateLister); ok {
+			return s.planGlobally(lister)
+		}
+	}
 	kept := s.layers[:0]
 	for _, l := range s.layers {
 		if p, ok := planned[l.Node.Name]; ok {
@@ -129,3 +134,49 @@ func planLayers(s *state) error {
 	s.layers = kept
 	return nil
 }
+
+// planGlobally spreads the ratio over all selected layers at once (see
+// allocateGlobally). Layers the method offers no candidate for are skipped.
+func (s *state) planGlobally(lister candidateLister) error {
+	var layers []*Layer
+	var lists [][]Candidate
+	for _, l := range s.layers {
+		list, err := lister.Candidates(l)
+		if err != nil || len(list) == 0 {
+			reason := "no candidate settings"
+			if err != nil {
+				reason = err.Error()
+			}
+			s.report.skip(l, s.method.Name(), reason)
+			continue
+		}
+		// Leaving the layer as it is is always an option: exact, at its
+		// present size.
+		orig := l.WeightParams()
+		if l.BiasConst != nil {
+			orig += int64(l.BiasConst.Len())
+		}
+		list = append(list, Candidate{Params: orig})
+		layers = append(layers, l)
+		lists = append(lists, list)
+	}
+	chosen, err := allocateGlobally(layers, lists, s.opts.Target.Ratio)
+	if err != nil {
+		return usageErrorf("%v", err)
+	}
+	s.layers = s.layers[:0]
+	for i, l := range layers {
+		p := chosen[i].Plan
+		if p.Method == "" && len(p.Ranks) == 0 && p.Form == "" && p.Chain == "" {
+			s.report.skip(l, s.method.Name(), keptByBudget)
+			continue
+		}
+		p.Layer, p.Method = l.Node.Name, s.method.Name()
+		s.plans[l] = p
+		s.layers = append(s.layers, l)
+	}
+	return nil
+}
+
+// keptByBudget is the skip reason of a layer the global budget left whole.
+const keptByBudget = "left as is: the global budget is better spent on other layers"

@@ -393,3 +393,26 @@ func emitSpatialSVD(e *Emitter, l *Layer, r int, first, second [][]float64) (*gr
 	h := e.Conv("0", l.Input, w1, nil, l.Conv.alongAxis(0).withGroup(int64(g)))
 	return e.Conv("1", h, w2, l.Bias, l.Conv.alongAxis(1).withGroup(int64(g))), nil
 }
+
+// Candidates lists every form at every rank with its exact weight error.
+func (m svdMethod) Candidates(l *Layer) ([]Candidate, error) {
+	bias := int64(0)
+	if l.BiasConst != nil {
+		bias = int64(l.BiasConst.Len())
+	}
+	var out []Candidate
+	for _, f := range svdForms(l) {
+		fs, err := factorForm(l, f)
+		if err != nil {
+			return nil, err
+		}
+		for r := 1; r <= f.fullRank(); r++ {
+			out = append(out, Candidate{
+				Plan:   LayerPlan{Form: f.name, Ranks: []int{r}},
+				Params: f.params(r) + bias,
+				Err:    fs.relError(r),
+			})
+		}
+	}
+	return out, nil
+}

@@ -1,0 +1,111 @@
+package rewrite
+
+import (
+	"fmt"
+	"sort"
+)
+
+// Candidate is one setting a method offers for a layer, with what it costs
+// and how much weight error it leaves.
+type Candidate struct {
+	Plan   LayerPlan
+	Params int64   // factor parameters plus the carried-over bias
+	Err    float64 // relative Frobenius error of the realised weight
+}
+
+// candidateLister is implemented by methods whose error at each setting is
+// cheap to know (from singular values, say); the global budget uses it.
+type candidateLister interface {
+	Candidates(l *Layer) ([]Candidate, error)
+}
+
+// allocateGlobally spends one parameter budget (ratio × the selected layers'
+// parameters) across layers so that the sum of squared relative weight
+// errors is smallest: each layer's candidates are reduced to their lower
+// convex hull in (params, err²), then the budget goes, step by step, to the
+// upgrade that removes the most error per parameter. That greedy order is
+// optimal on convex hulls (a multiple-choice knapsack solved by its
+// Lagrangian). Every layer gets at least its cheapest candidate.
+func allocateGlobally(layers []*Layer, lists [][]Candidate, ratio float64) ([]Candidate, error) {
+	var total float64
+	for _, l := range layers {
+		total += float64(l.WeightParams())
+		if l.BiasConst != nil {
+			total += float64(l.BiasConst.Len())
+		}
+	}
+	budget := int64(ratio * total)
+	hulls := make([][]Candidate, len(lists))
+	var spent int64
+	for i, list := range lists {
+		hulls[i] = lowerHull(list)
+		if len(hulls[i]) == 0 {
+			return nil, fmt.Errorf("layer %s: no candidate settings", layers[i].Node.Label())
+		}
+		spent += hulls[i][0].Params
+	}
+	if spent > budget {
+		return nil, fmt.Errorf("ratio %g: even the smallest setting of every layer needs %d parameters, the budget is %d", ratio, spent, budget)
+	}
+	pos := make([]int, len(hulls))
+	for {
+		best, bestSlope := -1, 0.0
+		for i, h := range hulls {
+			if pos[i]+1 >= len(h) {
+				continue
+			}
+			cur, next := h[pos[i]], h[pos[i]+1]
+			if spent+next.Params-cur.Params > budget {
+				continue
+			}
+			slope := (cur.Err*cur.Err - next.Err*next.Err) / float64(next.Params-cur.Params)
+			if best < 0 || slope > bestSlope {
+				best, bestSlope = i, slope
+			}
+		}
+		if best < 0 {
+			break
+		}
+		spent += hulls[best][pos[best]+1].Params - hulls[best][pos[best]].Params
+		pos[best]++
+	}
+	out := make([]Candidate, len(hulls))
+	for i, h := range hulls {
+		out[i] = h[pos[i]]
+	}
+	return out, nil
+}
+
+// lowerHull keeps the candidates on the lower convex hull of (params, err²),
+// sorted by params: only those are worth choosing when error is traded
+// against size.
+func lowerHull(list []Candidate) []Candidate {
+	c := append([]Candidate(nil), list...)
+	sort.SliceStable(c, func(i, j int) bool {
+		if c[i].Params != c[j].Params {
+			return c[i].Params < c[j].Params
+		}
+		return c[i].Err < c[j].Err
+	})
+	var hull []Candidate
+	for _, p := range c {
+		if len(hull) > 0 && p.Params == hull[len(hull)-1].Params {
+			continue // same size, larger or equal error
+		}
+		if len(hull) > 0 && p.Err >= hull[len(hull)-1].Err {
+			continue // bigger and no better
+		}
+		for len(hull) >= 2 {
+			a, b := hull[len(hull)-2], hull[len(hull)-1]
+			// b is above the segment a→p: drop it.
+			lhs := (b.Err*b.Err - a.Err*a.Err) * float64(p.Params-a.Params)
+			rhs := (p.Err*p.Err - a.Err*a.Err) * float64(b.Params-a.Params)
+			if lhs < rhs {
+				break
+			}
+			hull = hull[:len(hull)-1]
+		}
+		hull = append(hull, p)
+	}
+	return hull
+}
