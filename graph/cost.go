@@ -8,8 +8,9 @@ type LayerCost struct {
 	// constant operand of Gemm, MatMul or Einsum); nil when unknown.
 	WeightShape []int64
 	// Params counts the elements of the layer's constant weight and bias
-	// inputs. MACs counts multiply-accumulates at the node's output shape
-	// (bias additions excluded); 0 when shapes are not known.
+	// inputs (for a DequantizeLinear of a constant, the quantized tensor's).
+	// MACs counts multiply-accumulates at the node's output shape (bias
+	// additions excluded); 0 when shapes are not known.
 	Params, MACs int64
 }
 
@@ -108,12 +109,28 @@ func isWeightedLayer(g *Graph, idx *Index, n *Node) bool {
 		return true
 	case "MatMul", "Einsum":
 		for _, v := range n.Inputs {
-			if _, ok := ConstTensor(g, idx, v); ok {
+			if _, _, ok := storedWeight(g, idx, v); ok {
 				return true
 			}
 		}
 	}
 	return false
+}
+
+// storedWeight finds the stored tensor behind a layer input: a constant
+// (see ConstTensor), or the quantized constant a DequantizeLinear expands,
+// which holds as many parameters as the float weight it stands for.
+func storedWeight(g *Graph, idx *Index, v *Value) (*Value, *Tensor, bool) {
+	if root, t, ok := constSource(g, idx, v); ok {
+		return root, t, true
+	}
+	if v == nil {
+		return nil, nil, false
+	}
+	if p := idx.Producer(v); p != nil && p.IsDefaultDomain() && p.OpType == "DequantizeLinear" {
+		return constSource(g, idx, p.Input(0))
+	}
+	return nil, nil, false
 }
 
 type constUse struct {
@@ -145,7 +162,7 @@ func nodeCost(g *Graph, idx *Index, n *Node, typeOf func(*Value) *ValueType) (La
 	var uses []constUse
 	consts := map[int]*Tensor{}
 	for _, i := range paramInputs(n) {
-		root, t, ok := constSource(g, idx, n.Input(i))
+		root, t, ok := storedWeight(g, idx, n.Input(i))
 		if !ok {
 			continue
 		}

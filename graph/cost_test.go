@@ -105,3 +105,34 @@ func TestNodeCostUnknownShapes(t *testing.T) {
 		t.Errorf("unknown input shape: %+v", lc)
 	}
 }
+
+func TestModelCostQuantizedWeights(t *testing.T) {
+	// QDQ: Conv(x, DequantizeLinear(int8 W, scale, zp)) and
+	// MatMul(x, DequantizeLinear(int8 K)): the layers count the quantized
+	// tensors' elements.
+	g := &Graph{Name: "g"}
+	b := NewBuilder(g)
+	x := b.Input("x", Float32, KnownShape(1, 2, 5, 5))
+	scale := b.Const("scale", NewFloat32("", nil, []float32{0.1}))
+	zp := b.Const("zp", &Tensor{DType: Int8, Dims: []int64{}, Raw: []byte{0}})
+	wq := b.Const("wq", &Tensor{DType: Int8, Dims: []int64{3, 2, 3, 3}, Raw: make([]byte, 54)})
+	w := b.Op("DequantizeLinear", "dq", []*Value{wq, scale, zp})
+	conv := b.Op("Conv", "conv", []*Value{x, w})
+	flat := b.Op("Flatten", "flat", []*Value{conv})
+	kq := b.Const("kq", &Tensor{DType: Int8, Dims: []int64{27, 4}, Raw: make([]byte, 108)})
+	k := b.Op("DequantizeLinear", "dqk", []*Value{kq, scale, zp})
+	b.Output(b.Op("MatMul", "mm", []*Value{flat, k}))
+	layers, tot := ModelCost(modelOf(g, 13))
+	if len(layers) != 2 {
+		t.Fatalf("%d layers", len(layers))
+	}
+	if l := layers[0]; l.Params != 54 || l.MACs != 3*3*3*2*3*3 || !equalInts(l.WeightShape, []int64{3, 2, 3, 3}) {
+		t.Errorf("conv %+v", l)
+	}
+	if l := layers[1]; l.Params != 108 || l.MACs != 4*27 {
+		t.Errorf("matmul %+v", l)
+	}
+	if tot.UniqueParams != 162 {
+		t.Errorf("unique %d", tot.UniqueParams)
+	}
+}
