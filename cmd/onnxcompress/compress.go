@@ -32,6 +32,7 @@ Methods: ` + strings.Join(rewrite.MethodNames(), ", "),
 			&cli.Float64Flag{Name: "ratio", Usage: "keep this fraction of each selected layer's parameters"},
 			&cli.IntFlag{Name: "rank", Usage: "fixed rank for every selected layer"},
 			&cli.Float64Flag{Name: "energy", Usage: "keep the smallest rank holding this share of the weight's energy"},
+			&cli.StringFlag{Name: "allocation", Value: "global", Usage: "how --ratio is spent: global (one budget, spent where it removes most error) or uniform (same ratio per layer)"},
 			&cli.StringFlag{Name: "plan", Usage: "per-layer methods and settings from `FILE` (JSON, as --write-plan writes)"},
 			&cli.StringFlag{Name: "write-plan", Usage: "write the plan the tool chose to `FILE`"},
 			&cli.StringSliceFlag{Name: "layers", Usage: "only layers whose node name matches `GLOB` (repeatable)"},
@@ -139,7 +140,11 @@ func compressOptions(c *cli.Context) (rewrite.Options, error) {
 		Ops:           c.StringSlice("ops"),
 		MinParams:     c.Int64("min-params"),
 		FoldBatchNorm: c.Bool("fold-bn"),
+		Allocation:    c.String("allocation"),
 		Seed:          c.Uint64("seed"),
+	}
+	if a := opts.Allocation; a != "global" && a != "uniform" {
+		return opts, badInput("--allocation %q: want global or uniform", a)
 	}
 	set := 0
 	for _, f := range []string{"ratio", "rank", "energy"} {
