@@ -9,6 +9,7 @@ import (
 var methods = []Method{
 	svdMethod{},
 	tuckerMethod{},
+	cpMethod{},
 }
 
 // MethodNames lists the method names Compress accepts.
