@@ -12,7 +12,8 @@ import (
 // symbolic batch size. Symbolic dimensions are carried through where the
 // operator keeps them. Operators it does not know leave their outputs as
 // declared. A declared type that contradicts the inferred one is an error
-// naming the node; otherwise the more specific of the two is kept.
+// naming the node; otherwise the more specific of the two is kept. On error
+// the model is left unchanged.
 func InferShapes(m *Model, inputs map[string]Shape) error {
 	if m == nil || m.Graph == nil {
 		return fmt.Errorf("shape inference: model has no graph")

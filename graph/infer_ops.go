@@ -1021,13 +1021,15 @@ func inferResize(c *nodeCtx) ([]*ValueType, error) {
 		scalesIn, sizesIn = 1, -1
 	}
 	if sizesIn > 0 && c.has(sizesIn) {
-		sizes, ok := c.ints(sizesIn)
+		// sizes is often computed from Shape ops: take its elements as
+		// dimensions, which may be symbolic.
+		sizes, ok := c.inf.dataOf(c, c.in(sizesIn))
 		if !ok {
 			return unknown()
 		}
-		if len(sizes) > 0 { // an empty sizes means "use scales"
-			if len(sizes) != len(axes) {
-				return nil, fmt.Errorf("sizes %v for %d axes", sizes, len(axes))
+		if len(sizes.dims) > 0 { // an empty sizes means "use scales"
+			if len(sizes.dims) != len(axes) {
+				return nil, fmt.Errorf("sizes of length %d for %d axes", len(sizes.dims), len(axes))
 			}
 			if p := c.n.AttrString("keep_aspect_ratio_policy", "stretch"); p != "stretch" {
 				return unknown()
@@ -1037,7 +1039,7 @@ func inferResize(c *nodeCtx) ([]*ValueType, error) {
 				if err != nil {
 					return nil, err
 				}
-				out[ax] = Dim{Value: sizes[i]}
+				out[ax] = sizes.dims[i].dim()
 			}
 			return one(tensorType(elem, out))
 		}

@@ -392,3 +392,24 @@ func TestInferLegacyForms(t *testing.T) {
 		t.Errorf("Cast-1 to INT64 gave %s", cast.Type.Elem)
 	}
 }
+
+func TestInferResizeSizesFromShape(t *testing.T) {
+	// FPN-style upsampling: resize x to y's spatial size, with sizes built
+	// from Shape → Slice → Concat and a symbolic batch.
+	g := &Graph{Name: "g"}
+	b := NewBuilder(g)
+	x := b.Input("x", Float32, Shape{{Param: "N"}, {Value: 8}, {Value: 10}, {Value: 12}})
+	y := b.Input("y", Float32, Shape{{Param: "N"}, {Value: 4}, {Value: 20}, {Value: 24}})
+	i64 := func(v ...int64) *Value { return b.Const("c", NewInt64("", []int64{int64(len(v))}, v)) }
+	nc := b.Op("Slice", "nc", []*Value{b.Op("Shape", "sx", []*Value{x}), i64(0), i64(2)})
+	hw := b.Op("Slice", "hw", []*Value{b.Op("Shape", "sy", []*Value{y}), i64(2), i64(4)})
+	sizes := b.Op("Concat", "sizes", []*Value{nc, hw}, IntAttr("axis", 0))
+	empty := b.Const("empty", NewFloat32("", []int64{0}, nil))
+	up := b.Op("Resize", "up", []*Value{x, empty, empty, sizes}, StringAttr("mode", "nearest"))
+	b.Output(up)
+	if err := InferShapes(modelOf(g, 13), nil); err != nil {
+		t.Fatal(err)
+	}
+	wantShape(t, sizes, "[4]")
+	wantShape(t, up, "[N,8,20,24]")
+}
