@@ -7,6 +7,22 @@ package graph
 // returns how many nodes it removed.
 func EliminateDeadNodes(g *Graph) int {
 	removed := 0
+	// Cleaning a subgraph can drop its last read of an outer value, so
+	// repeat until nothing changes.
+	for {
+		r := eliminateDeadOnce(g)
+		removed += r
+		if r == 0 {
+			break
+		}
+	}
+	dropUnusedInitializers(g)
+	dropStaleValueInfo(g)
+	return removed
+}
+
+func eliminateDeadOnce(g *Graph) int {
+	removed := 0
 	live := map[*Value]bool{}
 	for _, v := range g.Outputs {
 		if v != nil {
@@ -51,8 +67,6 @@ func EliminateDeadNodes(g *Graph) int {
 			removed += EliminateDeadNodes(sg)
 		}
 	}
-	dropUnusedInitializers(g)
-	dropStaleValueInfo(g)
 	return removed
 }
 

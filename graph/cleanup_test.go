@@ -21,7 +21,10 @@ func TestEliminateDeadNodes(t *testing.T) {
 	g.ValueInfo = append(g.ValueInfo, dead2, live)
 	thenG := &Graph{Name: "then"}
 	tb := NewBuilder(thenG)
-	tb.Op("Neg", "then_dead", []*Value{x}) // dead inside the subgraph
+	// Dead inside the subgraph, and the only reader of outer_only, whose
+	// producer then dies too.
+	outerOnly := b.Op("Abs", "outer_only", []*Value{x})
+	tb.Op("Neg", "then_dead", []*Value{outerOnly})
 	tb.Output(tb.Op("Add", "then_live", []*Value{live, wSub}))
 	elseG := &Graph{Name: "else"}
 	eb := NewBuilder(elseG)
@@ -30,8 +33,8 @@ func TestEliminateDeadNodes(t *testing.T) {
 	b.Output(ifOut)
 
 	removed := EliminateDeadNodes(g)
-	if removed != 3 {
-		t.Errorf("removed %d nodes, want 3 (dead1, dead2, then_dead)", removed)
+	if removed != 4 {
+		t.Errorf("removed %d nodes, want 4 (dead1, dead2, then_dead, outer_only)", removed)
 	}
 	if got := names(g.Nodes); !equalStrings(got, []string{"live", "if"}) {
 		t.Errorf("nodes %v", got)

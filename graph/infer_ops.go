@@ -1369,6 +1369,35 @@ func inferLoop(c *nodeCtx) ([]*ValueType, error) {
 	if body == nil || body.G == nil {
 		return nil, fmt.Errorf("Loop needs a body graph")
 	}
+	// Body inputs declared without a shape take the loop's: iteration count,
+	// condition, then the carried values with their rank (their sizes may
+	// change from one iteration to the next).
+	for i, v := range body.G.Inputs {
+		if v == nil {
+			continue
+		}
+		if t := c.inf.typeOf(v); t != nil && t.HasShape {
+			continue
+		}
+		switch {
+		case i == 0 && c.inf.typeOf(v) == nil:
+			c.inf.setType(v, tensorType(Int64, Shape{}))
+		case i == 1 && c.inf.typeOf(v) == nil:
+			c.inf.setType(v, tensorType(Bool, Shape{}))
+		default:
+			if t := c.typ(i); t != nil {
+				nt := &ValueType{Elem: t.Elem, HasShape: t.HasShape}
+				for range t.Shape {
+					nt.Shape = append(nt.Shape, unknownDim())
+				}
+				merged, err := mergeTypes(c.inf.typeOf(v), nt)
+				if err != nil {
+					return nil, fmt.Errorf("body input %q: %w", v.Name, err)
+				}
+				c.inf.setType(v, merged)
+			}
+		}
+	}
 	if err := c.inf.graph(body.G, c.sc); err != nil {
 		return nil, fmt.Errorf("subgraph %q: %w", body.G.Name, err)
 	}

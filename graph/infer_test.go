@@ -413,3 +413,33 @@ func TestInferResizeSizesFromShape(t *testing.T) {
 	wantShape(t, sizes, "[4]")
 	wantShape(t, up, "[N,8,20,24]")
 }
+
+func TestInferShapesLoop(t *testing.T) {
+	// Loop(M, cond, acc[2,3]) with a body emitting cond, acc+x and one scan
+	// output row[3]: outputs acc [2,3] and the stacked rows [?,3].
+	g := &Graph{Name: "main"}
+	b := NewBuilder(g)
+	x := b.Input("x", Float32, KnownShape(2, 3))
+	trip := b.Const("M", NewInt64("", nil, []int64{4}))
+	cond := b.Input("cond", Bool, Shape{})
+	acc0 := b.Input("acc0", Float32, KnownShape(2, 3))
+	body := &Graph{Name: "body"}
+	bb := NewBuilder(body)
+	bb.Input("i", Int64, Shape{})
+	bcond := bb.Input("c", Bool, Shape{})
+	acc := bb.Input("acc", Float32, nil) // body input declared without a shape
+	next := bb.Op("Add", "next", []*Value{acc, x})
+	row := bb.Op("ReduceSum", "row", []*Value{next}, IntsAttr("axes", 0), IntAttr("keepdims", 0))
+	bb.Output(bb.Op("Identity", "c_out", []*Value{bcond}))
+	bb.Output(next)
+	bb.Output(row)
+	loop := b.Node("Loop", "loop", []*Value{trip, cond, acc0}, 2, &Attr{Name: "body", Kind: AttrGraph, G: body})
+	b.Output(loop.Outputs[0])
+	b.Output(loop.Outputs[1])
+	if err := InferShapes(modelOf(g, 13), nil); err != nil {
+		t.Fatal(err)
+	}
+	wantShape(t, next, "[2,3]")
+	wantShape(t, loop.Outputs[0], "[2,3]")
+	wantShape(t, loop.Outputs[1], "[?,3]")
+}
