@@ -207,9 +207,11 @@ func compileConvAct(n *graph.Node, _ int64, act activation) (kernelFunc, error) 
 }
 
 // convChunkBytes bounds the im2col buffer of one GEMM so it stays in the
-// L2 cache: the output positions are processed in chunks, across image
-// boundaries when images are small, so small images still make wide GEMMs.
-const convChunkBytes = 512 << 10
+// last-level cache: the output positions are processed in chunks, across
+// image boundaries when images are small, so small images still make wide
+// GEMMs. Smaller chunks (L2-sized) measured slower: the BLAS repacks the
+// weights for every call.
+const convChunkBytes = 4 << 20
 
 // conv2D computes a grouped 2-D convolution in NCHW, then bias and act.
 func conv2D(c *execContext, w window, group, nb, ch, m int, x, wt, bias, y []float32, act activation) {

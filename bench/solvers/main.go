@@ -28,6 +28,7 @@ type result struct {
 }
 
 type operation struct {
+	key  string // ref.py's name for it
 	name string
 	run  func() (func() (float64, error), error) // factorizes; the closure measures the relative error
 	reps int
@@ -59,9 +60,15 @@ func run(dir, python string) error {
 	tuckerIn := decayingKernel(rng, 512, 512, 3, 3, 64)
 	cpIn := decayingKernel(rng, 256, 256, 3, 3, 32)
 	const rsvdRank, rsvdOversample, rsvdPower, rsvdSeed = 256, 10, 2, 1
+	cpInit, err := cpStart(rng, cpIn, 64)
+	if err != nil {
+		return err
+	}
 	for name, data := range map[string][]float64{
 		"svd": svdIn.RawMatrix().Data, "rsvd": rsvdIn.RawMatrix().Data,
 		"tucker": tuckerIn.Data, "cp": cpIn.Data,
+		"cp_init0": cpInit[0].RawMatrix().Data, "cp_init1": cpInit[1].RawMatrix().Data,
+		"cp_init2": cpInit[2].RawMatrix().Data, "cp_init3": cpInit[3].RawMatrix().Data,
 		// The same Gaussian test matrix FactorizeRandomized draws, so both sides
 		// project onto the same subspace and their errors are comparable.
 		"rsvd_omega_t": omegaT(rsvdSeed, rsvdRank+rsvdOversample, 25088),
@@ -72,31 +79,33 @@ func run(dir, python string) error {
 	}
 
 	ops := []operation{
-		{name: "truncated SVD 512×4608 r=64", reps: 3, run: func() (func() (float64, error), error) {
+		{key: "svd", name: "truncated SVD 512×4608 r=64", reps: 3, run: func() (func() (float64, error), error) {
 			var s solvers.SVD
 			err := s.Factorize(svdIn, 64)
 			return func() (float64, error) { return relErrMatrix(svdIn, s.Reconstruct()), nil }, err
 		}},
-		{name: "randomized SVD 4096×25088 r=256 (p=10, q=2)", reps: 2, run: func() (func() (float64, error), error) {
+		{key: "rsvd", name: "randomized SVD 4096×25088 r=256 (p=10, q=2)", reps: 2, run: func() (func() (float64, error), error) {
 			var s solvers.SVD
 			err := s.FactorizeRandomized(rsvdIn, rsvdRank, solvers.RandomizedOptions{Oversample: rsvdOversample, PowerIters: rsvdPower, Seed: rsvdSeed})
 			// √(‖A‖² − Σσ²): the approximant is an orthogonal projection of A.
 			return func() (float64, error) { return s.RelError(), nil }, err
 		}},
-		{name: "Tucker-2 512×512×3×3 r=128/128 (HOSVD + 10 HOOI)", reps: 3, run: func() (func() (float64, error), error) {
+		{key: "tucker", name: "Tucker-2 512×512×3×3 r=128/128 (HOSVD + 10 HOOI)", reps: 3, run: func() (func() (float64, error), error) {
 			var tk solvers.Tucker2
 			err := tk.Factorize(tuckerIn, solvers.Tucker2Options{RankOut: 128, RankIn: 128, MaxIter: 10, Tol: -1})
 			return func() (float64, error) { return solvers.RelativeError(tuckerIn, tk.Reconstruct()) }, err
 		}},
-		{name: "CP-ALS 256×256×3×3 R=64, 20 sweeps", reps: 3, run: func() (func() (float64, error), error) {
+		{key: "cp", name: "CP-ALS 256×256×3×3 R=64, 20 sweeps (same start)", reps: 3, run: func() (func() (float64, error), error) {
 			var c solvers.CP
-			err := c.Factorize(cpIn, solvers.CPOptions{Rank: 64, MaxIter: 20, Tol: -1})
+			err := c.Factorize(cpIn, solvers.CPOptions{Rank: 64, MaxIter: 20, Tol: -1, Init: cpInit})
 			return func() (float64, error) { return solvers.RelativeError(cpIn, c.Reconstruct()) }, err
 		}},
 	}
+	// Ours and numpy alternate per operation so both see similar machine load.
 	ours := make([]result, len(ops))
+	ref := make([]result, len(ops))
 	for i, op := range ops {
-		fmt.Fprintf(os.Stderr, "ours: %s…\n", op.name)
+		fmt.Fprintf(os.Stderr, "ours: %s… ", op.name)
 		best := math.Inf(1)
 		var measure func() (float64, error)
 		for r := 0; r < op.reps; r++ {
@@ -113,24 +122,19 @@ func run(dir, python string) error {
 			return fmt.Errorf("%s: %w", op.name, err)
 		}
 		ours[i] = result{Seconds: best, Error: e}
-	}
+		fmt.Fprintf(os.Stderr, "%.3f s, error %.6e\n", best, e)
 
-	fmt.Fprintln(os.Stderr, "numpy…")
-	cmd := exec.Command(python, filepath.Join(filepath.Dir(os.Args[0]), "ref.py"), dir)
-	if _, err := os.Stat("bench/solvers/ref.py"); err == nil {
-		cmd = exec.Command(python, "bench/solvers/ref.py", dir)
-	}
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, os.Stderr
-	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("numpy reference: %w", err)
-	}
-	var ref []result
-	if err := json.Unmarshal(out.Bytes(), &ref); err != nil {
-		return fmt.Errorf("numpy reference output: %w", err)
-	}
-	if len(ref) != len(ops) {
-		return fmt.Errorf("numpy reference gave %d results for %d operations", len(ref), len(ops))
+		fmt.Fprintf(os.Stderr, "numpy: %s… ", op.name)
+		cmd := exec.Command(python, "bench/solvers/ref.py", dir, op.key, fmt.Sprint(op.reps))
+		var out bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, os.Stderr
+		if err := cmd.Run(); err != nil {
+			return fmt.Errorf("numpy reference for %s: %w", op.key, err)
+		}
+		if err := json.Unmarshal(out.Bytes(), &ref[i]); err != nil {
+			return fmt.Errorf("numpy reference output for %s: %w", op.key, err)
+		}
+		fmt.Fprintf(os.Stderr, "%.3f s, error %.6e\n", ref[i].Seconds, ref[i].Error)
 	}
 	fmt.Printf("backend: %s, GOMAXPROCS-visible CPUs: %d, OPENBLAS_CORETYPE=%s\n\n", solvers.Backend(), numCPU(), os.Getenv("OPENBLAS_CORETYPE"))
 	fmt.Println("| op | ours s | numpy s | ratio | our error | numpy error |")
@@ -152,13 +156,12 @@ func decayingMatrix(rng *rand.Rand, m, n, k int, decay float64) *mat.Dense {
 			row[j] *= math.Exp(-float64(j)/decay) / math.Sqrt(float64(k))
 		}
 	}
-	var a mat.Dense
-	a.Mul(g, h)
-	data := a.RawMatrix().Data
-	for i := range data {
-		data[i] += 1e-3 * rng.NormFloat64()
+	ht, _ := solvers.NewTensor([]int{k, n}, h.RawMatrix().Data)
+	prod, _ := ht.ModeProduct(0, g, false) // G·H through the solvers' BLAS
+	for i := range prod.Data {
+		prod.Data[i] += 1e-3 * rng.NormFloat64()
 	}
-	return &a
+	return mat.NewDense(m, n, prod.Data)
 }
 
 // decayingKernel is a Gaussian T×S×kH×kW tensor whose out and in modes are
@@ -188,6 +191,38 @@ func gaussian(rng *rand.Rand, r, c int) *mat.Dense {
 		d[i] = rng.NormFloat64()
 	}
 	return mat.NewDense(r, c, d)
+}
+
+// cpStart is TensorLy's init='svd' for CP: leading left singular vectors of
+// each unfolding, Gaussian columns where the mode is smaller than the rank.
+// Both sides start from it, so the comparison times the same ALS iterations.
+func cpStart(rng *rand.Rand, x *solvers.Tensor, rank int) ([]*mat.Dense, error) {
+	out := make([]*mat.Dense, len(x.Shape))
+	for n := range x.Shape {
+		unf, err := x.Unfold(n)
+		if err != nil {
+			return nil, err
+		}
+		rows, cols := unf.Dims()
+		var s solvers.SVD
+		if err := s.Factorize(unf, min(rank, rows, cols)); err != nil {
+			return nil, err
+		}
+		f := mat.NewDense(rows, rank, nil)
+		u := s.U()
+		_, k := u.Dims()
+		for i := 0; i < rows; i++ {
+			for j := 0; j < rank; j++ {
+				if j < k {
+					f.Set(i, j, u.At(i, j))
+				} else {
+					f.Set(i, j, rng.NormFloat64())
+				}
+			}
+		}
+		out[n] = f
+	}
+	return out, nil
 }
 
 // omegaT mirrors the draw in solvers.SVD.FactorizeRandomized.
