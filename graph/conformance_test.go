@@ -249,3 +249,113 @@ func derefDims(dims []*int64) []any {
 	}
 	return out
 }
+
+// TestInferShapesAgainstOnnxRuntime builds cases where onnx 1.12's inference
+// is silent or predates the current operator text, writes them with the
+// codec, runs them in ONNX Runtime (the deployment runtime) and compares the
+// output shapes it produces with InferShapes.
+func TestInferShapesAgainstOnnxRuntime(t *testing.T) {
+	ortDir := filepath.Join("..", "node_modules", "onnxruntime-node")
+	if _, err := exec.LookPath("node"); err != nil || !dirExists(ortDir) {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("node and %s are required under CI", ortDir)
+		}
+		t.Skip("node or onnxruntime-node not available")
+	}
+	type ortCase struct {
+		name  string
+		build func(b *graph.Builder) *graph.Value
+	}
+	f32 := func(dims ...int64) *graph.Tensor {
+		n, _ := graph.NumElements(dims)
+		return graph.NewFloat32("", dims, make([]float32, n))
+	}
+	in := func(b *graph.Builder, dims ...int64) *graph.Value {
+		return b.Input("x", graph.Float32, graph.KnownShape(dims...))
+	}
+	cases := []ortCase{
+		{"maxpool_ceil_last_window_in_padding", func(b *graph.Builder) *graph.Value {
+			return b.Op("MaxPool", "p", []*graph.Value{in(b, 1, 1, 6, 6)}, graph.IntsAttr("kernel_shape", 1, 1), graph.IntsAttr("strides", 4, 4), graph.IntAttr("ceil_mode", 1))
+		}},
+		{"avgpool_ceil_pads", func(b *graph.Builder) *graph.Value {
+			return b.Op("AveragePool", "p", []*graph.Value{in(b, 1, 2, 5, 7)}, graph.IntsAttr("kernel_shape", 2, 3), graph.IntsAttr("strides", 2, 2), graph.IntsAttr("pads", 1, 1, 1, 1), graph.IntAttr("ceil_mode", 1))
+		}},
+		{"maxpool_ceil_dilated", func(b *graph.Builder) *graph.Value {
+			return b.Op("MaxPool", "p", []*graph.Value{in(b, 1, 2, 10, 11)}, graph.IntsAttr("kernel_shape", 3, 2), graph.IntsAttr("strides", 3, 2), graph.IntsAttr("dilations", 2, 3), graph.IntAttr("ceil_mode", 1))
+		}},
+		// ORT rejects dilations with SAME padding; onnx's inference covers those.
+		{"conv_same_lower_strided", func(b *graph.Builder) *graph.Value {
+			return b.Op("Conv", "c", []*graph.Value{in(b, 1, 2, 11, 8), b.Const("w", f32(3, 2, 4, 2))}, graph.StringAttr("auto_pad", "SAME_LOWER"), graph.IntsAttr("strides", 3, 2))
+		}},
+		{"convtranspose_same_upper", func(b *graph.Builder) *graph.Value {
+			return b.Op("ConvTranspose", "c", []*graph.Value{in(b, 1, 2, 5, 6), b.Const("w", f32(2, 3, 3, 4))}, graph.StringAttr("auto_pad", "SAME_UPPER"), graph.IntsAttr("strides", 2, 3))
+		}},
+		{"convtranspose_pads_outpad_dil", func(b *graph.Builder) *graph.Value {
+			return b.Op("ConvTranspose", "c", []*graph.Value{in(b, 1, 4, 5, 6), b.Const("w", f32(4, 1, 3, 3))}, graph.IntAttr("group", 2), graph.IntsAttr("strides", 3, 2), graph.IntsAttr("pads", 1, 0, 2, 1), graph.IntsAttr("output_padding", 2, 1), graph.IntsAttr("dilations", 1, 2))
+		}},
+		{"einsum_implicit_ellipsis", func(b *graph.Builder) *graph.Value {
+			return b.Op("Einsum", "e", []*graph.Value{in(b, 2, 3, 4), b.Const("k", f32(4, 5))}, graph.StringAttr("equation", "...j,jk"))
+		}},
+		{"einsum_factor_chain", func(b *graph.Builder) *graph.Value {
+			return b.Op("Einsum", "e", []*graph.Value{in(b, 1, 8, 5, 6), b.Const("k", f32(3, 8))}, graph.StringAttr("equation", "nchw,rc->nrhw"))
+		}},
+		{"resize_scales_odd", func(b *graph.Builder) *graph.Value {
+			empty := b.Const("roi", graph.NewFloat32("", []int64{0}, nil))
+			scales := b.Const("scales", graph.NewFloat32("", []int64{4}, []float32{1, 1, 1.5, 0.6}))
+			return b.Op("Resize", "r", []*graph.Value{in(b, 1, 2, 7, 9), empty, scales}, graph.StringAttr("mode", "nearest"))
+		}},
+		{"slice_negative_steps_clamped", func(b *graph.Builder) *graph.Value {
+			i64 := func(v ...int64) *graph.Value {
+				return b.Const("s", graph.NewInt64("", []int64{int64(len(v))}, v))
+			}
+			return b.Op("Slice", "s", []*graph.Value{in(b, 9, 10, 11), i64(100, -2, 3), i64(-100, 1, 1 << 40), i64(0, 2, 1), i64(-2, -3, 4)})
+		}},
+	}
+	dir := t.TempDir()
+	var paths []string
+	var models []*graph.Model
+	for _, c := range cases {
+		g := &graph.Graph{Name: c.name}
+		b := graph.NewBuilder(g)
+		b.Output(c.build(b))
+		m := &graph.Model{IRVersion: 8, Opsets: []graph.OpsetImport{{Version: 17}}, Graph: g, ProducerName: "graph test"}
+		p := filepath.Join(dir, c.name+".onnx")
+		if err := onnx.Write(p, m); err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		paths = append(paths, p)
+		models = append(models, m)
+	}
+	out, err := exec.Command("node", append([]string{"testdata/ort_shapes.js"}, paths...)...).Output()
+	if err != nil {
+		t.Fatalf("onnxruntime: %v", err)
+	}
+	var res []struct {
+		Outputs [][]int64 `json:"outputs"`
+		Error   string    `json:"error"`
+	}
+	if err := json.Unmarshal(out, &res); err != nil || len(res) != len(cases) {
+		t.Fatalf("onnxruntime output %q: %v", out, err)
+	}
+	for i, c := range cases {
+		if res[i].Error != "" {
+			t.Errorf("%s: onnxruntime: %s", c.name, res[i].Error)
+			continue
+		}
+		m := models[i]
+		if err := graph.InferShapes(m, nil); err != nil {
+			t.Errorf("%s: %v", c.name, err)
+			continue
+		}
+		got := m.Graph.Outputs[0].Type
+		want := graph.KnownShape(res[i].Outputs[0]...)
+		if got == nil || got.Shape.String() != want.String() {
+			t.Errorf("%s: inferred %v, onnxruntime produced %v", c.name, got, want)
+		}
+	}
+}
+
+func dirExists(p string) bool {
+	st, err := os.Stat(p)
+	return err == nil && st.IsDir()
+}
