@@ -10,6 +10,7 @@ var methods = []Method{
 	svdMethod{},
 	tuckerMethod{},
 	cpMethod{},
+	ttMethod{},
 }
 
 // MethodNames lists the method names Compress accepts.
