@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"fmt"
 	"sync"
 
 	"github.com/onnxcompress/onnxcompress/graph"
@@ -45,8 +46,14 @@ func (c *execContext) tempF32(n int) []float32 {
 	return t.F32
 }
 
-func (c *execContext) runStep(st *step) error {
-	err := st.run(c, st.inBuf, st.outBuf)
+func (c *execContext) runStep(st *step) (err error) {
+	defer func() {
+		// A kernel bug on unexpected shapes must not take the caller down.
+		if r := recover(); r != nil {
+			err = nodeError(st.node, fmt.Errorf("kernel failed: %v", r))
+		}
+	}()
+	err = st.run(c, st.inBuf, st.outBuf)
 	for _, t := range c.temps {
 		c.pool.release(t)
 	}

@@ -1,0 +1,37 @@
+// Package runtime executes ONNX graphs (graph.Model) on the CPU, computing
+// what ONNX Runtime computes: float32 arithmetic, int64 on shape paths,
+// int8/uint8 for QuantizeLinear/DequantizeLinear, bool for comparisons and
+// Where.
+//
+// The API is a session over a model:
+//
+//	s, err := runtime.NewSession(model, runtime.Options{Threads: 1})
+//	// err names the first node whose op (or domain, dtype, attribute) the
+//	// runtime cannot execute, before anything runs.
+//	out, err := s.Run(map[string]*runtime.Tensor{"input": x})
+//	logits := out["logits"] // owned by the caller
+//
+// NewSession validates every node once, parses attributes once, folds
+// Constant nodes and everything computed from constants only, fuses a
+// Relu/LeakyRelu/Clip into the Conv before it, and records after which node
+// each intermediate value is dead. Run recycles dead values' buffers through
+// a pool, so a run with the same shapes as the previous one allocates no
+// intermediate buffers. Graph inputs may have symbolic dimensions (a batch
+// "N"); everything else is derived from the fed shapes at run time.
+//
+// Tensor is the runtime value; FromGraph and Tensor.ToGraph convert to and
+// from graph.Tensor (float16/float64 constants become float32).
+//
+// Kernels: one file per op family (conv.go, gemm.go, pooling.go, …), each
+// registering a compile function per op type in init (registry.go). The
+// backward kernels of finetuning go in a file beside each forward
+// (conv_grad.go) with a registry of their own. Device-specific work sits
+// behind the Backend interface (backend.go): today a pure-Go sgemm (gonum)
+// and OpenBLAS's cblas_sgemm loaded at run time through purego (no cgo),
+// chosen by Options.Backend, else $ONNXCOMPRESS_BLAS (go|openblas), else
+// OpenBLAS when libopenblas.so.0 loads; Session.BackendName reports which.
+//
+// Conformance: TestConformance runs every ONNX backend node test under
+// /usr/share/libonnx-testdata; docs/ops.md lists what passes per op and is
+// regenerated with go test ./runtime -run TestConformance -update-ops.
+package runtime
