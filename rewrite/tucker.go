@@ -135,22 +135,111 @@ func (b convBlockShape) params(form string, ranks []int) int64 {
 	return int64(ranks[0]) * int64(b.s+b.t*b.k)
 }
 
-// ratioRanks returns the largest ranks of form whose parameters fit budget
-// (per group), or nil when rank 1 does not. Tucker-2 keeps R_in/R_out ≈ S/T
-// (lowrank.md §3.11).
-func (b convBlockShape) ratioRanks(form string, budget float64) []int {
+// ratioRanks returns the ranks of form that fit budget (per group) with the
+// least error, or nil when rank 1 does not fit. Tucker-1 takes the largest
+// rank that fits. Tucker-2 weighs every R_out with the largest R_in that fits
+// beside it and takes the pair whose truncated HOSVD has the smallest error
+// (HOOI then only improves it): a fixed R_in/R_out = S/T (lowrank.md §3.11)
+// misses the better pairs on lopsided layers.
+func (b convBlockShape) ratioRanks(form string, budget float64, h *hosvdEnergy) []int {
 	full := b.fullRanks(form)
-	for r := full[0]; r >= 1; r-- {
-		ranks := []int{r}
-		if form == tucker2 {
-			rIn := int(math.Round(float64(r) * float64(b.s) / float64(b.t)))
-			ranks = b.clampRanks(form, []int{r, max(rIn, 1)})
+	if form != tucker2 {
+		r := min(int(budget/float64(b.params(form, []int{1}))), full[0])
+		if r < 1 {
+			return nil
 		}
-		if float64(b.params(form, ranks)) <= budget {
-			return ranks
+		return []int{r}
+	}
+	var best []int
+	bestErr := math.Inf(1)
+	for rOut := 1; rOut <= full[0]; rOut++ {
+		rIn := int((budget - float64(rOut*b.t)) / float64(b.s+rOut*b.k))
+		if rIn < 1 {
+			break
+		}
+		ranks := b.clampRanks(form, []int{rOut, rIn})
+		if float64(b.params(form, ranks)) > budget {
+			continue
+		}
+		if e := h.relError(ranks[0], ranks[1]); e < bestErr {
+			best, bestErr = ranks, e
 		}
 	}
-	return nil
+	return best
+}
+
+// hosvdEnergy tabulates the full-rank HOSVD cores of all groups: kept[a][b] is
+// the squared norm of the leading a×b core block, summed over groups. As the
+// factors are orthonormal and sorted by singular value, the truncated HOSVD
+// at ranks (a, b) keeps exactly that block, so its error is known for every
+// pair from one decomposition.
+type hosvdEnergy struct {
+	kept  [][]float64 // (R_out+1) × (R_in+1) prefix sums
+	total float64
+}
+
+func hosvdEnergyOf(l *Layer) (*hosvdEnergy, error) {
+	blocks, err := groupTensors(l)
+	if err != nil {
+		return nil, err
+	}
+	full := blockShape(l).fullRanks(tucker2)
+	h := &hosvdEnergy{kept: make([][]float64, full[0]+1)}
+	for i := range h.kept {
+		h.kept[i] = make([]float64, full[1]+1)
+	}
+	for g, w := range blocks {
+		var tk solvers.Tucker2
+		if err := tk.Factorize(w, solvers.Tucker2Options{RankOut: full[0], RankIn: full[1], HOSVDOnly: true}); err != nil {
+			return nil, fmt.Errorf("%s group %d: %w", l.Node.Label(), g, err)
+		}
+		core := tk.Core()
+		k := len(core.Data) / (full[0] * full[1])
+		for i := 0; i < full[0]; i++ {
+			for j := 0; j < full[1]; j++ {
+				var e float64
+				for _, v := range core.Data[(i*full[1]+j)*k : (i*full[1]+j+1)*k] {
+					e += v * v
+				}
+				h.kept[i+1][j+1] += e
+			}
+		}
+		n := w.Norm()
+		h.total += n * n
+	}
+	for i := 1; i <= full[0]; i++ {
+		for j := 1; j <= full[1]; j++ {
+			h.kept[i][j] += h.kept[i-1][j] + h.kept[i][j-1] - h.kept[i-1][j-1]
+		}
+	}
+	return h, nil
+}
+
+// relError is the truncated HOSVD's relative error at ranks (rOut, rIn).
+func (h *hosvdEnergy) relError(rOut, rIn int) float64 {
+	if h.total == 0 {
+		return 0
+	}
+	return math.Sqrt(math.Max(0, h.total-h.kept[rOut][rIn]) / h.total)
+}
+
+// energyRanks are the smallest R_out and R_in whose unfoldings keep share tau
+// of the weight's energy (the mode-0 and mode-1 singular values, pooled over
+// groups, are the core's row and column energies).
+func (h *hosvdEnergy) energyRanks(tau float64) (rOut, rIn int, err error) {
+	n, m := len(h.kept)-1, len(h.kept[0])-1
+	rows, cols := make([]float64, n), make([]float64, m)
+	for i := range rows {
+		rows[i] = math.Sqrt(math.Max(0, h.kept[i+1][m]-h.kept[i][m]))
+	}
+	for j := range cols {
+		cols[j] = math.Sqrt(math.Max(0, h.kept[n][j+1]-h.kept[n][j]))
+	}
+	if rOut, err = solvers.EnergyRank(rows, tau); err != nil {
+		return 0, 0, err
+	}
+	rIn, err = solvers.EnergyRank(cols, tau)
+	return rOut, rIn, err
 }
 
 // tuckerFactors is one form's decomposition of every group.
@@ -196,35 +285,6 @@ func factorTucker(l *Layer, form string, ranks []int) (*tuckerFactors, error) {
 	return tf, nil
 }
 
-// energyRanks are the smallest mode-0 and mode-1 ranks holding share tau of
-// every group's unfolding energy.
-func energyRanks(l *Layer, tau float64) (rOut, rIn int, err error) {
-	blocks, err := groupTensors(l)
-	if err != nil {
-		return 0, 0, err
-	}
-	rOut, rIn = 1, 1
-	for _, w := range blocks {
-		for mode, r := range []*int{&rOut, &rIn} {
-			u, err := w.Unfold(mode)
-			if err != nil {
-				return 0, 0, err
-			}
-			rows, cols := u.Dims()
-			var s solvers.SVD
-			if err := s.Factorize(u, min(rows, cols)); err != nil {
-				return 0, 0, fmt.Errorf("%s: %w", l.Node.Label(), err)
-			}
-			k, err := solvers.EnergyRank(s.AllValues(), tau)
-			if err != nil {
-				return 0, 0, err
-			}
-			*r = max(*r, k)
-		}
-	}
-	return rOut, rIn, nil
-}
-
 func (m tuckerMethod) Plan(l *Layer, t Target) (LayerPlan, error) {
 	b := blockShape(l)
 	groups := int64(l.Groups())
@@ -235,7 +295,11 @@ func (m tuckerMethod) Plan(l *Layer, t Target) (LayerPlan, error) {
 			candidates = append(candidates, LayerPlan{Form: f, Ranks: b.clampRanks(f, []int{t.Rank, t.Rank})})
 		}
 	case t.Energy > 0:
-		rOut, rIn, err := energyRanks(l, t.Energy)
+		h, err := hosvdEnergyOf(l)
+		if err != nil {
+			return LayerPlan{}, err
+		}
+		rOut, rIn, err := h.energyRanks(t.Energy)
 		if err != nil {
 			return LayerPlan{}, err
 		}
@@ -246,10 +310,14 @@ func (m tuckerMethod) Plan(l *Layer, t Target) (LayerPlan, error) {
 		}
 	default:
 		budget := ratioBudget(l, t.Ratio) / float64(groups)
+		h, err := hosvdEnergyOf(l)
+		if err != nil {
+			return LayerPlan{}, err
+		}
 		var best *LayerPlan
 		bestErr := math.Inf(1)
 		for _, f := range tuckerForms {
-			ranks := b.ratioRanks(f, budget)
+			ranks := b.ratioRanks(f, budget, h)
 			if ranks == nil {
 				continue
 			}
@@ -257,7 +325,10 @@ func (m tuckerMethod) Plan(l *Layer, t Target) (LayerPlan, error) {
 			if err != nil {
 				return LayerPlan{}, err
 			}
-			if tf.relErr < bestErr {
+			// Equal errors (a Tucker-2 whose input side is already full is a
+			// Tucker-1 with an extra 1×1) go to the smaller form.
+			tie := math.Abs(tf.relErr-bestErr) <= 1e-9
+			if (!tie && tf.relErr < bestErr) || (tie && b.params(f, ranks) < b.params(best.Form, best.Ranks)) {
 				best, bestErr = &LayerPlan{Form: f, Ranks: ranks}, tf.relErr
 			}
 		}

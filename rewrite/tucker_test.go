@@ -276,3 +276,115 @@ func TestTuckerRejectsImpossibleRanks(t *testing.T) {
 		t.Fatalf("want an error about the form, got %v", err)
 	}
 }
+
+// The HOSVD table gives, for every rank pair, the error the solver's own
+// truncated HOSVD reaches at that pair (groups pooled).
+func TestTuckerHOSVDTableMatchesSolver(t *testing.T) {
+	for _, c := range []struct {
+		model string
+		conv  int
+	}{{"edge_conv_groups", 0}, {"resnet_basic", 1}} {
+		l := FindLayers(mustCase(t, c.model).Build(3).Graph)[c.conv]
+		h, err := hosvdEnergyOf(l)
+		if err != nil {
+			t.Fatal(err)
+		}
+		blocks, err := groupTensors(l)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b := blockShape(l)
+		full := b.fullRanks(tucker2)
+		for _, r := range [][]int{{1, 1}, {2, full[1]}, {full[0], 2}, {(full[0] + 1) / 2, (full[1] + 1) / 2}, full} {
+			r = b.clampRanks(tucker2, r)
+			errs := make([]float64, len(blocks))
+			for g, w := range blocks {
+				var tk solvers.Tucker2
+				if err := tk.Factorize(w, solvers.Tucker2Options{RankOut: r[0], RankIn: r[1], HOSVDOnly: true}); err != nil {
+					t.Fatal(err)
+				}
+				errs[g] = tk.Errors()[0]
+			}
+			want := pooledError(blocks, errs)
+			if got := h.relError(r[0], r[1]); math.Abs(got-want) > 1e-7 {
+				t.Errorf("%s ranks %v: table error %.9g, solver HOSVD %.9g", c.model, r, got, want)
+			}
+		}
+	}
+}
+
+// Searching rank pairs never does worse than the fixed R_in/R_out = S/T rule
+// of lowrank.md §3.11 in the same budget.
+func TestTuckerRatioPlanBeatsProportionalRanks(t *testing.T) {
+	for name, build := range ratioModels(t) {
+		if name == "lenet5" {
+			continue
+		}
+		for _, l := range FindLayers(build().Graph) {
+			if (tuckerMethod{}).Check(l) != nil {
+				continue
+			}
+			b := blockShape(l)
+			budget := ratioBudget(l, 0.25) / float64(l.Groups())
+			var proportional []int
+			for r := b.fullRanks(tucker2)[0]; r >= 1 && proportional == nil; r-- {
+				rIn := int(math.Round(float64(r) * float64(b.s) / float64(b.t)))
+				if ranks := b.clampRanks(tucker2, []int{r, max(rIn, 1)}); float64(b.params(tucker2, ranks)) <= budget {
+					proportional = ranks
+				}
+			}
+			if proportional == nil {
+				continue
+			}
+			ref, err := factorTucker(l, tucker2, proportional)
+			if err != nil {
+				t.Fatal(err)
+			}
+			p, err := tuckerMethod{}.Plan(l, Target{Ratio: 0.25})
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := factorTucker(l, p.Form, p.Ranks)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.relErr > ref.relErr+1e-9 {
+				t.Errorf("%s %s: plan %s %v error %.5f, proportional tucker2 %v error %.5f", name, l.Node.Name, p.Form, p.Ranks, got.relErr, proportional, ref.relErr)
+			}
+			if float64(b.params(p.Form, p.Ranks)) > budget {
+				t.Errorf("%s %s: plan %s %v exceeds the budget %.0f", name, l.Node.Name, p.Form, p.Ranks, budget)
+			}
+		}
+	}
+}
+
+// An energy target keeps share τ of each factored unfolding's energy, so the
+// weight error is at most √(1−τ) per factored side (√(2(1−τ)) for Tucker-2).
+func TestTuckerEnergyTarget(t *testing.T) {
+	const tau = 0.95
+	m := mustCase(t, "resnet_basic").Build(2)
+	layers := map[string]*Layer{}
+	for _, l := range FindLayers(m.Graph) {
+		layers[l.Node.Label()] = l
+	}
+	rep, err := Compress(m, Options{Method: "tucker", Target: Target{Energy: tau}, Force: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Rewritten()) == 0 {
+		t.Fatal("nothing rewritten")
+	}
+	for _, row := range rep.Rewritten() {
+		l := layers[row.Layer]
+		sides := map[string][]int{tucker2: {0, 1}, tucker1Out: {0}, tucker1In: {1}}[row.Form]
+		for i, mode := range sides {
+			tail, all := unfoldingTail(t, l, mode, row.Ranks[i])
+			if tail > (1-tau)*all*(1+1e-9) {
+				t.Errorf("%s %s %v: mode %d keeps %.4f of its energy, want ≥ %g", row.Layer, row.Form, row.Ranks, mode, 1-tail/all, tau)
+			}
+		}
+		if bound := math.Sqrt(float64(len(sides)) * (1 - tau)); row.WeightError > bound+1e-9 {
+			t.Errorf("%s %s %v: weight error %.4f above %.4f", row.Layer, row.Form, row.Ranks, row.WeightError, bound)
+		}
+	}
+}
