@@ -308,7 +308,7 @@ func TestInferShapesAgainstOnnxRuntime(t *testing.T) {
 			i64 := func(v ...int64) *graph.Value {
 				return b.Const("s", graph.NewInt64("", []int64{int64(len(v))}, v))
 			}
-			return b.Op("Slice", "s", []*graph.Value{in(b, 9, 10, 11), i64(100, -2, 3), i64(-100, 1, 1 << 40), i64(0, 2, 1), i64(-2, -3, 4)})
+			return b.Op("Slice", "s", []*graph.Value{in(b, 9, 10, 11), i64(100, -2, 3), i64(-100, 1, 1<<40), i64(0, 2, 1), i64(-2, -3, 4)})
 		}},
 	}
 	dir := t.TempDir()

@@ -197,10 +197,7 @@ func inferConv(c *nodeCtx) ([]*ValueType, error) {
 	if group <= 0 {
 		return nil, fmt.Errorf("group %d must be positive", group)
 	}
-	out := make(Shape, rank)
-	for i := range out {
-		out[i] = unknownDim()
-	}
+	out := unknownShape(rank)
 	if xok {
 		out[0] = x[0]
 	}
@@ -256,10 +253,7 @@ func inferConvTranspose(c *nodeCtx) ([]*ValueType, error) {
 	if group <= 0 {
 		return nil, fmt.Errorf("group %d must be positive", group)
 	}
-	out := make(Shape, rank)
-	for i := range out {
-		out[i] = unknownDim()
-	}
+	out := unknownShape(rank)
 	out[0] = x[0]
 	if wok {
 		if len(w) != rank {

@@ -58,6 +58,15 @@ const maxShapeData = 64
 
 func unknownDim() Dim { return Dim{Value: -1} }
 
+// unknownShape is a shape of known rank and unknown sizes.
+func unknownShape(rank int) Shape {
+	s := make(Shape, rank)
+	for i := range s {
+		s[i] = unknownDim()
+	}
+	return s
+}
+
 // dataOf returns the known content of v: propagated data or an integer
 // constant of rank 0 or 1.
 func (inf *inferer) dataOf(c *nodeCtx, v *Value) (shapeData, bool) {

@@ -424,11 +424,8 @@ func inferReshape(c *nodeCtx) ([]*ValueType, error) {
 		target, ok = c.inf.dataOf(c, c.in(1))
 	}
 	if !ok {
-		if s, sok := c.shape(1); sok && len(s) == 1 && s[0].Known() {
-			out := make(Shape, s[0].Value)
-			for i := range out {
-				out[i] = unknownDim()
-			}
+		if s, sok := c.shape(1); sok && len(s) == 1 && s[0].Known() && s[0].Value <= maxShapeData {
+			out := unknownShape(int(s[0].Value))
 			return one(tensorType(elem, out))
 		}
 		return one(elemType(elem))
@@ -748,10 +745,7 @@ func inferSlice(c *nodeCtx) ([]*ValueType, error) {
 				}
 			}
 		}
-		out := make(Shape, len(x))
-		for i := range out {
-			out[i] = unknownDim()
-		}
+		out := unknownShape(len(x))
 		// Axes not named keep their size; without constant axes all may change.
 		return one(tensorType(elem, out))
 	}
@@ -903,11 +897,8 @@ func inferConstantOfShape(c *nodeCtx) ([]*ValueType, error) {
 	}
 	d, ok := c.inf.dataOf(c, c.in(0))
 	if !ok {
-		if s, sok := c.shape(0); sok && len(s) == 1 && s[0].Known() {
-			out := make(Shape, s[0].Value)
-			for i := range out {
-				out[i] = unknownDim()
-			}
+		if s, sok := c.shape(0); sok && len(s) == 1 && s[0].Known() && s[0].Value <= maxShapeData {
+			out := unknownShape(int(s[0].Value))
 			return one(tensorType(elem, out))
 		}
 		return one(elemType(elem))
@@ -959,10 +950,7 @@ func inferPad(c *nodeCtx) ([]*ValueType, error) {
 	} else if a := c.n.Attr("paddings"); a != nil && !c.has(1) { // Pad-1
 		pads = a.Ints
 	} else if pads, ok = c.ints(1); !ok {
-		out := make(Shape, len(x))
-		for i := range out {
-			out[i] = unknownDim()
-		}
+		out := unknownShape(len(x))
 		return one(tensorType(elem, out))
 	}
 	axes := make([]int64, len(x))
@@ -1003,10 +991,7 @@ func inferResize(c *nodeCtx) ([]*ValueType, error) {
 		return one(elemType(elem))
 	}
 	unknown := func() ([]*ValueType, error) {
-		out := make(Shape, len(x))
-		for i := range out {
-			out[i] = unknownDim()
-		}
+		out := unknownShape(len(x))
 		return one(tensorType(elem, out))
 	}
 	axes := c.n.AttrInts("axes", nil)
@@ -1093,10 +1078,7 @@ func inferReduce(c *nodeCtx) ([]*ValueType, error) {
 	axes, given, present := c.axesInput(1)
 	if !present {
 		if keep {
-			out := make(Shape, len(x))
-			for i := range out {
-				out[i] = unknownDim()
-			}
+			out := unknownShape(len(x))
 			return one(tensorType(elem, out))
 		}
 		return one(elemType(elem))
@@ -1222,10 +1204,7 @@ func inferTile(c *nodeCtx) ([]*ValueType, error) {
 		return one(elemType(elem))
 	}
 	reps, ok := c.ints(1)
-	out := make(Shape, len(x))
-	for i := range out {
-		out[i] = unknownDim()
-	}
+	out := unknownShape(len(x))
 	if !ok {
 		return one(tensorType(elem, out))
 	}
