@@ -123,6 +123,12 @@ func TestCPDegenerateInputs(t *testing.T) {
 			t.Fatal("NaN error")
 		}
 	}
+	if err := c.Factorize(x, CPOptions{Rank: 2, Init: []*mat.Dense{randomMatrix(1, 4, 2)}}); err == nil {
+		t.Error("too few initial factors accepted")
+	}
+	if err := c.Factorize(x, CPOptions{Rank: 2, Init: []*mat.Dense{randomMatrix(1, 4, 2), randomMatrix(2, 3, 3), randomMatrix(3, 2, 2)}}); err == nil {
+		t.Error("initial factor of the wrong shape accepted")
+	}
 	var again CP
 	_ = again.Factorize(x, CPOptions{Rank: 7, MaxIter: 5, Seed: 1})
 	if fmt.Sprint(again.Errors()) != fmt.Sprint(c.Errors()) || !mat.Equal(again.Factor(0), c.Factor(0)) {
