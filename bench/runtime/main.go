@@ -1,26 +1,29 @@
 // Command runtime-bench times the onnxcompress runtime on one ONNX model and,
-// with -ort, ONNX Runtime (onnxruntime-node) on the same model and input,
-// both with the same number of intra-op threads, and prints the latency
-// ratio ours/ORT. With -kernels it also reports the GFLOP/s of a standalone
+// with -ort, ONNX Runtime (onnxruntime-node, through ort_bench.js) on the
+// same model and input shape, both with the same number of intra-op threads,
+// and prints the latency ratios ours/ORT in wall time and in CPU time. With -kernels it also reports the GFLOP/s of a standalone
 // convolution and of a large sgemm through the runtime.
 //
 //	go run ./bench/runtime -model m.onnx -shape 64,1,28,28 -threads 1 -ort
 package main
 
 import (
+	"encoding/json"
 	"flag"
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"os/exec"
+	"path/filepath"
 	goruntime "runtime"
 	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/onnxcompress/onnxcompress/graph"
-	"github.com/onnxcompress/onnxcompress/internal/reference"
 	"github.com/onnxcompress/onnxcompress/onnx"
 	"github.com/onnxcompress/onnxcompress/runtime"
 )
@@ -80,20 +83,62 @@ func run(modelPath, shapeFlag string, iters, threads int, backend string, withOR
 			return err
 		}
 	}
-	ours, err := median(iters, func() error { _, err := s.Run(feeds); return err })
+	wall, cpu, err := median(iters, func() error { _, err := s.Run(feeds); return err })
 	if err != nil {
 		return err
 	}
-	fmt.Printf("model=%s shape=%s threads=%d backend=%s ours_ms=%.3f", modelPath, shapeFlag, threads, s.BackendName(), ours*1e3)
+	fmt.Printf("model=%s threads=%d backend=%s wall_ms=%.3f cpu_ms=%.3f", filepath.Base(modelPath), threads, s.BackendName(), wall*1e3, cpu*1e3)
 	if withORT {
-		ortSec, err := reference.BenchORT(modelPath, inputs, threads, iters)
-		if err != nil {
-			return err
+		name := sortedNames(inputs)[0]
+		dims := inputs[name].Dims
+		spec := name + "="
+		for i, d := range dims {
+			if i > 0 {
+				spec += ","
+			}
+			spec += strconv.FormatInt(d, 10)
 		}
-		fmt.Printf(" ort_ms=%.3f ratio=%.2f", ortSec*1e3, ours/ortSec)
+		cmd := exec.Command("node", filepath.Join(scriptDir(), "ort_bench.js"), modelPath, spec, strconv.Itoa(threads), strconv.Itoa(iters))
+		cmd.Stderr = os.Stderr
+		outText, err := cmd.Output()
+		if err != nil {
+			return fmt.Errorf("onnxruntime-node: %v", err)
+		}
+		var ort struct {
+			Wall float64 `json:"wall_ms"`
+			CPU  float64 `json:"cpu_ms"`
+		}
+		if err := json.Unmarshal(outText, &ort); err != nil {
+			return fmt.Errorf("onnxruntime-node output %q: %v", outText, err)
+		}
+		fmt.Printf(" ort_wall_ms=%.3f ort_cpu_ms=%.3f ratio_wall=%.2f ratio_cpu=%.2f", ort.Wall, ort.CPU, wall*1e3/ort.Wall, cpu*1e3/ort.CPU)
 	}
 	fmt.Println()
 	return nil
+}
+
+// scriptDir is this program's source folder, where ort_bench.js lives.
+func scriptDir() string {
+	_, file, _, _ := goruntime.Caller(0)
+	return filepath.Dir(file)
+}
+
+func sortedNames(m map[string]*graph.Tensor) []string {
+	names := make([]string, 0, len(m))
+	for k := range m {
+		names = append(names, k)
+	}
+	slices.Sort(names)
+	return names
+}
+
+// cpuSeconds is the process's user+system CPU time.
+func cpuSeconds() float64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return float64(ru.Utime.Nano()+ru.Stime.Nano()) / 1e9
 }
 
 // makeInputs draws seeded normal inputs for every graph input that is not an
@@ -136,23 +181,25 @@ func makeInputs(m *graph.Model, shapeFlag string) (map[string]*graph.Tensor, err
 }
 
 // median runs f twice to warm up, then iters times, and returns the median
-// wall time in seconds.
-func median(iters int, f func() error) (float64, error) {
+// wall time and the median process CPU time of one run, in seconds. On a
+// machine shared with other work, CPU time is the steadier measure.
+func median(iters int, f func() error) (wall, cpu float64, err error) {
 	for i := 0; i < 2; i++ {
 		if err := f(); err != nil {
-			return 0, err
+			return 0, 0, err
 		}
 	}
-	times := make([]float64, iters)
-	for i := range times {
-		start := time.Now()
+	walls, cpus := make([]float64, iters), make([]float64, iters)
+	for i := range walls {
+		start, c0 := time.Now(), cpuSeconds()
 		if err := f(); err != nil {
-			return 0, err
+			return 0, 0, err
 		}
-		times[i] = time.Since(start).Seconds()
+		walls[i], cpus[i] = time.Since(start).Seconds(), cpuSeconds()-c0
 	}
-	slices.Sort(times)
-	return times[len(times)/2], nil
+	slices.Sort(walls)
+	slices.Sort(cpus)
+	return walls[iters/2], cpus[iters/2], nil
 }
 
 // kernelRates times ResNet-18's stage-1 3×3 convolution (64→64 channels,
@@ -187,7 +234,8 @@ func kernelRates(opts runtime.Options, iters int) error {
 		b := graph.NewBuilder(g)
 		x := b.Input("x", graph.Float32, graph.KnownShape(j.x...))
 		w := b.Const("w", j.w)
-		b.Output(b.Op(j.op, j.name, []*graph.Value{x, w}, j.attrs...))
+		// Only the shape leaves the session: no fresh output buffer per run.
+		b.Output(b.Op("Shape", "sink", []*graph.Value{b.Op(j.op, j.name, []*graph.Value{x, w}, j.attrs...)}))
 		s, err := runtime.NewSession(&graph.Model{IRVersion: 8, Opsets: []graph.OpsetImport{{Version: 13}}, Graph: g}, opts)
 		if err != nil {
 			return err
@@ -196,11 +244,12 @@ func kernelRates(opts runtime.Options, iters int) error {
 		if err != nil {
 			return err
 		}
-		sec, err := median(iters, func() error { _, err := s.Run(map[string]*runtime.Tensor{"x": in}); return err })
+		wall, cpu, err := median(iters, func() error { _, err := s.Run(map[string]*runtime.Tensor{"x": in}); return err })
 		if err != nil {
 			return err
 		}
-		fmt.Printf("kernel=%s backend=%s ms=%.3f gflops=%.1f\n", j.name, s.BackendName(), sec*1e3, j.flops/sec/1e9)
+		fmt.Printf("kernel=%s backend=%s wall_ms=%.3f cpu_ms=%.3f gflops_wall=%.1f gflops_cpu=%.1f\n",
+			j.name, s.BackendName(), wall*1e3, cpu*1e3, j.flops/wall/1e9, j.flops/cpu/1e9)
 	}
 	return nil
 }

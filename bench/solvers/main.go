@@ -37,14 +37,15 @@ type operation struct {
 func main() {
 	dir := flag.String("dir", "", "scratch folder for the matrices (default: a temporary folder)")
 	python := flag.String("python", "/usr/bin/python3", "python with numpy")
+	only := flag.String("only", "", "run just this operation: svd, rsvd, tucker or cp")
 	flag.Parse()
-	if err := run(*dir, *python); err != nil {
+	if err := run(*dir, *python, *only); err != nil {
 		fmt.Fprintln(os.Stderr, "solvers-bench:", err)
 		os.Exit(1)
 	}
 }
 
-func run(dir, python string) error {
+func run(dir, python, only string) error {
 	if dir == "" {
 		d, err := os.MkdirTemp("", "solvers-bench")
 		if err != nil {
@@ -100,6 +101,18 @@ func run(dir, python string) error {
 			err := c.Factorize(cpIn, solvers.CPOptions{Rank: 64, MaxIter: 20, Tol: -1, Init: cpInit})
 			return func() (float64, error) { return solvers.RelativeError(cpIn, c.Reconstruct()) }, err
 		}},
+	}
+	if only != "" {
+		var kept []operation
+		for _, op := range ops {
+			if op.key == only {
+				kept = append(kept, op)
+			}
+		}
+		if kept == nil {
+			return fmt.Errorf("no operation %q", only)
+		}
+		ops = kept
 	}
 	// Ours and numpy alternate per operation so both see similar machine load.
 	ours := make([]result, len(ops))

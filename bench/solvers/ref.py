@@ -58,16 +58,19 @@ def lead(m, r):
 
 
 def tucker2(w, r_out, r_in, sweeps):
+    # Mode products as single tensordot/GEMM calls (TensorLy's mode_dot); the
+    # column order of an unfolding does not change its left singular vectors.
     t, s = w.shape[:2]
     u_out = lead(unfold(w, 0), r_out)
     u_in = lead(unfold(w, 1), r_in)
     for _ in range(sweeps):
-        y = np.einsum("tshw,sb->tbhw", w, u_in, optimize=True)
+        y = np.tensordot(w, u_in, axes=([1], [0]))        # t, h, w, b
         u_out = lead(y.reshape(t, -1), r_out)
-        z = np.einsum("tshw,ta->ashw", w, u_out, optimize=True)
-        u_in = lead(unfold(z, 1), r_in)
-    core = np.einsum("tshw,ta,sb->abhw", w, u_out, u_in, optimize=True)
-    return core, u_out, u_in
+        z = np.tensordot(w, u_out, axes=([0], [0]))       # s, h, w, a
+        u_in = lead(z.reshape(s, -1), r_in)
+    y = np.tensordot(w, u_in, axes=([1], [0]))            # t, h, w, b
+    core = np.tensordot(u_out, y, axes=([0], [0]))        # a, h, w, b
+    return core.transpose(0, 3, 1, 2), u_out, u_in
 
 
 def khatri_rao(mats, r):
