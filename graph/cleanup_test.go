@@ -36,17 +36,17 @@ func TestEliminateDeadNodes(t *testing.T) {
 	if removed != 4 {
 		t.Errorf("removed %d nodes, want 4 (dead1, dead2, then_dead, outer_only)", removed)
 	}
-	if got := names(g.Nodes); !equalStrings(got, []string{"live", "if"}) {
+	if got := names(g.Nodes); !sameNames(got, []string{"live", "if"}) {
 		t.Errorf("nodes %v", got)
 	}
-	if got := names(thenG.Nodes); !equalStrings(got, []string{"then_live"}) {
+	if got := names(thenG.Nodes); !sameNames(got, []string{"then_live"}) {
 		t.Errorf("subgraph nodes %v", got)
 	}
 	var inits []string
 	for _, v := range g.Initializers {
 		inits = append(inits, v.Name)
 	}
-	if !equalStrings(inits, []string{"w_live", "w_sub", "w_default"}) {
+	if !sameNames(inits, []string{"w_live", "w_sub", "w_default"}) {
 		t.Errorf("initializers %v", inits)
 	}
 	if len(g.ValueInfo) != 1 || g.ValueInfo[0] != live {
@@ -102,7 +102,7 @@ func TestReplaceAllUses(t *testing.T) {
 		t.Fatal(err)
 	}
 	idx := NewIndex(g)
-	if got := names(idx.Consumers(old)); !equalStrings(got, []string{"sig"}) {
+	if got := names(idx.Consumers(old)); !sameNames(got, []string{"sig"}) {
 		t.Errorf("old still read by %v", got)
 	}
 }

@@ -78,7 +78,7 @@ func TestTopoSortStableAndCycle(t *testing.T) {
 	if err := TopoSort(g); err != nil {
 		t.Fatal(err)
 	}
-	if got := names(g.Nodes); !equalStrings(got, orig) {
+	if got := names(g.Nodes); !sameNames(got, orig) {
 		t.Errorf("valid order changed: %v → %v", orig, got)
 	}
 	// Move d first: it must go back after a and c, and e keeps its place
@@ -87,7 +87,7 @@ func TestTopoSortStableAndCycle(t *testing.T) {
 	if err := TopoSort(g); err != nil {
 		t.Fatal(err)
 	}
-	if got := names(g.Nodes); !equalStrings(got, []string{"a", "c", "d", "e"}) {
+	if got := names(g.Nodes); !sameNames(got, []string{"a", "c", "d", "e"}) {
 		t.Errorf("sorted order %v", got)
 	}
 	// A cycle a → d → a.
@@ -101,7 +101,7 @@ func TestTopoSortStableAndCycle(t *testing.T) {
 	}
 }
 
-func equalStrings(a, b []string) bool {
+func sameNames(a, b []string) bool {
 	if len(a) != len(b) {
 		return false
 	}
