@@ -10,7 +10,10 @@ var methods = []Method{
 	svdMethod{},
 	tuckerMethod{},
 	cpMethod{},
+	debutMethod{},
 	ttMethod{},
+	trMethod{},
+	hingeMethod{},
 }
 
 // MethodNames lists the method names Compress accepts.

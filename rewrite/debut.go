@@ -1,0 +1,555 @@
+package rewrite
+
+import (
+	"fmt"
+	"math"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/onnxcompress/onnxcompress/graph"
+	"github.com/onnxcompress/onnxcompress/solvers"
+	"gonum.org/v1/gonum/mat"
+)
+
+// debutMethod replaces a layer's weight W (m×n) by a canonical DeBut chain
+// B_0·…·B_{N-1} of deformable butterfly factors (debut.md), initialised by
+// ALS. The chain comes from the plan (LayerPlan.Chain, --sup/--sub notation)
+// or, for a ratio, from solvers.DesignDeButChains.
+//
+// Gemm and MatMul become one MatMul per factor between Reshape/Transpose
+// pairs (debut.md §2.2 recipe B), leading axes kept. A Conv takes one of two
+// forms, recorded in LayerPlan.Form:
+//   - "conv": the input-side factor densified into a grouped k×k Conv on the
+//     (c, kh, kw) flattening of the weight (lowrank.md §3.8(ii)); when the
+//     factor's blocks cover whole channels it loses no sparsity;
+//   - "patches": Pad + one strided Slice per kernel tap + Concat build the
+//     im2col patches in (kh, kw, c) order (debut.md §5.2), and every factor
+//     is a MatMul.
+//
+// Both continue channels-last with the remaining factors. Plan picks the
+// form with fewer parameters, "conv" on a tie: it reads the input once.
+type debutMethod struct{}
+
+const (
+	debutConvForm    = "conv"
+	debutPatchesForm = "patches"
+
+	// debutIterations caps ALS (two iterations are one sweep); the solver
+	// stops earlier once the error settles.
+	debutIterations = 20
+	// debutSeed drives ALS's U[0,1) start. Fixed, since Method has no run
+	// seed (as in cp.go); the result is deterministic.
+	debutSeed = 0xdeb07
+	// debutDesigns is how many designed chains Plan prices per layer.
+	debutDesigns = 64
+)
+
+func (debutMethod) Name() string { return "debut" }
+
+func (debutMethod) Check(l *Layer) error {
+	switch l.Kind {
+	case ConvLayer:
+		if l.Groups() > 1 {
+			return errNotFor(l, "grouped conv (group %d): a DeBut chain replaces the whole im2col matrix, group 1 only (debut.md §5.1)", l.Groups())
+		}
+	case MatMulLayer:
+		if debutInputRank(l) < 2 {
+			return errNotFor(l, "input rank unknown or below 2: the leading axes to keep are unknown")
+		}
+	}
+	return debutSizeError(l)
+}
+
+// debutSizeError says why no chain saves anything on the layer's weight:
+// the smallest designed chain tells, and sizes with large prime factors
+// leave only the dense one-factor chain.
+func debutSizeError(l *Layer) error {
+	rows, cols := l.Out(), l.In()
+	chains, err := solvers.DesignDeButChains(rows, cols, 1e-9, 1)
+	if err != nil {
+		return errNotFor(l, "%v", err)
+	}
+	if smallest := debutCheapest(l, chains[0]); smallest >= int64(rows)*int64(cols) {
+		return errNotFor(l, "no DeBut chain for a %d×%d weight has fewer parameters than the weight itself (sizes with large prime factors)", rows, cols)
+	}
+	return nil
+}
+
+// debutCheapest is the parameter count of the chain's cheapest form.
+func debutCheapest(l *Layer, c solvers.DeButChain) int64 {
+	best := int64(math.MaxInt64)
+	for _, form := range debutForms(l) {
+		best = min(best, debutParams(l, form, c))
+	}
+	return best
+}
+
+// debutInputRank is the rank of the layer's input, symbolic dims allowed
+// (0 when unknown).
+func debutInputRank(l *Layer) int {
+	if t := l.Input.Type; t != nil && t.HasShape {
+		return len(t.Shape)
+	}
+	return 0
+}
+
+// debutForms lists the realisations a layer can take.
+func debutForms(l *Layer) []string {
+	if l.Kind != ConvLayer {
+		return []string{""}
+	}
+	forms := []string{debutConvForm}
+	if l.taps() > 1 && (l.Conv.AutoPad == "NOTSET" || l.Conv.AutoPad == "VALID") {
+		forms = append(forms, debutPatchesForm)
+	}
+	return forms
+}
+
+// taps is the number of kernel positions (1 for Gemm and MatMul).
+func (l *Layer) taps() int {
+	if l.Kind != ConvLayer {
+		return 1
+	}
+	k := 1
+	for _, d := range l.Conv.Kernel {
+		k *= int(d)
+	}
+	return k
+}
+
+// debutParams counts the weights the form emits for chain c: the chain's
+// nonzeros, plus the zeros a densified "conv" input factor stores.
+func debutParams(l *Layer, form string, c solvers.DeButChain) int64 {
+	total := int64(c.Params())
+	if form == debutConvForm {
+		first := c[len(c)-1]
+		total += int64(first.P) * int64(debutConvSpan(first, l.taps())-first.S)
+	}
+	return total
+}
+
+// debutConvSpan is the columns one group of the densified input factor
+// covers: whole channels (multiples of the taps) and whole blocks.
+func debutConvSpan(f solvers.DeButFactor, taps int) int {
+	return f.S / gcd(f.S, taps) * taps
+}
+
+func gcd(a, b int) int {
+	for b != 0 {
+		a, b = b, a%b
+	}
+	return a
+}
+
+func (m debutMethod) Plan(l *Layer, t Target) (LayerPlan, error) {
+	if t.Rank > 0 || t.Energy > 0 {
+		return LayerPlan{}, fmt.Errorf("debut takes a ratio or a chain in the plan, not %s", t)
+	}
+	rows, cols := l.Out(), l.In()
+	budget := ratioBudget(l, t.Ratio)
+	if budget < 1 {
+		return LayerPlan{}, fmt.Errorf("ratio %g leaves no parameters for the weight once the bias is kept", t.Ratio)
+	}
+	chains, err := solvers.DesignDeButChains(rows, cols, budget/float64(rows*cols), debutDesigns)
+	if err != nil {
+		return LayerPlan{}, err
+	}
+	var best *LayerPlan
+	var bestParams int64
+	var bestLen int
+	smallest := int64(math.MaxInt64)
+	for _, c := range chains {
+		for _, form := range debutForms(l) {
+			p := debutParams(l, form, c)
+			smallest = min(smallest, p)
+			if float64(p) > budget {
+				continue
+			}
+			if best == nil || p > bestParams || (p == bestParams && len(c) < bestLen) {
+				best = &LayerPlan{Form: form, Chain: formatDeButChain(c)}
+				bestParams, bestLen = p, len(c)
+			}
+		}
+	}
+	if best == nil {
+		return LayerPlan{}, fmt.Errorf("no DeBut chain for the %d×%d weight fits ratio %g (the smallest designed one keeps %.3g of it)",
+			rows, cols, t.Ratio, float64(smallest)/float64(rows*cols))
+	}
+	return *best, nil
+}
+
+// formatDeButChain writes a chain in main.py's --sup/--sub notation.
+func formatDeButChain(c solvers.DeButChain) string {
+	sup, sub := c.SupSub()
+	join := func(v []int) string {
+		s := make([]string, len(v))
+		for i, x := range v {
+			s[i] = strconv.Itoa(x)
+		}
+		return strings.Join(s, " ")
+	}
+	return "--sup " + join(sup) + " --sub " + join(sub)
+}
+
+// parseDeButChain reads "--sup p0 q0 … --sub r0 s0 t0 …".
+func parseDeButChain(text string) (solvers.DeButChain, error) {
+	var sup, sub []string
+	var into *[]string
+	for _, f := range strings.Fields(text) {
+		switch strings.TrimLeft(f, "-") {
+		case "sup":
+			into = &sup
+		case "sub":
+			into = &sub
+		default:
+			if into == nil {
+				return nil, fmt.Errorf("debut chain %q: numbers before --sup/--sub", text)
+			}
+			*into = append(*into, f)
+		}
+	}
+	if len(sup) == 0 || len(sub) == 0 {
+		return nil, fmt.Errorf("debut chain %q: want --sup p0 q0 … --sub r0 s0 t0 …", text)
+	}
+	return solvers.ParseDeButSupSub(strings.Join(sup, " "), strings.Join(sub, " "))
+}
+
+// debutMatrix is the m×n matrix the chain approximates in the given form:
+// the weight's (c, kh, kw) flattening, or (kh, kw, c) for "patches", whose
+// Concat of taps orders the features that way.
+func debutMatrix(l *Layer, form string) ([]float64, error) {
+	w, err := l.Matrix(0)
+	if err != nil {
+		return nil, err
+	}
+	if form != debutPatchesForm {
+		return w, nil
+	}
+	rows, cols, taps := l.Out(), l.In(), l.taps()
+	ch := cols / taps
+	out := make([]float64, len(w))
+	for o := 0; o < rows; o++ {
+		for c := 0; c < ch; c++ {
+			for k := 0; k < taps; k++ {
+				out[o*cols+k*ch+c] = w[o*cols+c*taps+k]
+			}
+		}
+	}
+	return out, nil
+}
+
+// fitDeBut fits the chain to f and returns the factors and the relative
+// Frobenius error of their product. A one-factor chain is the matrix itself.
+func fitDeBut(f []float64, chain solvers.DeButChain) ([]solvers.DeButWeights, float64, error) {
+	rows, cols := chain.Rows(), chain.Cols()
+	target := mat.NewDense(rows, cols, f)
+	if len(chain) == 1 {
+		w, err := solvers.DeButWeightsFromDense(chain[0], target)
+		if err != nil {
+			return nil, 0, err
+		}
+		return []solvers.DeButWeights{w}, 0, nil
+	}
+	var d solvers.DeBut
+	if err := d.Fit(target, chain, &solvers.DeButOptions{Iterations: debutIterations, Seed: debutSeed}); err != nil {
+		return nil, 0, err
+	}
+	approx, err := d.Dense()
+	if err != nil {
+		return nil, 0, err
+	}
+	var diff mat.Dense
+	diff.Sub(target, approx)
+	return d.Factors(), mat.Norm(&diff, 2) / mat.Norm(target, 2), nil
+}
+
+func (m debutMethod) Apply(e *Emitter, l *Layer, p LayerPlan) (*graph.Value, float64, error) {
+	chain, err := parseDeButChain(p.Chain)
+	if err != nil {
+		return nil, 0, err
+	}
+	if err := chain.CanonicalError(); err != nil {
+		return nil, 0, fmt.Errorf("%w (only canonical chains have an ALS fit)", err)
+	}
+	if chain.Rows() != l.Out() || chain.Cols() != l.In() {
+		return nil, 0, fmt.Errorf("chain %v is %d×%d, the layer's weight is %d×%d", chain, chain.Rows(), chain.Cols(), l.Out(), l.In())
+	}
+	form := p.Form
+	if form == "" && l.Kind == ConvLayer {
+		form = debutConvForm
+		for _, f := range debutForms(l) {
+			if debutParams(l, f, chain) < debutParams(l, form, chain) {
+				form = f
+			}
+		}
+	}
+	if !slices.Contains(debutForms(l), form) {
+		return nil, 0, fmt.Errorf("debut has no form %q for this %s layer (forms: %q)", form, l.Kind, debutForms(l))
+	}
+	if form == debutPatchesForm && e.Opset() < 10 {
+		return nil, 0, fmt.Errorf("the patches form needs strided Slice (opset 10), the model has opset %d", e.Opset())
+	}
+	f, err := debutMatrix(l, form)
+	if err != nil {
+		return nil, 0, err
+	}
+	factors, relErr, err := fitDeBut(f, chain)
+	if err != nil {
+		return nil, 0, err
+	}
+	var out *graph.Value
+	switch form {
+	case debutConvForm:
+		out, err = emitDeButConv(e, l, factors)
+	case debutPatchesForm:
+		out, err = emitDeButPatches(e, l, factors)
+	default:
+		out, err = emitDeButFC(e, l, factors)
+	}
+	return out, relErr, err
+}
+
+// emitDeButFC: Gemm (transA undone by a Transpose; alpha is in the
+// factors, beta·C is added after) or MatMul with its leading axes kept.
+func emitDeButFC(e *Emitter, l *Layer, factors []solvers.DeButWeights) (*graph.Value, error) {
+	x, lead := l.Input, 1
+	if l.Kind == MatMulLayer {
+		lead = debutInputRank(l) - 1
+	} else if l.Gemm.TransA {
+		x = e.Op("Transpose", "input_T", []*graph.Value{x}, graph.IntsAttr("perm", 1, 0))
+	}
+	y, err := emitDeButChain(e, x, lead, factors)
+	if err != nil || l.Kind == MatMulLayer {
+		return y, err
+	}
+	return addGemmBias(e, l, y)
+}
+
+// addGemmBias adds β·C to y exactly as Gemm would (C broadcasts the same
+// way under Add); a constant C is scaled once, in float64.
+func addGemmBias(e *Emitter, l *Layer, y *graph.Value) (*graph.Value, error) {
+	beta := l.Gemm.Beta
+	if l.Bias == nil || beta == 0 {
+		return y, nil
+	}
+	c := l.Bias
+	if beta != 1 {
+		if l.BiasConst != nil {
+			data, err := l.BiasConst.Float64s()
+			if err != nil {
+				return nil, err
+			}
+			for i := range data {
+				data[i] *= float64(beta)
+			}
+			if c, err = e.Weight("bias", l.BiasConst.Dims, data); err != nil {
+				return nil, err
+			}
+		} else {
+			b, err := e.Weight("beta", nil, []float64{float64(beta)})
+			if err != nil {
+				return nil, err
+			}
+			c = e.Op("Mul", "beta_C", []*graph.Value{c, b})
+		}
+	}
+	return e.Op("Add", "bias", []*graph.Value{y, c}), nil
+}
+
+// emitDeButChain applies the factors (output side first, so applied from
+// the last) to x, whose last axis holds the features and whose first lead
+// axes are kept as they are (Reshape's 0 copies them). Each factor is
+// recipe B of debut.md §2.2 with its size-1 axes left out:
+//
+//	(lead…, [nb], s, [t]) → Transpose ([nb], [t], lead…, s)
+//	→ MatMul Wm ([nb], [t], 1…, s, r) → Transpose (lead…, [nb], r, [t])
+//
+// and the next factor's Reshape splits that tail directly.
+func emitDeButChain(e *Emitter, x *graph.Value, lead int, factors []solvers.DeButWeights) (*graph.Value, error) {
+	keep := make([]int64, lead)
+	tail := []int64{int64(factors[len(factors)-1].Factor.Q)}
+	for k := len(factors) - 1; k >= 0; k-- {
+		f := factors[k].Factor
+		name := fmt.Sprintf("B%d", k)
+		var split, wdims, outTail []int64
+		nb, t := int64(f.Blocks()), int64(f.T)
+		if nb > 1 {
+			split, wdims, outTail = append(split, nb), append(wdims, nb), append(outTail, nb)
+		}
+		split = append(split, int64(f.S))
+		if t > 1 {
+			split, wdims = append(split, t), append(wdims, t)
+		}
+		outTail = append(outTail, int64(f.R))
+		if t > 1 {
+			outTail = append(outTail, t)
+		}
+		batched := len(wdims) // axes that index independent GEMMs
+		if batched > 0 {
+			for i := 1; i < lead; i++ {
+				wdims = append(wdims, 1)
+			}
+		}
+		wdims = append(wdims, int64(f.S), int64(f.R))
+		if !slices.Equal(split, tail) {
+			x = e.Op("Reshape", name+"_split", []*graph.Value{x, e.Int64s(name+"_split_shape", append(keep, split...)...)})
+		}
+		if batched > 0 {
+			// From (lead…, [nb], s, [t]) to ([nb], [t], lead…, s).
+			var perm []int64
+			if nb > 1 {
+				perm = append(perm, int64(lead))
+			}
+			if t > 1 {
+				perm = append(perm, int64(lead+len(split)-1))
+			}
+			for i := 0; i < lead; i++ {
+				perm = append(perm, int64(i))
+			}
+			perm = append(perm, int64(lead+boolInt(nb > 1)))
+			x = e.Op("Transpose", name+"_in", []*graph.Value{x}, graph.IntsAttr("perm", perm...))
+		}
+		w, err := e.Weight(name, wdims, factors[k].MatMulWeight())
+		if err != nil {
+			return nil, err
+		}
+		x = e.Op("MatMul", name, []*graph.Value{x, w})
+		if batched > 0 {
+			// From ([nb], [t], lead…, r) to (lead…, [nb], r, [t]).
+			var perm []int64
+			for i := 0; i < lead; i++ {
+				perm = append(perm, int64(batched+i))
+			}
+			if nb > 1 {
+				perm = append(perm, 0)
+			}
+			perm = append(perm, int64(batched+lead))
+			if t > 1 {
+				perm = append(perm, int64(batched-1))
+			}
+			x = e.Op("Transpose", name+"_out", []*graph.Value{x}, graph.IntsAttr("perm", perm...))
+		}
+		tail = outTail
+	}
+	m := int64(factors[0].Factor.P)
+	if !slices.Equal(tail, []int64{m}) {
+		x = e.Op("Reshape", "merge", []*graph.Value{x, e.Int64s("merge_shape", append(keep, m)...)})
+	}
+	return x, nil
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// channelsLast moves a Conv activation's channel axis last and back.
+func channelsLastPerm(sp int) (to, back []int64) {
+	to = []int64{0}
+	for i := 0; i < sp; i++ {
+		to = append(to, int64(2+i))
+	}
+	to = append(to, 1)
+	back = []int64{0, int64(sp + 1)}
+	for i := 0; i < sp; i++ {
+		back = append(back, int64(1+i))
+	}
+	return to, back
+}
+
+// finishDeButConv runs the remaining factors channels-last on h (N, C, …),
+// adds the bias and restores the channel axis.
+func finishDeButConv(e *Emitter, l *Layer, h *graph.Value, factors []solvers.DeButWeights) (*graph.Value, error) {
+	sp := len(l.Conv.Kernel)
+	to, back := channelsLastPerm(sp)
+	h = e.Op("Transpose", "channels_last", []*graph.Value{h}, graph.IntsAttr("perm", to...))
+	y, err := emitDeButChain(e, h, 1+sp, factors)
+	if err != nil {
+		return nil, err
+	}
+	if l.Bias != nil {
+		y = e.Op("Add", "bias", []*graph.Value{y, l.Bias})
+	}
+	return e.Op("Transpose", "channels_first", []*graph.Value{y}, graph.IntsAttr("perm", back...)), nil
+}
+
+// emitDeButConv: the input-side factor (t = 1: nb blocks of r×s) as a
+// grouped k×k Conv with the layer's window, each group spanning whole
+// channels and whole blocks, then the other factors.
+func emitDeButConv(e *Emitter, l *Layer, factors []solvers.DeButWeights) (*graph.Value, error) {
+	last := len(factors) - 1
+	first := factors[last]
+	f := first.Factor
+	span := debutConvSpan(f, l.taps())
+	groups := f.Q / span
+	rowsPerGroup := f.P / groups
+	dense := first.Dense()
+	w := make([]float64, 0, f.P*span)
+	for o := 0; o < f.P; o++ {
+		g := o / rowsPerGroup
+		w = append(w, dense.RawRowView(o)[g*span:(g+1)*span]...)
+	}
+	dims := append([]int64{int64(f.P), int64(span / l.taps())}, l.Conv.Kernel...)
+	wv, err := e.Weight("B"+strconv.Itoa(last), dims, w)
+	if err != nil {
+		return nil, err
+	}
+	if last == 0 {
+		return e.Conv("B0", l.Input, wv, l.Bias, l.Conv), nil
+	}
+	h := e.Conv("B"+strconv.Itoa(last), l.Input, wv, nil, l.Conv.withGroup(int64(groups)))
+	return finishDeButConv(e, l, h, factors[:last])
+}
+
+// emitDeButPatches: Pad, one strided Slice per kernel tap (row-major over
+// the kernel) and a Concat give the patches (N, taps·C, out…) in (tap, c)
+// order without an Im2Col op; then every factor channels-last. A Slice ends
+// dil·(k−1−u) before the padded end, which yields exactly the conv's
+// output size whatever the input size.
+func emitDeButPatches(e *Emitter, l *Layer, factors []solvers.DeButWeights) (*graph.Value, error) {
+	c := l.Conv
+	sp := len(c.Kernel)
+	x := l.Input
+	if c.AutoPad == "NOTSET" && slices.ContainsFunc(c.Pads, func(p int64) bool { return p != 0 }) {
+		pads := make([]int64, 2*(sp+2))
+		copy(pads[2:], c.Pads[:sp])
+		copy(pads[sp+4:], c.Pads[sp:])
+		if e.Opset() >= 11 {
+			x = e.Op("Pad", "pad", []*graph.Value{x, e.Int64s("pads", pads...)})
+		} else {
+			x = e.Op("Pad", "pad", []*graph.Value{x}, graph.IntsAttr("pads", pads...))
+		}
+	}
+	axes := make([]int64, sp)
+	for i := range axes {
+		axes[i] = int64(2 + i)
+	}
+	axesV := e.Int64s("axes", axes...)
+	stepsV := e.Int64s("steps", c.Strides...)
+	var taps []*graph.Value
+	tap := make([]int64, sp)
+	for n := 0; n < l.taps(); n++ {
+		starts, ends := make([]int64, sp), make([]int64, sp)
+		for i := range tap {
+			starts[i] = tap[i] * c.Dilations[i]
+			ends[i] = -c.Dilations[i] * (c.Kernel[i] - 1 - tap[i])
+			if ends[i] == 0 {
+				ends[i] = math.MaxInt64
+			}
+		}
+		suffix := fmt.Sprintf("tap%d", n)
+		taps = append(taps, e.Op("Slice", suffix, []*graph.Value{x,
+			e.Int64s(suffix+"_starts", starts...), e.Int64s(suffix+"_ends", ends...), axesV, stepsV}))
+		for i := sp - 1; i >= 0; i-- {
+			if tap[i]++; tap[i] < c.Kernel[i] {
+				break
+			}
+			tap[i] = 0
+		}
+	}
+	patches := e.Op("Concat", "patches", taps, graph.IntAttr("axis", 1))
+	return finishDeButConv(e, l, patches, factors)
+}
