@@ -12,8 +12,6 @@ var methods = []Method{
 	cpMethod{},
 	debutMethod{},
 	ttMethod{},
-	trMethod{},
-	hingeMethod{},
 }
 
 // MethodNames lists the method names Compress accepts.
