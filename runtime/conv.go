@@ -251,6 +251,15 @@ func conv2D(c *execContext, w window, group, nb, ch, m int, x, wt, bias, y []flo
 		for q0 := 0; q0 < total; q0 += chunk {
 			cols := min(chunk, total-q0)
 			im2colRange(c, w, x, ch, g*cg, cg, q0, cols, col[:kk*cols])
+			if n, p := q0/outHW, q0%outHW; p+cols <= outHW {
+				// The chunk lies in one image: multiply straight into it.
+				yg := y[(n*m+g*mg)*outHW+p:]
+				c.backend.Sgemm(false, false, mg, cols, kk, 1, wt[g*mg*kk:], kk, col, cols, 0, yg, outHW)
+				for o := 0; o < mg; o++ {
+					act.apply(yg[o*outHW:][:cols], biasOf(g*mg+o))
+				}
+				continue
+			}
 			c.backend.Sgemm(false, false, mg, cols, kk, 1, wt[g*mg*kk:], kk, col, cols, 0, tmp, cols)
 			// Scatter the [mg, cols] block to NCHW, one image run at a time.
 			for q := q0; q < q0+cols; {

@@ -27,6 +27,7 @@ func init() {
 	for op, code := range map[string]binOp{"Add": opAdd, "Sub": opSub, "Mul": opMul, "Div": opDiv, "Pow": opPow} {
 		registerForward(compileBinary(code), op)
 	}
+	registerFused(compileAddAct, "Add")
 	registerForward(compileMod, "Mod")
 	registerForward(simple(prelu), "PRelu")
 	registerForward(compileVariadic(opMax, false), "Max")
@@ -44,6 +45,24 @@ func compileBinary(op binOp) compileFunc {
 			return elementwiseBinary(c, op, in[0], in[1], out[0])
 		}, nil
 	}
+}
+
+// compileAddAct is Add followed by a fused activation (ResNet's residual
+// Add + Relu).
+func compileAddAct(n *graph.Node, opset int64, act activation) (kernelFunc, error) {
+	if len(n.Inputs) != 2 {
+		return nil, fmt.Errorf("want 2 inputs, got %d", len(n.Inputs))
+	}
+	return func(c *execContext, in, out []*Tensor) error {
+		if err := elementwiseBinary(c, opAdd, in[0], in[1], out[0]); err != nil {
+			return err
+		}
+		if out[0].DType != graph.Float32 {
+			return fmt.Errorf("fused activation on %s", out[0].DType)
+		}
+		act.apply(out[0].F32, 0)
+		return nil
+	}, nil
 }
 
 func compileMod(n *graph.Node, _ int64) (kernelFunc, error) {

@@ -83,9 +83,9 @@ func pool2D(c *execContext, w window, planes int, x, y []float32, average, inclu
 						for ki := kiLo; ki < kiHi; ki++ {
 							row := src[(h0+ki*w.dH)*w.inW:]
 							for kj := kjLo; kj < kjHi; kj++ {
-								if v := row[w0+kj*w.dW]; v > m || v != v {
-									m = v
-								}
+								// The max builtin is branch-free (random data defeats
+								// branch prediction) and propagates NaN.
+								m = max(m, row[w0+kj*w.dW])
 							}
 						}
 						out[ow] = m
