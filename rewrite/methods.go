@@ -12,6 +12,7 @@ var methods = []Method{
 	cpMethod{},
 	debutMethod{},
 	ttMethod{},
+	hingeMethod{},
 }
 
 // MethodNames lists the method names Compress accepts.

@@ -1,0 +1,448 @@
+package rewrite
+
+import (
+	"bytes"
+	"errors"
+	"math"
+	"math/rand/v2"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/onnxcompress/onnxcompress/graph"
+	"github.com/onnxcompress/onnxcompress/internal/reference"
+	"github.com/onnxcompress/onnxcompress/onnx"
+	"github.com/onnxcompress/onnxcompress/testmodels"
+)
+
+// With every group kept, both forms compute the layer exactly: "auto"
+// prunes where the channels allow it (keeping all filters) and decomposes
+// elsewhere; "decompose" splits every layer at full rank.
+func TestHingeNothingRemovedIsExactInORT(t *testing.T) {
+	checkExactInORT(t, lossless{method: "hinge", variants: func(l *Layer) map[string]LayerPlan {
+		if (hingeMethod{}).Check(l) != nil {
+			return nil
+		}
+		full := min(l.Out(), l.In())
+		return map[string]LayerPlan{
+			"auto":      {Ranks: []int{full, l.Out()}},
+			"decompose": {Form: hingeDecompose, Ranks: []int{full}},
+		}
+	}})
+}
+
+// selectedCost sums the parameters of every weighted layer of m (all layers
+// are selected in these tests).
+func modelParams(m *graph.Model) int64 {
+	_, tot := graph.ModelCost(m)
+	return tot.Params
+}
+
+func TestHingeRatioHonoured(t *testing.T) {
+	for _, name := range []string{"lenet5", "resnet_basic"} {
+		c := mustCase(t, name)
+		m := c.Build(1)
+		before := modelParams(m)
+		rep, err := Compress(m, Options{Method: "hinge", Target: Target{Ratio: 0.25}})
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if err := graph.VerifyModel(m); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		got := float64(modelParams(m)) / float64(before)
+		if got > 0.25+0.02 {
+			t.Errorf("%s: kept %.3f of the parameters, want ≤ 0.25 (±0.02)", name, got)
+		}
+		if got < 0.25-0.10 {
+			t.Errorf("%s: kept only %.3f of the parameters: the budget is wasted", name, got)
+		}
+		if len(rep.Rewritten()) == 0 {
+			t.Fatalf("%s: nothing rewritten", name)
+		}
+		t.Logf("%s: kept %.3f of %d parameters", name, got, before)
+	}
+}
+
+// In a ResNet the convs whose channels reach a residual Add are decomposed,
+// the others pruned; every Add still adds tensors of one shape, and the
+// model runs in ONNX Runtime and passes the checker.
+func TestHingeResNetKeepsResidualsIntact(t *testing.T) {
+	reference.Require(t, reference.ORT, reference.Checker)
+	c := mustCase(t, "resnet_basic")
+	orig := c.Build(1)
+	if err := graph.InferShapes(orig, nil); err != nil {
+		t.Fatal(err)
+	}
+	idx := graph.NewIndex(orig.Graph)
+	coupled := map[string]bool{}
+	for _, l := range FindLayers(orig.Graph) {
+		f := hingeTrace(orig.Graph, idx, l)
+		if strings.Contains(f.blocked, "residual coupling") {
+			coupled[l.Node.Name] = true
+		}
+	}
+	if len(coupled) < 4 {
+		t.Fatalf("resnet_basic: %d convs feed a residual Add, want ≥ 4 (stem, two conv2, downsample): %v", len(coupled), coupled)
+	}
+	m := c.Build(1)
+	rep, err := Compress(m, Options{Method: "hinge", Target: Target{Ratio: 0.25}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pruned := 0
+	for _, row := range rep.Rewritten() {
+		switch {
+		case coupled[row.Layer] && len(row.NewNodes) != 2:
+			t.Errorf("%s feeds a residual Add but became %v, not a two-conv decomposition", row.Layer, row.NewNodes)
+		case !coupled[row.Layer] && row.Op == "Conv":
+			pruned++
+			if len(row.NewNodes) != 1 {
+				t.Errorf("%s could be pruned but became %v", row.Layer, row.NewNodes)
+			}
+		}
+	}
+	if pruned == 0 {
+		t.Error("no conv was pruned")
+	}
+	adds := 0
+	for _, n := range m.Graph.Nodes {
+		if n.OpType != "Add" {
+			continue
+		}
+		adds++
+		a, _ := featureShape(n.Inputs[0])
+		b, _ := featureShape(n.Inputs[1])
+		if a == nil || !equalInts(a, b) {
+			t.Errorf("Add %s adds %v and %v", n.Label(), a, b)
+		}
+	}
+	if adds != 2 {
+		t.Errorf("%d residual Adds left, want 2", adds)
+	}
+	dir := t.TempDir()
+	path := filepath.Join(dir, "hinge.onnx")
+	if err := onnx.Write(path, m); err != nil {
+		t.Fatal(err)
+	}
+	if err := reference.CheckModel(path); err != nil {
+		t.Fatalf("checker: %v", err)
+	}
+	out, err := reference.RunORT(path, c.RandomInputs(2), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	logits := out["logits"]
+	if logits == nil || !equalInts(logits.Dims, []int64{2, 10}) {
+		t.Fatalf("ORT logits %v", logits)
+	}
+	vals, _ := logits.Float32s()
+	for _, v := range vals {
+		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+			t.Fatalf("ORT logits not finite: %v", vals)
+		}
+	}
+}
+
+// pruneNet has every channel path the pruning form edits: BN after a conv,
+// a Concat that places the second branch at an offset, pooling, a 1×1 conv
+// consumer, and Flatten → Gemm (a block of features per channel).
+//
+//	input → convA(3→6) → BN → Relu ─┐
+//	input → convB(3→4) → Relu ──────┴→ Concat[B, A] → MaxPool → convC(10→5) → Relu → Flatten → fc(80→10)
+func pruneNet(seed uint64) *graph.Model {
+	g := &graph.Graph{Name: "prune_net"}
+	m := &graph.Model{IRVersion: testmodels.IRVersion, Opsets: []graph.OpsetImport{{Version: testmodels.Opset}}, Graph: g}
+	b := graph.NewBuilder(g)
+	rng := rand.New(rand.NewPCG(seed, 1))
+	tensor := func(dims ...int64) *graph.Tensor {
+		n, _ := graph.NumElements(dims)
+		d := make([]float32, n)
+		for i := range d {
+			d[i] = float32(rng.NormFloat64() * 0.5)
+		}
+		return graph.NewFloat32("", dims, d)
+	}
+	positive := func(n int64) *graph.Tensor {
+		d := make([]float32, n)
+		for i := range d {
+			d[i] = float32(0.5 + rng.Float64())
+		}
+		return graph.NewFloat32("", []int64{n}, d)
+	}
+	x := b.Input("input", graph.Float32, graph.Shape{{Param: "N"}, {Value: 3}, {Value: 8}, {Value: 8}})
+	conv := func(name string, in *graph.Value, cin, cout, k int64) *graph.Value {
+		pad := (k - 1) / 2
+		return b.Op("Conv", name, []*graph.Value{in, b.Const(name+".weight", tensor(cout, cin, k, k)), b.Const(name+".bias", tensor(cout))},
+			graph.IntsAttr("kernel_shape", k, k), graph.IntsAttr("pads", pad, pad, pad, pad))
+	}
+	a := conv("convA", x, 3, 6, 3)
+	a = b.Op("BatchNormalization", "bnA", []*graph.Value{a, b.Const("bnA.scale", positive(6)), b.Const("bnA.bias", tensor(6)),
+		b.Const("bnA.mean", tensor(6)), b.Const("bnA.var", positive(6))})
+	a = b.Op("Relu", "reluA", []*graph.Value{a})
+	bb := b.Op("Relu", "reluB", []*graph.Value{conv("convB", x, 3, 4, 3)})
+	y := b.Op("Concat", "cat", []*graph.Value{bb, a}, graph.IntAttr("axis", 1))
+	y = b.Op("MaxPool", "pool", []*graph.Value{y}, graph.IntsAttr("kernel_shape", 2, 2), graph.IntsAttr("strides", 2, 2))
+	y = b.Op("Relu", "reluC", []*graph.Value{conv("convC", y, 10, 5, 1)})
+	y = b.Op("Flatten", "flat", []*graph.Value{y}, graph.IntAttr("axis", 1))
+	y = b.Op("Gemm", "fc", []*graph.Value{y, b.Const("fc.weight", tensor(10, 80)), b.Const("fc.bias", tensor(10))}, graph.IntAttr("transB", 1))
+	y.Type = &graph.ValueType{Elem: graph.Float32, HasShape: true, Shape: graph.Shape{{Param: "N"}, {Value: 10}}}
+	b.Output(y)
+	return m
+}
+
+// smallestFilters returns the count output channels of a Conv weight with
+// the smallest L2 norms.
+func smallestFilters(t *testing.T, w *graph.Tensor, count int) []int {
+	vals, err := w.Float64s()
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := int(w.Dims[0])
+	per := len(vals) / n
+	norms := make([]float64, n)
+	order := make([]int, n)
+	for o := 0; o < n; o++ {
+		order[o] = o
+		for _, v := range vals[o*per : (o+1)*per] {
+			norms[o] += v * v
+		}
+	}
+	sort.SliceStable(order, func(i, j int) bool { return norms[order[i]] < norms[order[j]] })
+	return order[:count]
+}
+
+// zeroInputs zeroes the weight entries of a consumer that read the given
+// input features (axis 1 of a Conv weight or of a transB Gemm weight).
+func zeroInputs(t *testing.T, w *graph.Tensor, features []int) {
+	vals, _ := w.Float32s()
+	out, in := int(w.Dims[0]), int(w.Dims[1])
+	per := len(vals) / (out * in)
+	for o := 0; o < out; o++ {
+		for _, f := range features {
+			for k := 0; k < per; k++ {
+				vals[(o*in+f)*per+k] = 0
+			}
+		}
+	}
+	*w = *graph.NewFloat32(w.Name, w.Dims, vals)
+}
+
+// Pruning filters whose channels nothing reads (their consumer weights are
+// zero) changes nothing: if any BN, Concat offset, pool or Flatten block
+// were sliced at the wrong place, the outputs would differ.
+func TestHingePruneIsExactWhenRemovedChannelsAreUnread(t *testing.T) {
+	reference.Require(t, reference.ORT, reference.Checker)
+	m := pruneNet(3)
+	consts := map[string]*graph.Tensor{}
+	for _, v := range m.Graph.Initializers {
+		consts[v.Name] = v.Const
+	}
+	dropA := smallestFilters(t, consts["convA.weight"], 2)
+	dropB := smallestFilters(t, consts["convB.weight"], 1)
+	dropC := smallestFilters(t, consts["convC.weight"], 2)
+	var catFeatures []int
+	for _, j := range dropB {
+		catFeatures = append(catFeatures, j) // convB sits at channels 0..3
+	}
+	for _, j := range dropA {
+		catFeatures = append(catFeatures, 4+j) // convA at 4..9
+	}
+	zeroInputs(t, consts["convC.weight"], catFeatures)
+	var fcFeatures []int
+	for _, j := range dropC {
+		for p := 0; p < 16; p++ {
+			fcFeatures = append(fcFeatures, j*16+p)
+		}
+	}
+	zeroInputs(t, consts["fc.weight"], fcFeatures)
+
+	dir := t.TempDir()
+	origPath := filepath.Join(dir, "orig.onnx")
+	if err := onnx.Write(origPath, m); err != nil {
+		t.Fatal(err)
+	}
+	plan := []LayerPlan{
+		{Layer: "convA", Method: "hinge", Form: hingePrune, Ranks: []int{0, 4}},
+		{Layer: "convB", Method: "hinge", Form: hingePrune, Ranks: []int{0, 3}},
+		{Layer: "convC", Method: "hinge", Form: hingePrune, Ranks: []int{0, 3}},
+	}
+	rep, err := Compress(m, Options{Plan: plan})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(rep.Rewritten()); n != 3 {
+		t.Fatalf("%d layers pruned, want 3: %+v", n, rep.Layers)
+	}
+	// Every consumer and the BN now see the narrower tensors.
+	idx := graph.NewIndex(m.Graph)
+	want := map[string][]int64{"bnA": {4}, "convC": {5, 7, 1, 1}, "fc": {10, 48}}
+	for _, n := range m.Graph.Nodes {
+		w, ok := want[n.Name]
+		if !ok {
+			continue
+		}
+		got, _ := graph.ConstTensor(m.Graph, idx, n.Input(1))
+		if got == nil || !equalInts(got.Dims, w) {
+			t.Errorf("%s: input 1 dims %v, want %v", n.Name, got.Dims, w)
+		}
+		if !strings.Contains(n.DocString, "hinge pruned") {
+			t.Errorf("%s: no provenance in doc_string %q", n.Name, n.DocString)
+		}
+	}
+	path := filepath.Join(dir, "pruned.onnx")
+	if err := onnx.Write(path, m); err != nil {
+		t.Fatal(err)
+	}
+	if err := reference.CheckModel(path); err != nil {
+		t.Fatalf("checker: %v", err)
+	}
+	in := map[string]*graph.Tensor{"input": randomInput(5, 2, 3, 8, 8)}
+	res, err := reference.RunORTBatch([]reference.ORTJob{{Model: origPath, Inputs: in}, {Model: path, Inputs: in}}, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range res {
+		if r.Err != nil {
+			t.Fatal(r.Err)
+		}
+	}
+	for name, w := range res[0].Outputs {
+		wf, _ := w.Float32s()
+		gf, _ := res[1].Outputs[name].Float32s()
+		if e := reference.RelL2(gf, wf); !(e <= 1e-5) {
+			t.Errorf("output %s: relative L2 %.3g after pruning unread channels", name, e)
+		}
+	}
+}
+
+func randomInput(seed uint64, dims ...int64) *graph.Tensor {
+	rng := rand.New(rand.NewPCG(seed, 2))
+	n, _ := graph.NumElements(dims)
+	d := make([]float32, n)
+	for i := range d {
+		d[i] = float32(rng.NormFloat64())
+	}
+	return graph.NewFloat32("input", dims, d)
+}
+
+// The channel analysis finds what the graph's structure allows.
+func TestHingeChannelAnalysis(t *testing.T) {
+	m := pruneNet(1)
+	if err := graph.InferShapes(m, nil); err != nil {
+		t.Fatal(err)
+	}
+	idx := graph.NewIndex(m.Graph)
+	byName := map[string]*Layer{}
+	for _, l := range FindLayers(m.Graph) {
+		byName[l.Node.Name] = l
+	}
+	a := hingeTrace(m.Graph, idx, byName["convA"])
+	if a.blocked != "" || len(a.consumers) != 1 || a.consumers[0].node.Name != "convC" || a.consumers[0].offset != 4 || a.consumers[0].total != 10 {
+		t.Errorf("convA flow: %+v", a)
+	}
+	c := hingeTrace(m.Graph, idx, byName["convC"])
+	if c.blocked != "" || len(c.consumers) != 1 || c.consumers[0].spatial != 16 {
+		t.Errorf("convC flow: %+v", c)
+	}
+	if fc := hingeTrace(m.Graph, idx, byName["fc"]); !strings.Contains(fc.blocked, "graph output") {
+		t.Errorf("fc feeds the graph output, yet: %q", fc.blocked)
+	}
+	r := mustCase(t, "mobilenet_v2").Build(1)
+	if err := graph.InferShapes(r, nil); err != nil {
+		t.Fatal(err)
+	}
+	ridx := graph.NewIndex(r.Graph)
+	for _, l := range FindLayers(r.Graph) {
+		f := hingeTrace(r.Graph, ridx, l)
+		switch {
+		case strings.HasSuffix(l.Node.Name, ".expand") && !strings.Contains(f.blocked, "grouped Conv"):
+			t.Errorf("%s feeds a depthwise conv, yet: %q", l.Node.Name, f.blocked)
+		case l.Node.Name == "block3.project" && !strings.Contains(f.blocked, "residual coupling"):
+			t.Errorf("%s feeds a residual Add, yet: %q", l.Node.Name, f.blocked)
+		}
+	}
+}
+
+// The decomposed form's weight error is the Eckart–Young tail (the same as
+// svd's output form at the same rank) and shrinks as more rows are kept.
+func TestHingeDecomposeErrorIsEckartYoung(t *testing.T) {
+	l := FindLayers(mustCase(t, "lenet5").Build(1).Graph)[1] // conv2, 16 × 150
+	fs, err := factorForm(l, svdForms(l)[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	prev := math.Inf(1)
+	for r := 1; r <= 16; r++ {
+		m := mustCase(t, "lenet5").Build(1)
+		rep, err := Compress(m, Options{Plan: []LayerPlan{{Layer: "conv2", Method: "hinge", Form: hingeDecompose, Ranks: []int{r}}}, Force: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := rep.Rewritten()[0].WeightError
+		if want := fs.relError(r); math.Abs(got-want) > 1e-9 {
+			t.Errorf("rank %d: weight error %g, Eckart–Young %g", r, got, want)
+		}
+		if got > prev {
+			t.Errorf("rank %d: error %g grew from %g", r, got, prev)
+		}
+		prev = got
+	}
+	if prev > 1e-9 {
+		t.Errorf("full rank leaves error %g", prev)
+	}
+}
+
+func TestHingeRefusesDepthwiseAndUnprunableWhenNamed(t *testing.T) {
+	m := testmodels.MobileNetV2(1)
+	var dw string
+	for _, l := range FindLayers(m.Graph) {
+		if l.IsDepthwise() {
+			dw = l.Node.Name
+			break
+		}
+	}
+	_, err := Compress(m, Options{Method: "hinge", Target: Target{Ratio: 0.5}, Layers: []string{dw}})
+	var usage *UsageError
+	if !errors.As(err, &usage) || !strings.Contains(err.Error(), dw) {
+		t.Fatalf("want a UsageError naming %s, got %v", dw, err)
+	}
+	rep, err := Compress(testmodels.MobileNetV2(1), Options{Method: "hinge", Target: Target{Ratio: 0.5}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	skipped := false
+	for _, l := range rep.Layers {
+		skipped = skipped || (l.Layer == dw && l.Skipped != "")
+	}
+	if !skipped {
+		t.Fatalf("depthwise %s not reported as skipped", dw)
+	}
+	// A residual conv asked to take the pruning form is an error naming it.
+	_, err = Compress(mustCase(t, "resnet_basic").Build(1), Options{Plan: []LayerPlan{
+		{Layer: "layer1.conv2", Method: "hinge", Form: hingePrune, Ranks: []int{0, 8}}}})
+	if err == nil || !strings.Contains(err.Error(), "layer1.conv2") || !strings.Contains(err.Error(), "residual") {
+		t.Fatalf("pruning a residual conv: %v", err)
+	}
+}
+
+func TestHingeIsDeterministic(t *testing.T) {
+	for _, name := range []string{"lenet5", "resnet_basic"} {
+		var enc [2][]byte
+		for i := range enc {
+			m := mustCase(t, name).Build(4)
+			if _, err := Compress(m, Options{Method: "hinge", Target: Target{Ratio: 0.3}, Seed: 9}); err != nil {
+				t.Fatal(err)
+			}
+			b, err := onnx.Encode(m)
+			if err != nil {
+				t.Fatal(err)
+			}
+			enc[i] = b
+		}
+		if !bytes.Equal(enc[0], enc[1]) {
+			t.Errorf("%s: two runs encode differently", name)
+		}
+	}
+}
