@@ -346,6 +346,43 @@ func (m tuckerMethod) Plan(l *Layer, t Target) (LayerPlan, error) {
 	return best, nil
 }
 
+// Candidates prices every form at every rank for the global budget, from
+// one full HOSVD per group: Tucker-1 errors are exact (Eckart–Young tails of
+// the unfolding), Tucker-2 errors are those of the truncated HOSVD, which the
+// HOOI run by Apply only lowers.
+func (m tuckerMethod) Candidates(l *Layer) ([]Candidate, error) {
+	h, err := hosvdEnergyOf(l)
+	if err != nil {
+		return nil, err
+	}
+	b := blockShape(l)
+	groups := int64(l.Groups())
+	bias := int64(0)
+	if l.BiasConst != nil {
+		bias = int64(l.BiasConst.Len())
+	}
+	full := b.fullRanks(tucker2)
+	var out []Candidate
+	add := func(form string, ranks []int, relErr float64) {
+		out = append(out, Candidate{Plan: LayerPlan{Form: form, Ranks: ranks}, Params: groups*b.params(form, ranks) + bias, Err: relErr})
+	}
+	for r := 1; r <= b.fullRanks(tucker1Out)[0]; r++ {
+		add(tucker1Out, []int{r}, h.relError(min(r, full[0]), full[1]))
+	}
+	for r := 1; r <= b.fullRanks(tucker1In)[0]; r++ {
+		add(tucker1In, []int{r}, h.relError(full[0], min(r, full[1])))
+	}
+	for rOut := 1; rOut <= full[0]; rOut++ {
+		for rIn := 1; rIn <= full[1]; rIn++ {
+			ranks := b.clampRanks(tucker2, []int{rOut, rIn})
+			if ranks[0] == rOut && ranks[1] == rIn {
+				add(tucker2, ranks, h.relError(rOut, rIn))
+			}
+		}
+	}
+	return out, nil
+}
+
 func (m tuckerMethod) Apply(e *Emitter, l *Layer, p LayerPlan) (*graph.Value, float64, error) {
 	b := blockShape(l)
 	form := p.Form

@@ -47,8 +47,9 @@ func ratioModels(t *testing.T) map[string]func() *graph.Model {
 }
 
 // checkRatioHonoured compresses each ratio model at ratio 0.25 and requires
-// the rewritten layers to keep 0.25 ± 0.02 of their parameters (at most the
-// upper bound, and not wastefully below it).
+// the selected layers (rewritten or left whole by the global budget) to keep
+// 0.25 ± 0.02 of their parameters: at most the upper bound, and not
+// wastefully below it.
 func checkRatioHonoured(t *testing.T, method string) {
 	for _, name := range []string{"lenet5", "resnet_basic", "fmnist/lenet5.onnx"} {
 		m := ratioModels(t)[name]()
@@ -60,21 +61,26 @@ func checkRatioHonoured(t *testing.T, method string) {
 			t.Fatal(err)
 		}
 		var before, after int64
-		for _, l := range rep.Rewritten() {
-			before += l.ParamsBefore
-			after += l.ParamsAfter
+		for _, l := range rep.Layers {
+			if l.Skipped == "" || l.Skipped == keptByBudget {
+				before += l.ParamsBefore
+				after += l.ParamsAfter
+			}
 		}
-		if before == 0 {
+		if len(rep.Rewritten()) == 0 {
 			t.Fatalf("%s: nothing rewritten; report %+v", name, rep.Layers)
+		}
+		if before != rep.SelectedParamsBefore || after != rep.SelectedParamsAfter {
+			t.Errorf("%s: report totals %d → %d, rows sum to %d → %d", name, rep.SelectedParamsBefore, rep.SelectedParamsAfter, before, after)
 		}
 		got := float64(after) / float64(before)
 		if got > 0.25+0.02 {
-			t.Errorf("%s: kept %.3f of the rewritten layers' params, want ≤ 0.25 (±0.02)", name, got)
+			t.Errorf("%s: kept %.3f of the selected layers' params, want ≤ 0.25 (±0.02)", name, got)
 		}
 		if got < 0.25-0.10 {
-			t.Errorf("%s: kept only %.3f of the rewritten layers' params: planning wastes the budget", name, got)
+			t.Errorf("%s: kept only %.3f of the selected layers' params: planning wastes the budget", name, got)
 		}
-		t.Logf("%s: %s at ratio 0.25 keeps %d of %d params (%.3f) over %d layers", name, method, after, before, got, len(rep.Rewritten()))
+		t.Logf("%s: %s at ratio 0.25 keeps %d of %d params (%.3f), %d layers rewritten", name, method, after, before, got, len(rep.Rewritten()))
 	}
 }
 
@@ -385,6 +391,42 @@ func TestTuckerEnergyTarget(t *testing.T) {
 		}
 		if bound := math.Sqrt(float64(len(sides)) * (1 - tau)); row.WeightError > bound+1e-9 {
 			t.Errorf("%s %s %v: weight error %.4f above %.4f", row.Layer, row.Form, row.Ranks, row.WeightError, bound)
+		}
+	}
+}
+
+// The global budget's prices are honest: a Tucker-1 candidate's error is the
+// one Apply realises, a Tucker-2 candidate's (truncated HOSVD) is never below
+// it, and the parameter count is the emitted one.
+func TestTuckerCandidatesPriceApply(t *testing.T) {
+	for _, model := range []string{"edge_conv_groups", "lenet5"} {
+		l := FindLayers(mustCase(t, model).Build(2).Graph)[0]
+		list, err := tuckerMethod{}.Candidates(l)
+		if err != nil {
+			t.Fatal(err)
+		}
+		seen := map[string]bool{}
+		for i, c := range list {
+			if seen[c.Plan.Form] && i%5 != 0 {
+				continue // every form once, then a sample
+			}
+			seen[c.Plan.Form] = true
+			rep, err := Compress(mustCase(t, model).Build(2), Options{Force: true,
+				Plan: []LayerPlan{{Layer: l.Node.Name, Method: "tucker", Form: c.Plan.Form, Ranks: c.Plan.Ranks}}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			row := rep.Rewritten()[0]
+			if row.ParamsAfter != c.Params {
+				t.Errorf("%s %s %v: priced %d params, emitted %d", model, c.Plan.Form, c.Plan.Ranks, c.Params, row.ParamsAfter)
+			}
+			if c.Plan.Form == tucker2 && row.WeightError > c.Err+1e-9 ||
+				c.Plan.Form != tucker2 && math.Abs(row.WeightError-c.Err) > 1e-7 {
+				t.Errorf("%s %s %v: priced error %.6g, realised %.6g", model, c.Plan.Form, c.Plan.Ranks, c.Err, row.WeightError)
+			}
+		}
+		if len(seen) != 3 {
+			t.Errorf("%s: candidates cover forms %v", model, seen)
 		}
 	}
 }
