@@ -20,9 +20,11 @@ import (
 //
 // Each group is decomposed on its own with the same ranks and every factor
 // conv gets group=g. With a fixed rank the form with the fewest parameters
-// wins; with a ratio the form with the lowest weight error within the budget;
-// with an energy target the ranks hold that share of each unfolding's energy
-// and the cheapest form wins.
+// wins; with a per-layer ratio the form with the lowest weight error within
+// the budget (Tucker-2 over every rank pair, by truncated-HOSVD error); with
+// an energy target the ranks hold that share of each unfolding's energy and
+// the cheapest form wins. Candidates prices every setting for the global
+// budget. All of it comes from one full HOSVD per group (hosvdEnergy).
 //
 // Gemm and MatMul are refused: a 2-way Tucker U_out·G·U_inᵀ has rank at most
 // min(R_out, R_in) and pays R_out·R_in more parameters than the truncated SVD
