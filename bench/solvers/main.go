@@ -28,10 +28,11 @@ type result struct {
 }
 
 type operation struct {
-	key  string // ref.py's name for it
-	name string
-	run  func() (func() (float64, error), error) // factorizes; the closure measures the relative error
-	reps int
+	key     string // ref.py's name for it
+	name    string
+	prepare func() error                            // generates the input and writes it for ref.py
+	run     func() (func() (float64, error), error) // factorizes; the closure measures the relative error
+	reps    int
 }
 
 func main() {
@@ -54,49 +55,60 @@ func run(dir, python, only string) error {
 		defer os.RemoveAll(d)
 		dir = d
 	}
-	rng := rand.New(rand.NewPCG(2026, 11))
-	fmt.Fprintln(os.Stderr, "generating matrices…")
-	svdIn := decayingMatrix(rng, 512, 4608, 512, 64)
-	rsvdIn := decayingMatrix(rng, 4096, 25088, 512, 40)
-	tuckerIn := decayingKernel(rng, 512, 512, 3, 3, 64)
-	cpIn := decayingKernel(rng, 256, 256, 3, 3, 32)
 	const rsvdRank, rsvdOversample, rsvdPower, rsvdSeed = 256, 10, 2, 1
-	cpInit, err := cpStart(rng, cpIn, 64)
-	if err != nil {
-		return err
-	}
-	for name, data := range map[string][]float64{
-		"svd": svdIn.RawMatrix().Data, "rsvd": rsvdIn.RawMatrix().Data,
-		"tucker": tuckerIn.Data, "cp": cpIn.Data,
-		"cp_init0": cpInit[0].RawMatrix().Data, "cp_init1": cpInit[1].RawMatrix().Data,
-		"cp_init2": cpInit[2].RawMatrix().Data, "cp_init3": cpInit[3].RawMatrix().Data,
-		// The same Gaussian test matrix FactorizeRandomized draws, so both sides
-		// project onto the same subspace and their errors are comparable.
-		"rsvd_omega_t": omegaT(rsvdSeed, rsvdRank+rsvdOversample, 25088),
-	} {
-		if err := writeF64(filepath.Join(dir, name+".f64"), data); err != nil {
-			return err
-		}
-	}
-
+	// Each input has its own seeded generator, so running one operation alone
+	// (-only) sees the same matrix as the full run.
+	rng := func(stream uint64) *rand.Rand { return rand.New(rand.NewPCG(2026, stream)) }
+	var (
+		svdIn, rsvdIn  *mat.Dense
+		tuckerIn, cpIn *solvers.Tensor
+		cpInit         []*mat.Dense
+		write          = func(name string, data []float64) error { return writeF64(filepath.Join(dir, name+".f64"), data) }
+	)
 	ops := []operation{
-		{key: "svd", name: "truncated SVD 512×4608 r=64", reps: 3, run: func() (func() (float64, error), error) {
+		{key: "svd", name: "truncated SVD 512×4608 r=64", reps: 3, prepare: func() error {
+			svdIn = decayingMatrix(rng(1), 512, 4608, 512, 64)
+			return write("svd", svdIn.RawMatrix().Data)
+		}, run: func() (func() (float64, error), error) {
 			var s solvers.SVD
 			err := s.Factorize(svdIn, 64)
 			return func() (float64, error) { return relErrMatrix(svdIn, s.Reconstruct()), nil }, err
 		}},
-		{key: "rsvd", name: "randomized SVD 4096×25088 r=256 (p=10, q=2)", reps: 2, run: func() (func() (float64, error), error) {
+		{key: "rsvd", name: "randomized SVD 4096×25088 r=256 (p=10, q=2)", reps: 2, prepare: func() error {
+			rsvdIn = decayingMatrix(rng(2), 4096, 25088, 512, 40)
+			if err := write("rsvd", rsvdIn.RawMatrix().Data); err != nil {
+				return err
+			}
+			// The same Gaussian test matrix FactorizeRandomized draws, so both
+			// sides project onto the same subspace and their errors are comparable.
+			return write("rsvd_omega_t", omegaT(rsvdSeed, rsvdRank+rsvdOversample, 25088))
+		}, run: func() (func() (float64, error), error) {
 			var s solvers.SVD
 			err := s.FactorizeRandomized(rsvdIn, rsvdRank, solvers.RandomizedOptions{Oversample: rsvdOversample, PowerIters: rsvdPower, Seed: rsvdSeed})
 			// √(‖A‖² − Σσ²): the approximant is an orthogonal projection of A.
 			return func() (float64, error) { return s.RelError(), nil }, err
 		}},
-		{key: "tucker", name: "Tucker-2 512×512×3×3 r=128/128 (HOSVD + 10 HOOI)", reps: 3, run: func() (func() (float64, error), error) {
+		{key: "tucker", name: "Tucker-2 512×512×3×3 r=128/128 (HOSVD + 10 HOOI)", reps: 3, prepare: func() error {
+			tuckerIn = decayingKernel(rng(3), 512, 512, 3, 3, 64)
+			return write("tucker", tuckerIn.Data)
+		}, run: func() (func() (float64, error), error) {
 			var tk solvers.Tucker2
 			err := tk.Factorize(tuckerIn, solvers.Tucker2Options{RankOut: 128, RankIn: 128, MaxIter: 10, Tol: -1})
 			return func() (float64, error) { return solvers.RelativeError(tuckerIn, tk.Reconstruct()) }, err
 		}},
-		{key: "cp", name: "CP-ALS 256×256×3×3 R=64, 20 sweeps (same start)", reps: 3, run: func() (func() (float64, error), error) {
+		{key: "cp", name: "CP-ALS 256×256×3×3 R=64, 20 sweeps (same start)", reps: 3, prepare: func() error {
+			cpIn = decayingKernel(rng(4), 256, 256, 3, 3, 32)
+			var err error
+			if cpInit, err = cpStart(rng(5), cpIn, 64); err != nil {
+				return err
+			}
+			for n, f := range cpInit {
+				if err := write(fmt.Sprintf("cp_init%d", n), f.RawMatrix().Data); err != nil {
+					return err
+				}
+			}
+			return write("cp", cpIn.Data)
+		}, run: func() (func() (float64, error), error) {
 			var c solvers.CP
 			err := c.Factorize(cpIn, solvers.CPOptions{Rank: 64, MaxIter: 20, Tol: -1, Init: cpInit})
 			return func() (float64, error) { return solvers.RelativeError(cpIn, c.Reconstruct()) }, err
@@ -118,6 +130,10 @@ func run(dir, python, only string) error {
 	ours := make([]result, len(ops))
 	ref := make([]result, len(ops))
 	for i, op := range ops {
+		fmt.Fprintf(os.Stderr, "generating %s…\n", op.key)
+		if err := op.prepare(); err != nil {
+			return fmt.Errorf("%s: %w", op.name, err)
+		}
 		fmt.Fprintf(os.Stderr, "ours: %s… ", op.name)
 		best := math.Inf(1)
 		var measure func() (float64, error)
