@@ -10,10 +10,16 @@ import (
 
 func init() {
 	registerForward(compileGemm, "Gemm")
+	registerFused(compileGemmAct, "Gemm")
 	registerForward(simple(matMul), "MatMul")
 }
 
-func compileGemm(n *graph.Node, _ int64) (kernelFunc, error) {
+func compileGemm(n *graph.Node, opset int64) (kernelFunc, error) {
+	return compileGemmAct(n, opset, activation{})
+}
+
+// compileGemmAct is Gemm followed by a fused activation.
+func compileGemmAct(n *graph.Node, _ int64, act activation) (kernelFunc, error) {
 	alpha := n.AttrFloat("alpha", 1)
 	beta := n.AttrFloat("beta", 1)
 	transA := n.AttrInt("transA", 0) != 0
@@ -52,6 +58,7 @@ func compileGemm(n *graph.Node, _ int64) (kernelFunc, error) {
 		if k == 0 && gemmBeta == 0 {
 			clear(o)
 		}
+		act.apply(o, 0)
 		return nil
 	}, nil
 }

@@ -240,3 +240,67 @@ func TestRunIsDeterministic(t *testing.T) {
 	b := runNode(t, "Conv", 13, 1, []*graph.Attr{graph.IntsAttr("pads", 1, 1, 1, 1)}, x, w)[0]
 	expectClose(t, "repeat", a, b, 0, 0)
 }
+
+// Every fusible producer/activation pair gives what the two nodes give
+// unfused (the unfused session exposes the intermediate, which blocks fusion).
+func TestFusedActivationsMatchUnfused(t *testing.T) {
+	rng := rand.New(rand.NewPCG(6, 6))
+	x := randTensor(rng, 2, 3, 6, 6)
+	for _, tc := range []struct {
+		producer, act string
+		actAttrs      []*graph.Attr
+		clip          bool
+	}{
+		{"Conv", "LeakyRelu", []*graph.Attr{graph.FloatAttr("alpha", 0.1)}, false},
+		{"Conv", "Clip", nil, true},
+		{"Gemm", "Relu", nil, false},
+		{"Gemm", "Clip", nil, true},
+		{"Add", "Relu", nil, false},
+	} {
+		build := func(expose bool) (*Session, string) {
+			g := &graph.Graph{}
+			b := graph.NewBuilder(g)
+			in := b.Input("x", graph.Float32, graph.KnownShape(2, 3, 6, 6))
+			var mid *graph.Value
+			switch tc.producer {
+			case "Conv":
+				w := b.Const("w", graph.NewFloat32("", []int64{4, 3, 3, 3}, randFloats(rand.New(rand.NewPCG(2, 2)), 108)))
+				mid = b.Op("Conv", "p", []*graph.Value{in, w}, graph.IntsAttr("pads", 1, 1, 1, 1))
+			case "Gemm":
+				flat := b.Op("Flatten", "f", []*graph.Value{in})
+				w := b.Const("w", graph.NewFloat32("", []int64{108, 5}, randFloats(rand.New(rand.NewPCG(2, 3)), 540)))
+				mid = b.Op("Gemm", "p", []*graph.Value{flat, w})
+			case "Add":
+				mid = b.Op("Add", "p", []*graph.Value{in, b.Op("Neg", "n", []*graph.Value{b.Op("Abs", "a", []*graph.Value{in})})})
+			}
+			ins := []*graph.Value{mid}
+			if tc.clip {
+				ins = append(ins, b.Const("lo", graph.NewFloat32("", nil, []float32{-0.5})), b.Const("hi", graph.NewFloat32("", nil, []float32{0.7})))
+			}
+			out := b.Op(tc.act, "act", ins, tc.actAttrs...)
+			b.Output(out)
+			if expose {
+				b.Output(mid)
+			}
+			s, err := NewSession(model13(g), Options{Threads: 1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return s, out.Name
+		}
+		fused, name := build(false)
+		plain, _ := build(true)
+		if len(fused.steps) != len(plain.steps)-1 {
+			t.Fatalf("%s+%s: %d steps fused vs %d plain, want one fewer", tc.producer, tc.act, len(fused.steps), len(plain.steps))
+		}
+		a, err := fused.Run(map[string]*Tensor{"x": x})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := plain.Run(map[string]*Tensor{"x": x})
+		if err != nil {
+			t.Fatal(err)
+		}
+		expectClose(t, tc.producer+"+"+tc.act, a[name], c[name], 0, 0)
+	}
+}
