@@ -135,3 +135,14 @@ func TestCPDegenerateInputs(t *testing.T) {
 		t.Error("same seed, different result")
 	}
 }
+
+func BenchmarkCPALS256x256x3x3Rank64Sweeps20(b *testing.B) {
+	x := randomTensor(4, 256, 256, 3, 3)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		var c CP
+		if err := c.Factorize(x, CPOptions{Rank: 64, MaxIter: 20, Tol: -1}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

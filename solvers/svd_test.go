@@ -200,3 +200,27 @@ func TestSVDDegenerateInputs(t *testing.T) {
 		t.Error("truncating to a higher rank accepted")
 	}
 }
+
+// Sizes follow bench/solvers (the randomized case is scaled down to keep
+// `go test -bench` within memory on small machines; run.sh has the full size).
+func BenchmarkSVDTruncated512x4608Rank64(b *testing.B) {
+	a := randomMatrix(1, 512, 4608)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		var s SVD
+		if err := s.Factorize(a, 64); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkSVDRandomized1024x6272Rank64(b *testing.B) {
+	a := randomMatrix(2, 1024, 6272)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		var s SVD
+		if err := s.FactorizeRandomized(a, 64, RandomizedOptions{Seed: 1}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -144,3 +144,14 @@ func TestTuckerDegenerateInputs(t *testing.T) {
 		t.Error("Tucker-1 on a missing mode accepted")
 	}
 }
+
+func BenchmarkTucker2HOOI512x512x3x3Rank128(b *testing.B) {
+	w := randomTensor(3, 512, 512, 3, 3)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		var tk Tucker2
+		if err := tk.Factorize(w, Tucker2Options{RankOut: 128, RankIn: 128, MaxIter: 10, Tol: -1}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
