@@ -12,6 +12,7 @@ var methods = []Method{
 	cpMethod{},
 	debutMethod{},
 	ttMethod{},
+	trMethod{},
 	hingeMethod{},
 }
 

@@ -6,6 +6,7 @@ import (
 
 	"github.com/onnxcompress/onnxcompress/graph"
 	"github.com/onnxcompress/onnxcompress/solvers"
+	"gonum.org/v1/gonum/mat"
 )
 
 // This file holds what the tensor-network methods (tt, tr, ht) share: seeing
@@ -467,4 +468,57 @@ func maxRanks(lists [][]int) []int {
 		}
 	}
 	return out
+}
+
+// networkShape is the tensor a tensor network is taken of: the conv modes,
+// or the merged (m_k·n_k) modes of a tensorized FC weight (TT-matrix layout).
+func networkShape(l *Layer, form string) ([]int, error) {
+	if l.Kind == ConvLayer {
+		return modeSizes(convModes(l)), nil
+	}
+	d, err := fcOrder(l, form)
+	if err != nil {
+		return nil, err
+	}
+	outModes, inModes, _ := fcTensorization(l, d)
+	shape := make([]int, d)
+	for k := range shape {
+		shape[k] = outModes[k] * inModes[k]
+	}
+	return shape, nil
+}
+
+// networkTensors is every group's tensor: the conv block in mode order, or
+// the FC weight tensorized in the TT-matrix layout.
+func networkTensors(l *Layer, form string) ([]*solvers.Tensor, error) {
+	if l.Kind == ConvLayer {
+		return convModeTensors(l, convModes(l))
+	}
+	d, err := fcOrder(l, form)
+	if err != nil {
+		return nil, err
+	}
+	outModes, inModes, _ := fcTensorization(l, d)
+	w, err := l.Matrix(0)
+	if err != nil {
+		return nil, err
+	}
+	x, err := solvers.TensorizeMatrix(mat.NewDense(l.Out(), l.In(), w), outModes, inModes)
+	if err != nil {
+		return nil, err
+	}
+	return []*solvers.Tensor{x}, nil
+}
+
+// networkForms are the forms a layer can take: "" for conv, the usable
+// tensorization orders for FC.
+func networkForms(l *Layer) []string {
+	if l.Kind == ConvLayer {
+		return []string{""}
+	}
+	var forms []string
+	for _, d := range fcForms(l) {
+		forms = append(forms, fcForm(d))
+	}
+	return forms
 }

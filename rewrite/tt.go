@@ -6,7 +6,6 @@ import (
 
 	"github.com/onnxcompress/onnxcompress/graph"
 	"github.com/onnxcompress/onnxcompress/solvers"
-	"gonum.org/v1/gonum/mat"
 )
 
 // ttMethod replaces a layer by a tensor train (lowrank.md §3.5).
@@ -43,24 +42,6 @@ func (ttMethod) Check(l *Layer) error {
 		return errNotFor(l, "the kernel block has fewer than two modes larger than 1: nothing to factor")
 	}
 	return nil
-}
-
-// ttShape is the tensor the train is taken of: the conv modes, or the
-// merged (m_k·n_k) modes of a TT-matrix.
-func ttShape(l *Layer, form string) ([]int, error) {
-	if l.Kind == ConvLayer {
-		return modeSizes(convModes(l)), nil
-	}
-	d, err := fcOrder(l, form)
-	if err != nil {
-		return nil, err
-	}
-	outModes, inModes, _ := fcTensorization(l, d)
-	shape := make([]int, d)
-	for k := range shape {
-		shape[k] = outModes[k] * inModes[k]
-	}
-	return shape, nil
 }
 
 // clampTTRanks limits each bond to what TT-SVD can produce: r_k ≤ r_{k−1}·n_k
@@ -113,7 +94,7 @@ type ttFactors struct {
 // factorTT runs TT-SVD on every group's tensor, with the bonds capped at
 // ranks (nil: δ-truncation at epsilon alone).
 func factorTT(l *Layer, form string, ranks []int, epsilon float64) (*ttFactors, error) {
-	tensors, err := ttTensors(l, form)
+	tensors, err := networkTensors(l, form)
 	if err != nil {
 		return nil, err
 	}
@@ -151,41 +132,6 @@ func factorTT(l *Layer, form string, ranks []int, epsilon float64) (*ttFactors, 
 	return tf, nil
 }
 
-// ttTensors is every group's tensor for the train: the conv block in mode
-// order, or the FC weight tensorized as a TT-matrix.
-func ttTensors(l *Layer, form string) ([]*solvers.Tensor, error) {
-	if l.Kind == ConvLayer {
-		return convModeTensors(l, convModes(l))
-	}
-	d, err := fcOrder(l, form)
-	if err != nil {
-		return nil, err
-	}
-	outModes, inModes, _ := fcTensorization(l, d)
-	w, err := l.Matrix(0)
-	if err != nil {
-		return nil, err
-	}
-	x, err := solvers.TensorizeMatrix(mat.NewDense(l.Out(), l.In(), w), outModes, inModes)
-	if err != nil {
-		return nil, err
-	}
-	return []*solvers.Tensor{x}, nil
-}
-
-// ttForms are the forms a layer can take: "" for conv, the usable
-// tensorization orders for FC.
-func ttForms(l *Layer) []string {
-	if l.Kind == ConvLayer {
-		return []string{""}
-	}
-	var forms []string
-	for _, d := range fcForms(l) {
-		forms = append(forms, fcForm(d))
-	}
-	return forms
-}
-
 func (m ttMethod) Plan(l *Layer, t Target) (LayerPlan, error) {
 	type choice struct {
 		plan   LayerPlan
@@ -193,8 +139,8 @@ func (m ttMethod) Plan(l *Layer, t Target) (LayerPlan, error) {
 		err    float64
 	}
 	var best *choice
-	for _, form := range ttForms(l) {
-		shape, err := ttShape(l, form)
+	for _, form := range networkForms(l) {
+		shape, err := networkShape(l, form)
 		if err != nil {
 			return LayerPlan{}, err
 		}
@@ -241,35 +187,33 @@ func (m ttMethod) Plan(l *Layer, t Target) (LayerPlan, error) {
 	return best.plan, nil
 }
 
-// checkPlannedRanks rejects ranks of the wrong count, below 1, or beyond
-// what the decomposition can use (clamped shows the usable ones).
-func checkPlannedRanks(method string, p LayerPlan, clamped []int) error {
-	if len(p.Ranks) != len(clamped) {
-		return fmt.Errorf("%s form %q needs %d ranks, plan has %v", method, p.Form, len(clamped), p.Ranks)
+// checkPlannedRanks rejects ranks of the wrong count, below 1, or beyond what
+// the decomposition can use (clamp returns the usable ones).
+func checkPlannedRanks(method string, p LayerPlan, count int, clamp func([]int) []int) error {
+	if len(p.Ranks) != count {
+		return fmt.Errorf("%s form %q needs %d ranks, plan has %v", method, p.Form, count, p.Ranks)
 	}
-	for i, r := range p.Ranks {
+	for _, r := range p.Ranks {
 		if r < 1 {
 			return fmt.Errorf("%s ranks %v must be positive", method, p.Ranks)
 		}
-		if r != clamped[i] {
-			return fmt.Errorf("%s ranks %v exceed what the decomposition can use (at most %v)", method, p.Ranks, clamped)
-		}
+	}
+	if usable := clamp(p.Ranks); !equalIntSlices(usable, p.Ranks) {
+		return fmt.Errorf("%s ranks %v exceed what the decomposition can use (at most %v)", method, p.Ranks, usable)
 	}
 	return nil
 }
 
 func (m ttMethod) Apply(e *Emitter, l *Layer, p LayerPlan) (*graph.Value, float64, error) {
-	shape, err := ttShape(l, p.Form)
+	shape, err := networkShape(l, p.Form)
 	if err != nil {
 		return nil, 0, err
 	}
 	if l.Kind == ConvLayer && p.Form != "" {
 		return nil, 0, fmt.Errorf("tt has no form %q for a Conv", p.Form)
 	}
-	if len(p.Ranks) != len(shape)-1 {
-		return nil, 0, fmt.Errorf("tt of a %v tensor needs %d bond ranks, plan has %v", shape, len(shape)-1, p.Ranks)
-	}
-	if err := checkPlannedRanks("tt", p, clampTTRanks(shape, p.Ranks)); err != nil {
+	clamp := func(r []int) []int { return clampTTRanks(shape, r) }
+	if err := checkPlannedRanks("tt", p, len(shape)-1, clamp); err != nil {
 		return nil, 0, err
 	}
 	tf, err := factorTT(l, p.Form, p.Ranks, 0)

@@ -18,8 +18,8 @@ func TestTTFullRankIsExactInORT(t *testing.T) {
 		if (ttMethod{}).Check(l) != nil {
 			return out
 		}
-		for _, form := range ttForms(l) {
-			shape, err := ttShape(l, form)
+		for _, form := range networkForms(l) {
+			shape, err := networkShape(l, form)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -67,9 +67,9 @@ func TestTTErrorBoundsAndMonotone(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				shape, _ := ttShape(l, ttForms(l)[0])
+				shape, _ := networkShape(l, networkForms(l)[0])
 				ranks := clampTTRanks(shape, uniformRanks(len(shape)-1, r))
-				tf, err := factorTT(l, ttForms(l)[0], ranks, 0)
+				tf, err := factorTT(l, networkForms(l)[0], ranks, 0)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -88,13 +88,13 @@ func TestTTErrorBoundsAndMonotone(t *testing.T) {
 func TestTTReportedErrorMatchesCores(t *testing.T) {
 	m := testmodels.MLP(4)
 	l := FindLayers(m.Graph)[0]
-	shape, _ := ttShape(l, "d2")
+	shape, _ := networkShape(l, "d2")
 	ranks := clampTTRanks(shape, uniformRanks(1, 3))
 	tf, err := factorTT(l, "d2", ranks, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	x, _ := ttTensors(l, "d2")
+	x, _ := networkTensors(l, "d2")
 	var tt solvers.TT
 	if err := tt.Factorize(x[0], solvers.TTOptions{MaxRanks: ranks}); err != nil {
 		t.Fatal(err)
@@ -157,4 +157,16 @@ func TestTTRefusesWhatItCannotFactor(t *testing.T) {
 		}
 	}
 	checkRefusal(t, "tt", func() *graph.Model { return testmodels.MobileNetV2(1) }, dw, "depthwise")
+}
+
+// Plans with bond ranks the train cannot use, or of the wrong count, are
+// errors naming the layer.
+func TestTTRejectsImpossibleRanks(t *testing.T) {
+	for _, ranks := range [][]int{{2}, {7, 1, 1}, {0, 1, 1}, {1, 1, 1, 1}} {
+		m := mustCase(t, "lenet5").Build(1)
+		_, err := Compress(m, Options{Plan: []LayerPlan{{Layer: "conv2", Method: "tt", Ranks: ranks}}})
+		if err == nil || !strings.Contains(err.Error(), "conv2") {
+			t.Errorf("ranks %v: want an error naming conv2, got %v", ranks, err)
+		}
+	}
 }
