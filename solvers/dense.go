@@ -192,6 +192,9 @@ func (t *Tensor) ModeProduct(mode int, m mat.Matrix, transpose bool) (*Tensor, e
 	if err := t.checkMode(mode); err != nil {
 		return nil, err
 	}
+	if m == nil {
+		return nil, errors.New("solvers: mode product with a nil matrix")
+	}
 	md := denseOf(m)
 	raw := md.RawMatrix()
 	j, in := raw.Rows, raw.Cols

@@ -218,3 +218,72 @@ func TestShapeErrors(t *testing.T) {
 		t.Error("mismatched mode product accepted")
 	}
 }
+
+// Every factorization either succeeds with a finite reconstruction of the
+// right shape or returns an error on thin and tiny inputs; none panics.
+func TestFactorizationsOnTinyShapes(t *testing.T) {
+	shapes := [][]int{{1, 1}, {1, 5}, {5, 1}, {2, 1, 1, 1}, {1, 1, 3, 3}, {3, 1, 2}, {2, 3}}
+	for i, shape := range shapes {
+		x := randomTensor(uint64(200+i), shape...)
+		check := func(name string, err error, rec *Tensor) {
+			t.Helper()
+			if err != nil {
+				return
+			}
+			if fmt.Sprint(rec.Shape) != fmt.Sprint(shape) {
+				t.Errorf("%s %v: reconstruction shape %v", name, shape, rec.Shape)
+				return
+			}
+			for _, v := range rec.Data {
+				if math.IsNaN(v) || math.IsInf(v, 0) {
+					t.Errorf("%s %v: non-finite reconstruction", name, shape)
+					return
+				}
+			}
+		}
+		for _, r := range []int{1, 2, 7} {
+			var tk Tucker2
+			err := tk.Factorize(x, Tucker2Options{RankOut: r, RankIn: r})
+			if err == nil {
+				check("Tucker2", err, tk.Reconstruct())
+			}
+			var c CP
+			err = c.Factorize(x, CPOptions{Rank: r, MaxIter: 5})
+			if err == nil {
+				check("CP", err, c.Reconstruct())
+			}
+			var tt TT
+			if err := tt.Factorize(x, TTOptions{MaxRank: r}); err == nil {
+				check("TT", err, tt.Reconstruct())
+			}
+			var tr TR
+			if err := tr.FactorizeALS(x, TROptions{MaxRank: r, MaxIter: 3}); err == nil {
+				check("TR", err, tr.Reconstruct())
+			}
+			var h HT
+			if err := h.Factorize(x, HTOptions{MaxRank: r}); err == nil {
+				check("HT", err, h.Reconstruct())
+			}
+			if len(shape) == 2 {
+				m := mat.NewDense(shape[0], shape[1], x.Data)
+				var s SVD
+				if err := s.Factorize(m, r); err == nil {
+					check("SVD", err, TensorFromMatrix(s.Reconstruct()))
+				}
+				if err := s.FactorizeRandomized(m, r, RandomizedOptions{}); err == nil {
+					check("randomized SVD", err, TensorFromMatrix(s.Reconstruct()))
+				}
+				if _, _, err := EVBMFRank(m, 1); err != nil {
+					t.Errorf("EVBMF %v: %v", shape, err)
+				}
+			}
+		}
+	}
+	if _, err := randomTensor(1, 2, 2).ModeProduct(0, nil, false); err == nil {
+		t.Error("nil matrix in a mode product accepted")
+	}
+	var h HT
+	if _, _, _, err := h.Tucker2Form(); err == nil {
+		t.Error("Tucker2Form of an empty HT accepted")
+	}
+}

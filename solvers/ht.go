@@ -303,7 +303,7 @@ func (h *HT) LeafBasis(mode int) (*mat.Dense, error) {
 // W ≈ G ×₀ U_out ×₁ U_in and the ONNX form is 1×1 → kH×kW → 1×1.
 func (h *HT) Tucker2Form() (core *Tensor, uOut, uIn *mat.Dense, err error) {
 	root := h.root
-	if len(h.shape) != 4 || root.left == nil || root.left.left == nil || root.left.left.left != nil ||
+	if root == nil || len(h.shape) != 4 || root.left == nil || root.left.left == nil || root.left.left.left != nil ||
 		root.left.left.modes[0] != 0 || root.left.right.modes[0] != 1 || fmt.Sprint(root.right.modes) != "[2 3]" {
 		return nil, nil, nil, errors.New("solvers: Tucker2Form needs an HT over the tree {{0,1},{2,3}} of a 4-way kernel")
 	}
