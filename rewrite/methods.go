@@ -14,6 +14,8 @@ var methods = []Method{
 	ttMethod{},
 	trMethod{},
 	hingeMethod{},
+	sparseMethod{},
+	quantMethod{},
 }
 
 // MethodNames lists the method names Compress accepts.

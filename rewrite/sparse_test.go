@@ -1,0 +1,158 @@
+package rewrite
+
+import (
+	"bytes"
+	"math"
+	"path/filepath"
+	"testing"
+
+	"github.com/onnxcompress/onnxcompress/graph"
+	"github.com/onnxcompress/onnxcompress/internal/reference"
+	"github.com/onnxcompress/onnxcompress/onnx"
+)
+
+// Keeping every entry re-emits each layer with its own weight: exact.
+func TestSparseKeepAllIsExactInORT(t *testing.T) {
+	checkExactInORT(t, lossless{method: "sparse", variants: func(l *Layer) map[string]LayerPlan {
+		return map[string]LayerPlan{"keep-all": {Keep: 1}}
+	}})
+}
+
+// layerNonZeros counts the non-zero weight and bias entries of every
+// weighted layer of m (weights behind Identity or Constant included).
+func layerNonZeros(t *testing.T, m *graph.Model) (nonZeros, params int64) {
+	t.Helper()
+	g := m.Graph
+	idx := graph.NewIndex(g)
+	for _, n := range g.Nodes {
+		if n.OpType != "Conv" && n.OpType != "Gemm" && n.OpType != "MatMul" {
+			continue
+		}
+		inputs := []int{1, 2}
+		for _, i := range inputs {
+			c, ok := graph.ConstTensor(g, idx, n.Input(i))
+			if !ok {
+				continue
+			}
+			vals, err := c.Float64s()
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, v := range vals {
+				params++
+				if v != 0 {
+					nonZeros++
+				}
+			}
+		}
+	}
+	return nonZeros, params
+}
+
+// --ratio 0.25 leaves at most a quarter of the parameters non-zero (and not
+// much fewer), counted on the written weights.
+func TestSparseRatioCountsNonZeros(t *testing.T) {
+	for _, name := range []string{"lenet5", "resnet_basic", "mlp"} {
+		m := mustCase(t, name).Build(1)
+		nzBefore, before := layerNonZeros(t, m)
+		if nzBefore != before {
+			t.Fatalf("%s: test model already has zeros", name)
+		}
+		rep, err := Compress(m, Options{Method: "sparse", Target: Target{Ratio: 0.25}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(rep.Rewritten()) == 0 {
+			t.Fatalf("%s: nothing rewritten", name)
+		}
+		nz, after := layerNonZeros(t, m)
+		if after != before {
+			t.Errorf("%s: %d parameters stored after, %d before: zeros must stay in place", name, after, before)
+		}
+		got := float64(nz) / float64(before)
+		if got > 0.25+0.02 || got < 0.25-0.02 {
+			t.Errorf("%s: %.4f of the parameters non-zero, want 0.25 ± 0.02", name, got)
+		}
+	}
+}
+
+// The mask is by magnitude: every kept entry is at least as large as every
+// dropped one, kept entries keep their bits, and the weight error only
+// shrinks as more is kept.
+func TestSparseMaskIsByMagnitude(t *testing.T) {
+	orig := mustCase(t, "lenet5").Build(1)
+	var origW []float32
+	for _, v := range orig.Graph.Initializers {
+		if v.Name == "conv2.weight" {
+			origW, _ = v.Const.Float32s()
+		}
+	}
+	prev := math.Inf(1)
+	for _, ratio := range []float64{0.1, 0.3, 0.5, 0.9} {
+		m := mustCase(t, "lenet5").Build(1)
+		rep, err := Compress(m, Options{Method: "sparse", Target: Target{Ratio: ratio}, Layers: []string{"conv2"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var w []float32
+		for _, n := range m.Graph.Nodes {
+			if n.OpType == "Conv" && n.Input(0) != nil && len(n.Inputs) > 1 && n.Inputs[1].Const != nil && len(n.Inputs[1].Const.Dims) == 4 && n.Inputs[1].Const.Dims[0] == 16 {
+				w, _ = n.Inputs[1].Const.Float32s()
+			}
+		}
+		if len(w) != len(origW) {
+			t.Fatalf("ratio %g: masked conv2 weight not found", ratio)
+		}
+		minKept, maxDropped := math.Inf(1), 0.0
+		for i, v := range w {
+			switch {
+			case v == 0:
+				maxDropped = math.Max(maxDropped, math.Abs(float64(origW[i])))
+			case v != origW[i]:
+				t.Fatalf("ratio %g: kept entry %d changed %g → %g", ratio, i, origW[i], v)
+			default:
+				minKept = math.Min(minKept, math.Abs(float64(v)))
+			}
+		}
+		if maxDropped > minKept {
+			t.Errorf("ratio %g: dropped |w| %g above kept %g", ratio, maxDropped, minKept)
+		}
+		e := rep.Rewritten()[0].WeightError
+		if !(e < prev) {
+			t.Errorf("ratio %g: weight error %g did not shrink from %g", ratio, e, prev)
+		}
+		prev = e
+	}
+}
+
+// A sparse model passes the checker and runs in ONNX Runtime; two runs give
+// the same bytes.
+func TestSparseModelRunsAndIsDeterministic(t *testing.T) {
+	reference.Require(t, reference.ORT, reference.Checker)
+	var enc [2][]byte
+	var m *graph.Model
+	for i := range enc {
+		m = mustCase(t, "resnet_basic").Build(2)
+		if _, err := Compress(m, Options{Method: "sparse", Target: Target{Ratio: 0.3}, Seed: 1}); err != nil {
+			t.Fatal(err)
+		}
+		b, err := onnx.Encode(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		enc[i] = b
+	}
+	if !bytes.Equal(enc[0], enc[1]) {
+		t.Error("two runs encode differently")
+	}
+	path := filepath.Join(t.TempDir(), "sparse.onnx")
+	if err := onnx.Write(path, m); err != nil {
+		t.Fatal(err)
+	}
+	if err := reference.CheckModel(path); err != nil {
+		t.Fatalf("checker: %v", err)
+	}
+	if _, err := reference.RunORT(path, mustCase(t, "resnet_basic").RandomInputs(1), 1); err != nil {
+		t.Fatal(err)
+	}
+}
