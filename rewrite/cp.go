@@ -155,12 +155,13 @@ func (m cpMethod) Plan(l *Layer, t Target) (LayerPlan, error) {
 	forms := cpForms(l)
 	switch {
 	case t.Rank > 0:
-		best := LayerPlan{Form: forms[0], Ranks: []int{t.Rank}}
+		best := LayerPlan{Form: forms[0]}
 		for _, f := range forms[1:] {
 			if cpRankParams(l, f) <= cpRankParams(l, best.Form) {
 				best.Form = f
 			}
 		}
+		best.Ranks = []int{min(t.Rank, cpMaxRank(l, best.Form))}
 		return best, nil
 	case t.Energy > 0:
 		return LayerPlan{}, fmt.Errorf("cp has no energy rule (CP ranks do not follow singular values); use a rank or a ratio")
@@ -201,6 +202,9 @@ func (m cpMethod) Apply(e *Emitter, l *Layer, p LayerPlan) (*graph.Value, float6
 	}
 	if len(p.Ranks) != 1 || p.Ranks[0] < 1 {
 		return nil, 0, fmt.Errorf("cp needs one positive rank, plan has %v", p.Ranks)
+	}
+	if limit := cpMaxRank(l, form); p.Ranks[0] > limit {
+		return nil, 0, fmt.Errorf("cp %s rank %d is more than a %v kernel block can use (at most %d)", form, p.Ranks[0], cpModes(l, form), limit)
 	}
 	cf, err := factorCP(l, form, p.Ranks[0])
 	if err != nil {

@@ -247,8 +247,16 @@ func TestCPPlanFormsAndRefusals(t *testing.T) {
 			t.Errorf("%s kernel %v: plan %+v, want %s [2]", c.l.Node.Name, c.l.Conv.Kernel, p, c.want)
 		}
 	}
+	p, err := cpMethod{}.Plan(conv1d[0], Target{Rank: 1000})
+	if err != nil || p.Ranks[0] != 5*5 {
+		t.Errorf("rank 1000 on a 5×6×5 kernel: plan %+v (%v), want rank 25 (the most any CP of it needs: the product of all modes but the largest)", p, err)
+	}
+	_, err = Compress(lowRankConvModel(true), Options{Plan: []LayerPlan{{Layer: conv1d[0].Node.Name, Method: "cp", Form: cp3Way, Ranks: []int{26}}}})
+	if err == nil || !strings.Contains(err.Error(), "at most 25") {
+		t.Errorf("rank 26 on a 5×6×5 kernel: want an error naming the limit, got %v", err)
+	}
 	m := lowRankConvModel(true)
-	_, err := Compress(m, Options{Plan: []LayerPlan{{Layer: conv1d[0].Node.Name, Method: "cp", Form: cp4Way, Ranks: []int{2}}}})
+	_, err = Compress(m, Options{Plan: []LayerPlan{{Layer: conv1d[0].Node.Name, Method: "cp", Form: cp4Way, Ranks: []int{2}}}})
 	if err == nil || !strings.Contains(err.Error(), "no form") {
 		t.Errorf("4way on a Conv1D: want an error naming the form, got %v", err)
 	}
