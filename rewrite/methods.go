@@ -13,6 +13,7 @@ var methods = []Method{
 	debutMethod{},
 	ttMethod{},
 	trMethod{},
+	htMethod{},
 	hingeMethod{},
 	sparseMethod{},
 	quantMethod{},
