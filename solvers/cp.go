@@ -160,7 +160,7 @@ func (c *CP) Factorize(x *Tensor, opts CPOptions) error {
 			if err != nil {
 				return fmt.Errorf("solvers: CP mode %d: %w", n, err)
 			}
-			e := cpError(normSq, upd, mttkrp, g)
+			e := lsFitError(normSq, upd, mttkrp, g)
 			factors[n] = upd
 			normalizeColumns(upd, weights)
 			grams[n] = gram(upd)
@@ -201,9 +201,9 @@ func (c *CP) Factorize(x *Tensor, opts CPOptions) error {
 	return nil
 }
 
-// cpError is ‖X − X̂‖/‖X‖ from ‖X‖² − 2⟨X, X̂⟩ + ‖X̂‖², where ⟨X, X̂⟩ = Σ B∘M and
+// lsFitError is ‖X − X̂‖/‖X‖ for a linear least-squares block update, from ‖X‖² − 2⟨X, X̂⟩ + ‖X̂‖², where ⟨X, X̂⟩ = Σ B∘M and
 // ‖X̂‖² = Σ (BᵀB)∘G for the freshly solved factor B (λ absorbed).
-func cpError(normSq float64, b, mttkrp, g *mat.Dense) float64 {
+func lsFitError(normSq float64, b, mttkrp, g *mat.Dense) float64 {
 	var inner mat.Dense
 	inner.MulElem(b, mttkrp)
 	bb := gram(b)

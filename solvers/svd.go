@@ -259,9 +259,11 @@ func (s *SVD) Split() (q, p *mat.Dense) {
 // Reconstruct returns U·diag(σ)·Vᵀ.
 func (s *SVD) Reconstruct() *mat.Dense {
 	q, p := s.Split()
-	var out mat.Dense
-	out.Mul(q, p)
-	return &out
+	m, _ := q.Dims()
+	_, n := p.Dims()
+	out := mat.NewDense(m, n, nil)
+	kernels().gemm(blas.NoTrans, blas.NoTrans, m, n, s.rank, 1, q.RawMatrix().Data, s.rank, p.RawMatrix().Data, n, 0, out.RawMatrix().Data, n)
+	return out
 }
 
 // RelError is ‖A − Â‖_F/‖A‖_F, computed from the singular values: exact for

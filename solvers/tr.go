@@ -178,7 +178,7 @@ func (tr *TR) FactorizeALS(x *Tensor, opts TROptions) error {
 			if err != nil {
 				return fmt.Errorf("solvers: TR-ALS core %d: %w", n, err)
 			}
-			e := cpError(normSq, b, m, g)
+			e := lsFitError(normSq, b, m, g)
 			bt, _ := NewTensor([]int{in, rn, rn1}, b.RawMatrix().Data)
 			tr.cores[n], _ = bt.Permute(1, 0, 2)
 			if e < 1e-4 {
