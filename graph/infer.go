@@ -114,8 +114,9 @@ func (inf *inferer) overrideInputs(g *Graph, inputs map[string]Shape) error {
 	return nil
 }
 
-// graph infers every node of g in order. Initializer types are checked
-// against their data first.
+// graph infers every node of g in topological order (the stored order may be
+// stale after a rewrite; a cyclic graph keeps it, and Verify reports the
+// cycle). Initializer types are checked against their data first.
 func (inf *inferer) graph(g *Graph, parent *scope) error {
 	sc := &scope{g: g, idx: NewIndex(g), parent: parent}
 	for _, v := range g.Initializers {
@@ -129,7 +130,11 @@ func (inf *inferer) graph(g *Graph, parent *scope) error {
 		}
 		inf.setType(v, merged)
 	}
-	for _, n := range g.Nodes {
+	order, cyclic := topoOrder(g.Nodes)
+	if cyclic != nil {
+		order = g.Nodes
+	}
+	for _, n := range order {
 		if err := inf.node(sc, n); err != nil {
 			return err
 		}

@@ -443,3 +443,22 @@ func TestInferShapesLoop(t *testing.T) {
 	wantShape(t, loop.Outputs[0], "[2,3]")
 	wantShape(t, loop.Outputs[1], "[?,3]")
 }
+
+func TestInferShapesOutOfOrderGraph(t *testing.T) {
+	// A rewrite appends nodes and sorts later: inference must not depend on
+	// the stored order.
+	g := &Graph{Name: "g"}
+	b := NewBuilder(g)
+	x := b.Input("x", Float32, KnownShape(2, 6))
+	relu := b.Node("Relu", "relu", []*Value{x}, 1)
+	flat := b.Node("Reshape", "reshape", []*Value{relu.Outputs[0], b.Const("s", NewInt64("", []int64{2}, []int64{3, -1}))}, 1)
+	g.Nodes = []*Node{flat, relu}
+	b.Output(flat.Outputs[0])
+	if err := InferShapes(modelOf(g, 13), nil); err != nil {
+		t.Fatal(err)
+	}
+	wantShape(t, flat.Outputs[0], "[3,4]")
+	if g.Nodes[0] != flat {
+		t.Error("InferShapes reordered the nodes")
+	}
+}
