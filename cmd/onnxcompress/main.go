@@ -40,6 +40,7 @@ func newApp() *cli.App {
 			evalCommand(),
 			runCommand(),
 			benchCommand(),
+			diffCommand(),
 		},
 		OnUsageError: onUsageError,
 	}
