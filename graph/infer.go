@@ -244,8 +244,13 @@ type nodeCtx struct {
 
 type inferFunc func(c *nodeCtx) ([]*ValueType, error)
 
-// in returns input i's value (nil when absent or omitted).
-func (c *nodeCtx) in(i int) *Value { return c.n.Input(i) }
+// in returns input i's value (nil when absent, omitted, or i < 0).
+func (c *nodeCtx) in(i int) *Value {
+	if i < 0 {
+		return nil
+	}
+	return c.n.Input(i)
+}
 
 // typ returns input i's type, or nil.
 func (c *nodeCtx) typ(i int) *ValueType { return c.inf.typeOf(c.in(i)) }

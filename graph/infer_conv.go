@@ -176,10 +176,20 @@ func (c *nodeCtx) kernelOf(weight Shape, weightKnown bool, nsp int) ([]int64, bo
 	return weight[2:].Ints()
 }
 
-func inferConv(c *nodeCtx) ([]*ValueType, error) {
-	x, xok := c.shape(0)
-	w, wok := c.shape(1)
-	elem := c.elem(0)
+func inferConv(c *nodeCtx) ([]*ValueType, error) { return c.convType(0, 1, 2, c.elem(0)) }
+
+// inferConvInteger covers ConvInteger (x, w, x_zero_point, w_zero_point).
+func inferConvInteger(c *nodeCtx) ([]*ValueType, error) { return c.convType(0, 1, -1, Int32) }
+
+// inferQLinearConv covers QLinearConv (x, x_scale, x_zero_point, w, w_scale,
+// w_zero_point, y_scale, y_zero_point, B): the result has y_zero_point's type.
+func inferQLinearConv(c *nodeCtx) ([]*ValueType, error) { return c.convType(0, 3, 8, c.elem(7)) }
+
+// convType infers a convolution whose data, weight and bias (-1: none) are
+// inputs xi, wi and bi, with result element type elem.
+func (c *nodeCtx) convType(xi, wi, bi int, elem DType) ([]*ValueType, error) {
+	x, xok := c.shape(xi)
+	w, wok := c.shape(wi)
 	if !xok && !wok {
 		return []*ValueType{elemType(elem)}, nil
 	}
@@ -210,7 +220,7 @@ func inferConv(c *nodeCtx) ([]*ValueType, error) {
 			return nil, fmt.Errorf("input %v has %d channels, weight %v with group %d expects %d", x, x[1].Value, w, group, w[1].Value*group)
 		}
 	}
-	if b, ok := c.shape(2); ok && wok {
+	if b, ok := c.shape(bi); bi >= 0 && ok && wok {
 		if len(b) != 1 || (b[0].Known() && w[0].Known() && b[0].Value != w[0].Value) {
 			return nil, fmt.Errorf("bias %v does not match %v output channels", b, w[0])
 		}

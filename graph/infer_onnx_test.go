@@ -348,6 +348,18 @@ func inferenceCases() []opCase {
 		oc("expand", "Expand", 13, 1, ins(fin(3, 1), cints(2, 1, 6))),
 		oc("tile", "Tile", 13, 1, ins(fin(2, 3), cints(3, 2))),
 		oc("range", "Range", 13, 1, ins(cscalarF(1), cscalarF(10), cscalarF(2.5))),
+		// Quantized operators, recurrent layers, data-dependent outputs
+		oc("convinteger", "ConvInteger", 13, 1, ins(tin(Uint8, 1, 2, 7, 6), tin(Uint8, 4, 2, 3, 3)), aInts("pads", 1, 1, 0, 0), aInts("strides", 2, 1)),
+		oc("qlinearconv", "QLinearConv", 13, 1, ins(tin(Uint8, 1, 2, 7, 6), fin(), tin(Uint8), tin(Int8, 4, 2, 3, 3), fin(), tin(Int8), fin(), tin(Uint8)), aString("auto_pad", "SAME_UPPER"), aInts("strides", 2, 2)),
+		oc("matmulinteger", "MatMulInteger", 13, 1, ins(tin(Uint8, 2, 3, 4), tin(Uint8, 4, 5))),
+		oc("qlinearmatmul", "QLinearMatMul", 13, 1, ins(tin(Uint8, 3, 4), fin(), tin(Uint8), tin(Uint8, 4, 5), fin(), tin(Uint8), fin(), tin(Uint8))),
+		oc("dynamicquantize", "DynamicQuantizeLinear", 13, 3, ins(fin(3, 4))),
+		oc("lstm", "LSTM", 14, 3, ins(fin(7, 2, 5), fin(2, 12, 5), fin(2, 12, 3)), aInt("hidden_size", 3), aString("direction", "bidirectional")),
+		oc("gru_layout1", "GRU", 14, 2, ins(fin(2, 7, 5), fin(1, 9, 5), fin(1, 9, 3)), aInt("hidden_size", 3), aInt("layout", 1)),
+		oc("rnn", "RNN", 14, 2, ins(fin("S", "B", 5), fin(1, 4, 5), fin(1, 4, 4)), aInt("hidden_size", 4)),
+		oc("nonzero", "NonZero", 13, 1, ins(fin(3, 4, 5))),
+		oc("onehot", "OneHot", 11, 1, ins(tin(Int64, 2, 3), cscalar(10), fin(2)), aInt("axis", 1)),
+		oc("nms", "NonMaxSuppression", 11, 1, ins(fin(1, 6, 4), fin(1, 1, 6))),
 		oc("depthtospace", "DepthToSpace", 13, 1, ins(fin(1, 8, 3, 4)), aInt("blocksize", 2)),
 		oc("spacetodepth", "SpaceToDepth", 13, 1, ins(fin(1, 2, 4, 6)), aInt("blocksize", 2)),
 	}

@@ -17,6 +17,17 @@ func init() {
 		"GlobalLpPool":          inferGlobalPool,
 		"Gemm":                  inferGemm,
 		"MatMul":                inferMatMul,
+		"MatMulInteger":         inferMatMulInteger,
+		"QLinearMatMul":         inferQLinearMatMul,
+		"ConvInteger":           inferConvInteger,
+		"QLinearConv":           inferQLinearConv,
+		"DynamicQuantizeLinear": inferDynamicQuantize,
+		"LSTM":                  inferRecurrent,
+		"GRU":                   inferRecurrent,
+		"RNN":                   inferRecurrent,
+		"NonZero":               inferNonZero,
+		"NonMaxSuppression":     inferNonMaxSuppression,
+		"OneHot":                inferOneHot,
 		"Where":                 inferWhere,
 		"Dropout":               inferDropout,
 		"Cast":                  inferCast,
@@ -348,10 +359,18 @@ func matMulShape(a, b Shape) (Shape, error) {
 	return out, nil
 }
 
-func inferMatMul(c *nodeCtx) ([]*ValueType, error) {
-	a, aok := c.shape(0)
-	b, bok := c.shape(1)
-	elem := c.elem(0)
+func inferMatMul(c *nodeCtx) ([]*ValueType, error) { return c.matMulType(0, 1, c.elem(0)) }
+
+// inferMatMulInteger covers MatMulInteger (a, b, a_zero_point, b_zero_point).
+func inferMatMulInteger(c *nodeCtx) ([]*ValueType, error) { return c.matMulType(0, 1, Int32) }
+
+// inferQLinearMatMul covers QLinearMatMul (a, a_scale, a_zero_point, b,
+// b_scale, b_zero_point, y_scale, y_zero_point).
+func inferQLinearMatMul(c *nodeCtx) ([]*ValueType, error) { return c.matMulType(0, 3, c.elem(7)) }
+
+func (c *nodeCtx) matMulType(ai, bi int, elem DType) ([]*ValueType, error) {
+	a, aok := c.shape(ai)
+	b, bok := c.shape(bi)
 	if !aok || !bok {
 		return one(elemType(elem))
 	}
@@ -377,6 +396,12 @@ func dimProduct(s Shape) Dim {
 	return Dim{Value: p}
 }
 
+// inferDynamicQuantize: y (uint8, shaped like x), y_scale and
+// y_zero_point (scalars).
+func inferDynamicQuantize(c *nodeCtx) ([]*ValueType, error) {
+	return []*ValueType{c.typeLike(0, Uint8), tensorType(Float32, Shape{}), tensorType(Uint8, Shape{})}, nil
+}
+
 func inferQuantize(c *nodeCtx) ([]*ValueType, error) {
 	elem := Uint8
 	if c.has(2) && c.elem(2) != Undefined {
@@ -393,4 +418,77 @@ func inferDequantize(c *nodeCtx) ([]*ValueType, error) {
 		elem = Float32
 	}
 	return one(c.typeLike(0, elem))
+}
+
+// inferRecurrent covers LSTM, GRU and RNN: X is (seq, batch, input), or
+// (batch, seq, input) with layout=1. Y is (seq, directions, batch, hidden)
+// (layout 1: batch, seq, directions, hidden); Y_h and Y_c are
+// (directions, batch, hidden) (layout 1: batch, directions, hidden).
+func inferRecurrent(c *nodeCtx) ([]*ValueType, error) {
+	elem := c.elem(0)
+	unknown := []*ValueType{elemType(elem), elemType(elem), elemType(elem)}
+	x, ok := c.shape(0)
+	if !ok {
+		return unknown, nil
+	}
+	if len(x) != 3 {
+		return nil, fmt.Errorf("input X %v must be 3-D", x)
+	}
+	dirs := int64(1)
+	if c.n.AttrString("direction", "forward") == "bidirectional" {
+		dirs = 2
+	}
+	hidden := unknownDim()
+	if h := c.n.AttrInt("hidden_size", 0); h > 0 {
+		hidden = Dim{Value: h}
+	}
+	seq, batch := x[0], x[1]
+	layout := c.n.AttrInt("layout", 0)
+	if layout != 0 {
+		seq, batch = x[1], x[0]
+	}
+	d := Dim{Value: dirs}
+	y, state := Shape{seq, d, batch, hidden}, Shape{d, batch, hidden}
+	if layout != 0 {
+		y, state = Shape{batch, seq, d, hidden}, Shape{batch, d, hidden}
+	}
+	return []*ValueType{tensorType(elem, y), tensorType(elem, state), tensorType(elem, append(Shape(nil), state...))}, nil
+}
+
+// inferNonZero: int64 (rank of X, number of non-zeros), the latter data
+// dependent.
+func inferNonZero(c *nodeCtx) ([]*ValueType, error) {
+	x, ok := c.shape(0)
+	if !ok {
+		return one(tensorType(Int64, unknownShape(2)))
+	}
+	return one(tensorType(Int64, Shape{{Value: int64(len(x))}, unknownDim()}))
+}
+
+// inferNonMaxSuppression: int64 (selected boxes, 3), the count data
+// dependent.
+func inferNonMaxSuppression(c *nodeCtx) ([]*ValueType, error) {
+	return one(tensorType(Int64, Shape{unknownDim(), {Value: 3}}))
+}
+
+// inferOneHot inserts depth at axis (default -1, the new last axis) into the
+// indices' shape; the result has the values' element type.
+func inferOneHot(c *nodeCtx) ([]*ValueType, error) {
+	elem := c.elem(2)
+	ix, ok := c.shape(0)
+	if !ok {
+		return one(elemType(elem))
+	}
+	axis, err := normAxis(c.n.AttrInt("axis", -1), len(ix)+1)
+	if err != nil {
+		return nil, err
+	}
+	depth := unknownDim()
+	if t, ok := c.constant(1); ok && t.Len() == 1 {
+		if f, err := t.Float64s(); err == nil && f[0] >= 1 {
+			depth = Dim{Value: int64(f[0])}
+		}
+	}
+	out := append(append(append(Shape(nil), ix[:axis]...), depth), ix[axis:]...)
+	return one(tensorType(elem, out))
 }
