@@ -9,8 +9,11 @@ import (
 // and how much weight error it leaves.
 type Candidate struct {
 	Plan   LayerPlan
-	Params int64   // factor parameters plus the carried-over bias
-	Err    float64 // relative Frobenius error of the realised weight
+	Params int64 // factor parameters plus the carried-over bias
+	// MACs at the layer's inferred shapes; 0 when the method cannot price
+	// them (then it cannot plan for a MAC budget).
+	MACs int64
+	Err  float64 // relative Frobenius error of the realised weight
 }
 
 // candidateLister is implemented by methods whose error at each setting is
@@ -19,33 +22,37 @@ type candidateLister interface {
 	Candidates(l *Layer) ([]Candidate, error)
 }
 
-// allocateGlobally spends one parameter budget (ratio × the selected layers'
-// parameters) across layers so that the sum of squared relative weight
+// budgetCost is what a global budget counts: parameters or MACs.
+type budgetCost func(Candidate) int64
+
+func paramsCost(c Candidate) int64 { return c.Params }
+func macsCost(c Candidate) int64   { return c.MACs }
+
+// allocateGlobally spends one budget (ratio × the selected layers' cost as
+// they are; the last candidate of each list is the layer left whole) across
+// layers so that the sum of squared relative weight
 // errors is smallest: each layer's candidates are reduced to their lower
 // convex hull in (params, err²), then the budget goes, step by step, to the
 // upgrade that removes the most error per parameter. That greedy order is
 // optimal on convex hulls (a multiple-choice knapsack solved by its
 // Lagrangian). Every layer gets at least its cheapest candidate.
-func allocateGlobally(layers []*Layer, lists [][]Candidate, ratio float64) ([]Candidate, error) {
+func allocateGlobally(layers []*Layer, lists [][]Candidate, ratio float64, cost budgetCost) ([]Candidate, error) {
 	var total float64
-	for _, l := range layers {
-		total += float64(l.WeightParams())
-		if l.BiasConst != nil {
-			total += float64(l.BiasConst.Len())
-		}
+	for _, list := range lists {
+		total += float64(cost(list[len(list)-1]))
 	}
 	budget := int64(ratio * total)
 	hulls := make([][]Candidate, len(lists))
 	var spent int64
 	for i, list := range lists {
-		hulls[i] = lowerHull(list)
+		hulls[i] = lowerHull(list, cost)
 		if len(hulls[i]) == 0 {
 			return nil, fmt.Errorf("layer %s: no candidate settings", layers[i].Node.Label())
 		}
-		spent += hulls[i][0].Params
+		spent += cost(hulls[i][0])
 	}
 	if spent > budget {
-		return nil, fmt.Errorf("ratio %g: even the smallest setting of every layer needs %d parameters, the budget is %d", ratio, spent, budget)
+		return nil, fmt.Errorf("ratio %g: even the smallest setting of every layer costs %d, the budget is %d", ratio, spent, budget)
 	}
 	pos := make([]int, len(hulls))
 	for {
@@ -55,10 +62,10 @@ func allocateGlobally(layers []*Layer, lists [][]Candidate, ratio float64) ([]Ca
 				continue
 			}
 			cur, next := h[pos[i]], h[pos[i]+1]
-			if spent+next.Params-cur.Params > budget {
+			if spent+cost(next)-cost(cur) > budget {
 				continue
 			}
-			slope := (cur.Err*cur.Err - next.Err*next.Err) / float64(next.Params-cur.Params)
+			slope := (cur.Err*cur.Err - next.Err*next.Err) / float64(cost(next)-cost(cur))
 			if best < 0 || slope > bestSlope {
 				best, bestSlope = i, slope
 			}
@@ -66,7 +73,7 @@ func allocateGlobally(layers []*Layer, lists [][]Candidate, ratio float64) ([]Ca
 		if best < 0 {
 			break
 		}
-		spent += hulls[best][pos[best]+1].Params - hulls[best][pos[best]].Params
+		spent += cost(hulls[best][pos[best]+1]) - cost(hulls[best][pos[best]])
 		pos[best]++
 	}
 	out := make([]Candidate, len(hulls))
@@ -76,20 +83,20 @@ func allocateGlobally(layers []*Layer, lists [][]Candidate, ratio float64) ([]Ca
 	return out, nil
 }
 
-// lowerHull keeps the candidates on the lower convex hull of (params, err²),
-// sorted by params: only those are worth choosing when error is traded
+// lowerHull keeps the candidates on the lower convex hull of (cost, err²),
+// sorted by cost: only those are worth choosing when error is traded
 // against size.
-func lowerHull(list []Candidate) []Candidate {
+func lowerHull(list []Candidate, cost budgetCost) []Candidate {
 	c := append([]Candidate(nil), list...)
 	sort.SliceStable(c, func(i, j int) bool {
-		if c[i].Params != c[j].Params {
-			return c[i].Params < c[j].Params
+		if cost(c[i]) != cost(c[j]) {
+			return cost(c[i]) < cost(c[j])
 		}
 		return c[i].Err < c[j].Err
 	})
 	var hull []Candidate
 	for _, p := range c {
-		if len(hull) > 0 && p.Params == hull[len(hull)-1].Params {
+		if len(hull) > 0 && cost(p) == cost(hull[len(hull)-1]) {
 			continue // same size, larger or equal error
 		}
 		if len(hull) > 0 && p.Err >= hull[len(hull)-1].Err {
@@ -98,8 +105,8 @@ func lowerHull(list []Candidate) []Candidate {
 		for len(hull) >= 2 {
 			a, b := hull[len(hull)-2], hull[len(hull)-1]
 			// b is above the segment a→p: drop it.
-			lhs := (b.Err*b.Err - a.Err*a.Err) * float64(p.Params-a.Params)
-			rhs := (p.Err*p.Err - a.Err*a.Err) * float64(b.Params-a.Params)
+			lhs := (b.Err*b.Err - a.Err*a.Err) * float64(cost(p)-cost(a))
+			rhs := (p.Err*p.Err - a.Err*a.Err) * float64(cost(b)-cost(a))
 			if lhs < rhs {
 				break
 			}

@@ -30,12 +30,16 @@ func TestGlobalAllocationIsOptimalOnConvexCurves(t *testing.T) {
 				lists[i] = append(lists[i], Candidate{Params: step * int64(k+1), Err: math.Sqrt(a * math.Exp(-b*float64(k)))})
 			}
 		}
-		ratio := 0.1 + 0.5*rng.Float64() // of 300 params
-		got, err := allocateGlobally(layers, lists, ratio)
+		var total int64
+		for _, l := range lists {
+			total += l[len(l)-1].Params
+		}
+		ratio := 0.1 + 0.9*rng.Float64()
+		got, err := allocateGlobally(layers, lists, ratio, paramsCost)
 		if err != nil {
 			continue // the cheapest settings do not fit: nothing to compare
 		}
-		budget := int64(ratio * 300)
+		budget := int64(ratio * float64(total))
 		cost, obj := int64(0), 0.0
 		for _, c := range got {
 			cost += c.Params
@@ -69,7 +73,7 @@ func TestLowerHullDropsDominatedCandidates(t *testing.T) {
 		{Params: 10, Err: 0.9}, {Params: 20, Err: 0.95}, // bigger and worse: dropped
 		{Params: 30, Err: 0.5}, {Params: 40, Err: 0.49}, // above the chord 30→50: dropped
 		{Params: 50, Err: 0.1}, {Params: 10, Err: 0.8}, // same size, better: kept instead of 0.9
-	})
+	}, paramsCost)
 	want := []int64{10, 30, 50}
 	if len(h) != len(want) {
 		t.Fatalf("hull %+v", h)
@@ -85,8 +89,8 @@ func TestLowerHullDropsDominatedCandidates(t *testing.T) {
 }
 
 func TestGlobalAllocationRefusesImpossibleBudget(t *testing.T) {
-	lists := [][]Candidate{{{Params: 90}}, {{Params: 90}}}
-	if _, err := allocateGlobally(fakeLayers(2), lists, 0.5); err == nil {
+	lists := [][]Candidate{{{Params: 90}, {Params: 100}}, {{Params: 90}, {Params: 100}}}
+	if _, err := allocateGlobally(fakeLayers(2), lists, 0.5, paramsCost); err == nil {
 		t.Fatal("a budget below the cheapest settings was accepted")
 	}
 }

@@ -314,3 +314,31 @@ func (c ConvAttrs) attrs() []*graph.Attr {
 	}
 	return a
 }
+
+// outPositions is how many times the layer's weight is applied in one run:
+// batch × output spatial positions for Conv, the product of the output's
+// leading axes for Gemm and MatMul. 0 when the shapes are not known.
+func (l *Layer) outPositions() int64 { return leadingPositions(l.Kind, l.OutShape) }
+
+// inPositions is outPositions at the input's resolution (for factors that
+// run before the strided window).
+func (l *Layer) inPositions() int64 { return leadingPositions(l.Kind, l.InShape) }
+
+func leadingPositions(k LayerKind, shape []int64) int64 {
+	if len(shape) < 2 {
+		return 0
+	}
+	n := int64(1)
+	switch k {
+	case ConvLayer:
+		n = shape[0]
+		for _, d := range shape[2:] {
+			n *= d
+		}
+	default:
+		for _, d := range shape[:len(shape)-1] {
+			n *= d
+		}
+	}
+	return n
+}

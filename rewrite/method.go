@@ -30,6 +30,9 @@ type Target struct {
 	// Energy keeps the smallest rank whose singular values hold this share
 	// of the squared Frobenius norm.
 	Energy float64
+	// MACsRatio is the fraction of the selected layers' multiply-adds to
+	// keep, spent by the global budget.
+	MACsRatio float64
 }
 
 func (t Target) String() string {
@@ -38,6 +41,8 @@ func (t Target) String() string {
 		return fmt.Sprintf("rank %d", t.Rank)
 	case t.Energy > 0:
 		return fmt.Sprintf("energy %g", t.Energy)
+	case t.MACsRatio > 0:
+		return fmt.Sprintf("MAC ratio %g", t.MACsRatio)
 	}
 	return fmt.Sprintf("ratio %g", t.Ratio)
 }

@@ -19,6 +19,10 @@ var methods = []Method{
 	quantMethod{},
 }
 
+// AutoMethod lets the global budget pick each layer's method among those
+// that can price their settings.
+const AutoMethod = "auto"
+
 // MethodNames lists the method names Compress accepts.
 func MethodNames() []string {
 	names := make([]string, len(methods))

@@ -57,7 +57,7 @@ func Compress(m *graph.Model, opts Options) (*Report, error) {
 		return nil, fmt.Errorf("compress: no graph")
 	}
 	s := &state{model: m, opts: opts, plans: map[*Layer]LayerPlan{}, report: &Report{}}
-	if opts.Plan == nil {
+	if opts.Plan == nil && opts.Method != AutoMethod {
 		method, err := MethodByName(opts.Method)
 		if err != nil {
 			return nil, err
@@ -75,7 +75,14 @@ func Compress(m *graph.Model, opts Options) (*Report, error) {
 	return s.report, nil
 }
 
+// inferShapes runs at concrete shapes (declared ones, unknown dims as 1,
+// unless the caller fixed them) so that MACs can be priced.
 func inferShapes(s *state) error {
+	if s.opts.InputShapes == nil {
+		if shapes, err := graph.ConcreteInputShapes(s.model.Graph, nil); err == nil {
+			s.opts.InputShapes = shapes
+		}
+	}
 	return graph.InferShapes(s.model, s.opts.InputShapes)
 }
 

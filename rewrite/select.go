@@ -43,6 +43,10 @@ func selectLayers(s *state) error {
 		} else if s.opts.Plan != nil {
 			continue
 		}
+		if method == nil { // auto: each method checks the layer while planning
+			s.layers = append(s.layers, l)
+			continue
+		}
 		if err := method.Check(l); err != nil {
 			if explicit[name] || planned[name].Layer != "" {
 				return usageErrorf("layer %s cannot take %s: %v", name, method.Name(), err)
@@ -109,9 +113,18 @@ func planLayers(s *state) error {
 	for _, p := range s.opts.Plan {
 		planned[p.Layer] = p
 	}
-	if s.opts.Plan == nil && s.opts.Target.Ratio > 0 && s.opts.Allocation != "uniform" {
-		if lister, ok := s.method.(candidateLister); ok {
-			return s.planGlobally(lister)
+	if s.opts.Plan == nil {
+		budgeted := s.opts.Target.Ratio > 0 || s.opts.Target.MACsRatio > 0
+		listers := s.listers()
+		switch {
+		case s.method == nil && !budgeted:
+			return usageErrorf("method auto needs a ratio or a MAC ratio to spend")
+		case s.method == nil && len(listers) == 0:
+			return usageErrorf("no method can price its settings for auto")
+		case s.opts.Target.MACsRatio > 0 && len(listers) == 0:
+			return usageErrorf("method %s cannot plan for a MAC budget; use a parameter ratio", s.method.Name())
+		case budgeted && len(listers) > 0 && (s.opts.Allocation != "uniform" || s.method == nil || s.opts.Target.MACsRatio > 0):
+			return s.planGlobally(listers)
 		}
 	}
 	kept := s.layers[:0]
@@ -136,46 +149,79 @@ func planLayers(s *state) error {
 }
 
 // planGlobally spreads the ratio over all selected layers at once (see
-// allocateGlobally). Layers the method offers no candidate for are skipped.
-func (s *state) planGlobally(lister candidateLister) error {
+// allocateGlobally), with one method or, for "auto", every method that can
+// price its settings, so methods mix across layers. Layers no method offers
+// a candidate for are skipped with the reasons.
+func (s *state) planGlobally(listers []Method) error {
+	cost, ratio := budgetCost(paramsCost), s.opts.Target.Ratio
+	if s.opts.Target.MACsRatio > 0 {
+		cost, ratio = macsCost, s.opts.Target.MACsRatio
+	}
 	var layers []*Layer
 	var lists [][]Candidate
 	for _, l := range s.layers {
-		list, err := lister.Candidates(l)
-		if err != nil || len(list) == 0 {
-			reason := "no candidate settings"
-			if err != nil {
-				reason = err.Error()
+		var list []Candidate
+		var reasons []string
+		for _, m := range listers {
+			if err := m.Check(l); err != nil {
+				reasons = append(reasons, m.Name()+": "+err.Error())
+				continue
 			}
-			s.report.skip(l, s.method.Name(), reason)
+			cands, err := m.(candidateLister).Candidates(l)
+			if err != nil {
+				reasons = append(reasons, m.Name()+": "+err.Error())
+				continue
+			}
+			for _, c := range cands {
+				if cost(c) <= 0 {
+					reasons = append(reasons, m.Name()+": cannot price this layer's MACs")
+					break
+				}
+				c.Plan.Method = m.Name()
+				list = append(list, c)
+			}
+		}
+		if len(list) == 0 {
+			s.report.skip(l, s.opts.Method, strings.Join(reasons, "; "))
 			continue
 		}
 		// Leaving the layer as it is is always an option: exact, at its
-		// present size.
-		orig := l.WeightParams()
-		if l.BiasConst != nil {
-			orig += int64(l.BiasConst.Len())
-		}
-		list = append(list, Candidate{Params: orig})
+		// present size. allocateGlobally counts it as the layer's total.
+		list = append(list, Candidate{Params: l.Cost.Params, MACs: l.Cost.MACs})
 		layers = append(layers, l)
 		lists = append(lists, list)
 	}
-	chosen, err := allocateGlobally(layers, lists, s.opts.Target.Ratio)
+	s.layers = nil
+	if len(layers) == 0 {
+		return nil
+	}
+	chosen, err := allocateGlobally(layers, lists, ratio, cost)
 	if err != nil {
 		return usageErrorf("%v", err)
 	}
-	s.layers = s.layers[:0]
 	for i, l := range layers {
 		p := chosen[i].Plan
-		if p.Method == "" && len(p.Ranks) == 0 && p.Form == "" && p.Chain == "" {
-			s.report.skip(l, s.method.Name(), keptByBudget)
+		if p.Method == "" {
+			s.report.skip(l, s.opts.Method, keptByBudget)
 			continue
 		}
-		p.Layer, p.Method = l.Node.Name, s.method.Name()
+		p.Layer = l.Node.Name
 		s.plans[l] = p
 		s.layers = append(s.layers, l)
 	}
 	return nil
+}
+
+// listers are the methods able to take part in a global budget: the chosen
+// one, or every such method for "auto".
+func (s *state) listers() []Method {
+	var out []Method
+	for _, m := range methods {
+		if _, ok := m.(candidateLister); ok && (s.method == nil || m == s.method) {
+			out = append(out, m)
+		}
+	}
+	return out
 }
 
 // keptByBudget is the skip reason of a layer the global budget left whole.

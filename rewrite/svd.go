@@ -58,6 +58,24 @@ func svdForms(l *Layer) []svdForm {
 func (f svdForm) fullRank() int      { return min(f.rows, f.cols) }
 func (f svdForm) params(r int) int64 { return int64(f.groups) * int64(r) * int64(f.rows+f.cols) }
 
+// macs prices rank r at the layer's inferred shapes, each factor at its own
+// resolution (lowrank.md §3.0); 0 when shapes are unknown.
+func (f svdForm) macs(l *Layer, r int) int64 {
+	out := l.outPositions()
+	if out == 0 {
+		return 0
+	}
+	g, rr := int64(f.groups), int64(r)
+	switch f.name {
+	case "input": // 1×1 at input resolution, then the window
+		return g*rr*int64(f.rows)*l.inPositions() + g*rr*int64(f.cols)*out
+	case "spatial": // kH×1 at output height × input width, then 1×kW
+		vertical := out / l.OutShape[3] * l.InShape[3]
+		return g*rr*int64(f.rows)*vertical + g*rr*int64(f.cols)*out
+	}
+	return f.params(r) * out
+}
+
 func layerMatrices(l *Layer) ([][]float64, error) {
 	out := make([][]float64, l.Groups())
 	for g := range out {
@@ -410,6 +428,7 @@ func (m svdMethod) Candidates(l *Layer) ([]Candidate, error) {
 			out = append(out, Candidate{
 				Plan:   LayerPlan{Form: f.name, Ranks: []int{r}},
 				Params: f.params(r) + bias,
+				MACs:   f.macs(l, r),
 				Err:    fs.relError(r),
 			})
 		}

@@ -25,13 +25,15 @@ func compressCommand() *cli.Command {
    onnxcompress compress model.onnx -o small.onnx --method svd --energy 0.95 --write-plan plan.json
    onnxcompress compress model.onnx -o small.onnx --plan plan.json --report report.json
 
-Methods: ` + strings.Join(rewrite.MethodNames(), ", "),
+Methods: ` + strings.Join(rewrite.MethodNames(), ", ") + `, and auto (the global budget picks a method per layer;
+needs --ratio or --macs-ratio).`,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "write the compressed model to `FILE`", Required: true},
 			&cli.StringFlag{Name: "method", Usage: "compression `METHOD` for every selected layer"},
 			&cli.Float64Flag{Name: "ratio", Usage: "keep this fraction of each selected layer's parameters"},
 			&cli.IntFlag{Name: "rank", Usage: "fixed rank for every selected layer"},
 			&cli.Float64Flag{Name: "energy", Usage: "keep the smallest rank holding this share of the weight's energy"},
+			&cli.Float64Flag{Name: "macs-ratio", Usage: "keep this fraction of the selected layers' multiply-adds (global budget)"},
 			&cli.StringFlag{Name: "allocation", Value: "global", Usage: "how --ratio is spent: global (one budget, spent where it removes most error) or uniform (same ratio per layer)"},
 			&cli.StringFlag{Name: "plan", Usage: "per-layer methods and settings from `FILE` (JSON, as --write-plan writes)"},
 			&cli.StringFlag{Name: "write-plan", Usage: "write the plan the tool chose to `FILE`"},
@@ -147,14 +149,14 @@ func compressOptions(c *cli.Context) (rewrite.Options, error) {
 		return opts, badInput("--allocation %q: want global or uniform", a)
 	}
 	set := 0
-	for _, f := range []string{"ratio", "rank", "energy"} {
+	for _, f := range []string{"ratio", "rank", "energy", "macs-ratio"} {
 		if c.IsSet(f) {
 			set++
 		}
 	}
 	if p := c.String("plan"); p != "" {
 		if set > 0 || opts.Method != "" {
-			return opts, badInput("--plan gives every layer's method and settings: drop --method/--ratio/--rank/--energy")
+			return opts, badInput("--plan gives every layer's method and settings: drop --method/--ratio/--rank/--energy/--macs-ratio")
 		}
 		data, err := os.ReadFile(p)
 		if err != nil {
@@ -169,10 +171,10 @@ func compressOptions(c *cli.Context) (rewrite.Options, error) {
 		return opts, nil
 	}
 	if opts.Method == "" {
-		return opts, badInput("compress needs --method (one of %s) or --plan", strings.Join(rewrite.MethodNames(), ", "))
+		return opts, badInput("compress needs --method (one of %s, auto) or --plan", strings.Join(rewrite.MethodNames(), ", "))
 	}
 	if set != 1 {
-		return opts, badInput("give exactly one of --ratio, --rank, --energy")
+		return opts, badInput("give exactly one of --ratio, --rank, --energy, --macs-ratio")
 	}
 	switch {
 	case c.IsSet("ratio"):
@@ -181,6 +183,12 @@ func compressOptions(c *cli.Context) (rewrite.Options, error) {
 			return opts, badInput("--ratio %g: must be in (0, 1]", r)
 		}
 		opts.Target.Ratio = r
+	case c.IsSet("macs-ratio"):
+		r := c.Float64("macs-ratio")
+		if !(r > 0 && r <= 1) {
+			return opts, badInput("--macs-ratio %g: must be in (0, 1]", r)
+		}
+		opts.Target.MACsRatio = r
 	case c.IsSet("rank"):
 		if c.Int("rank") < 1 {
 			return opts, badInput("--rank %d: must be at least 1", c.Int("rank"))
