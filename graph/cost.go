@@ -27,10 +27,11 @@ type Totals struct {
 // NodeCost measures node n with ONNX semantics, using the types currently
 // on its values (run InferShapes first for MACs):
 //
-//	Conv           N·M·prod(out spatial)·(C/group)·prod(kernel)
+//	Conv           N·M·prod(out spatial)·(C/group)·prod(kernel) (also
+//	               ConvInteger, QLinearConv)
 //	ConvTranspose  N·C·prod(in spatial)·(M/group)·prod(kernel)
 //	Gemm           M·N·K
-//	MatMul         prod(output shape)·K
+//	MatMul         prod(output shape)·K (also MatMulInteger, QLinearMatMul)
 //	Einsum         product of the sizes of all subscripts
 //
 // idx may be nil.
@@ -44,7 +45,8 @@ func NodeCost(g *Graph, idx *Index, n *Node) LayerCost {
 
 // ModelCost lists the weighted layers of m's main graph in node order: every
 // Conv, ConvTranspose and Gemm, and every MatMul and Einsum with a constant
-// operand. Shapes are inferred without changing the model; a symbolic or
+// operand, and their quantized forms (ConvInteger, QLinearConv;
+// MatMulInteger, QLinearMatMul with a constant operand). Shapes are inferred without changing the model; a symbolic or
 // unknown batch dimension of a graph input is evaluated at 1, so MACs are per
 // sample.
 func ModelCost(m *Model) ([]LayerCost, Totals) {
@@ -100,21 +102,68 @@ func batchOne(g *Graph) map[string]Shape {
 	return out
 }
 
+// layerKind says how one weighted operator is costed.
+type layerKind struct {
+	always bool  // a layer even without a constant operand (else it needs one)
+	params []int // inputs holding weights or biases; nil: every input
+	weight []int // inputs that may be the main weight, preferred first; nil: any
+	macs   macRule
+	w      int // the weight input, for the convolution rules
+}
+
+type macRule int
+
+const (
+	macConv macRule = iota
+	macConvTranspose
+	macGemm
+	macMatMul
+	macEinsum
+)
+
+// layerKinds lists the weighted operators, float and quantized
+// (QLinearConv: x, x_scale, x_zp, w, w_scale, w_zp, y_scale, y_zp, B;
+// QLinearMatMul: a, a_scale, a_zp, b, b_scale, b_zp, y_scale, y_zp).
+var layerKinds = map[string]layerKind{
+	"Conv":          {always: true, params: []int{1, 2}, weight: []int{1}, macs: macConv, w: 1},
+	"ConvInteger":   {always: true, params: []int{1}, weight: []int{1}, macs: macConv, w: 1},
+	"QLinearConv":   {always: true, params: []int{3, 8}, weight: []int{3}, macs: macConv, w: 3},
+	"ConvTranspose": {always: true, params: []int{1, 2}, weight: []int{1}, macs: macConvTranspose, w: 1},
+	"Gemm":          {always: true, params: []int{0, 1, 2}, weight: []int{1, 0}, macs: macGemm},
+	"MatMul":        {params: []int{0, 1}, weight: []int{1, 0}, macs: macMatMul},
+	"MatMulInteger": {params: []int{0, 1}, weight: []int{1, 0}, macs: macMatMul},
+	"QLinearMatMul": {params: []int{0, 3}, weight: []int{3, 0}, macs: macMatMul},
+	"Einsum":        {macs: macEinsum},
+}
+
 func isWeightedLayer(g *Graph, idx *Index, n *Node) bool {
 	if !n.IsDefaultDomain() {
 		return false
 	}
-	switch n.OpType {
-	case "Conv", "ConvTranspose", "Gemm":
+	k, ok := layerKinds[n.OpType]
+	if !ok {
+		return false
+	}
+	if k.always {
 		return true
-	case "MatMul", "Einsum":
-		for _, v := range n.Inputs {
-			if _, _, ok := storedWeight(g, idx, v); ok {
-				return true
-			}
+	}
+	for _, i := range k.paramInputs(n) {
+		if _, _, ok := storedWeight(g, idx, n.Input(i)); ok {
+			return true
 		}
 	}
 	return false
+}
+
+func (k layerKind) paramInputs(n *Node) []int {
+	if k.params != nil {
+		return k.params
+	}
+	all := make([]int, len(n.Inputs))
+	for i := range all {
+		all[i] = i
+	}
+	return all
 }
 
 // storedWeight finds the stored tensor behind a layer input: a constant
@@ -138,30 +187,15 @@ type constUse struct {
 	t    *Tensor
 }
 
-// paramInputs lists which inputs of each weighted op hold weights or biases.
-func paramInputs(n *Node) []int {
-	switch n.OpType {
-	case "Conv", "ConvTranspose":
-		return []int{1, 2}
-	case "Gemm":
-		return []int{0, 1, 2}
-	case "MatMul":
-		return []int{0, 1}
-	case "Einsum":
-		all := make([]int, len(n.Inputs))
-		for i := range all {
-			all[i] = i
-		}
-		return all
-	}
-	return nil
-}
-
 func nodeCost(g *Graph, idx *Index, n *Node, typeOf func(*Value) *ValueType) (LayerCost, []constUse) {
 	lc := LayerCost{Node: n, Op: n.OpType}
+	k, ok := layerKinds[n.OpType]
+	if !ok || !n.IsDefaultDomain() {
+		return lc, nil
+	}
 	var uses []constUse
 	consts := map[int]*Tensor{}
-	for _, i := range paramInputs(n) {
+	for _, i := range k.paramInputs(n) {
 		root, t, ok := storedWeight(g, idx, n.Input(i))
 		if !ok {
 			continue
@@ -170,7 +204,11 @@ func nodeCost(g *Graph, idx *Index, n *Node, typeOf func(*Value) *ValueType) (La
 		uses = append(uses, constUse{root, t})
 		lc.Params += int64(t.Len())
 	}
-	for _, i := range mainWeightOrder(n) {
+	weights := k.weight
+	if weights == nil {
+		weights = k.paramInputs(n)
+	}
+	for _, i := range weights {
 		if t, ok := consts[i]; ok {
 			lc.WeightShape = append([]int64(nil), t.Dims...)
 			break
@@ -195,27 +233,14 @@ func nodeCost(g *Graph, idx *Index, n *Node, typeOf func(*Value) *ValueType) (La
 		}
 		return nil, false
 	}
-	if lc.WeightShape == nil && (n.OpType == "Conv" || n.OpType == "ConvTranspose") {
-		lc.WeightShape, _ = shapeOf(1)
+	if lc.WeightShape == nil && (k.macs == macConv || k.macs == macConvTranspose) {
+		lc.WeightShape, _ = shapeOf(k.w)
 	}
-	lc.MACs = nodeMACs(n, shapeOf, outShape)
+	lc.MACs = k.countMACs(n, shapeOf, outShape)
 	return lc, uses
 }
 
-// mainWeightOrder lists the inputs that may be the layer's weight (not its
-// bias), preferred first: Conv's W; for Gemm and MatMul the right operand,
-// then the left; for Einsum any operand.
-func mainWeightOrder(n *Node) []int {
-	switch n.OpType {
-	case "Conv", "ConvTranspose":
-		return []int{1}
-	case "Gemm", "MatMul":
-		return []int{1, 0}
-	}
-	return paramInputs(n)
-}
-
-func nodeMACs(n *Node, shapeOf func(int) ([]int64, bool), outShape func() ([]int64, bool)) int64 {
+func (k layerKind) countMACs(n *Node, shapeOf func(int) ([]int64, bool), outShape func() ([]int64, bool)) int64 {
 	prod := func(s []int64) int64 {
 		p := int64(1)
 		for _, d := range s {
@@ -223,40 +248,40 @@ func nodeMACs(n *Node, shapeOf func(int) ([]int64, bool), outShape func() ([]int
 		}
 		return p
 	}
-	switch n.OpType {
-	case "Conv":
+	switch k.macs {
+	case macConv:
 		out, ok1 := outShape()
-		w, ok2 := shapeOf(1)
+		w, ok2 := shapeOf(k.w)
 		if !ok1 || !ok2 || len(out) < 2 || len(w) < 2 {
 			return 0
 		}
 		return out[0] * out[1] * prod(out[2:]) * prod(w[1:])
-	case "ConvTranspose":
+	case macConvTranspose:
 		x, ok1 := shapeOf(0)
-		w, ok2 := shapeOf(1)
+		w, ok2 := shapeOf(k.w)
 		if !ok1 || !ok2 || len(x) < 2 || len(w) < 2 {
 			return 0
 		}
 		return prod(x) * prod(w[1:])
-	case "Gemm":
+	case macGemm:
 		out, ok1 := outShape()
 		a, ok2 := shapeOf(0)
 		if !ok1 || !ok2 || len(a) != 2 {
 			return 0
 		}
-		k := a[1]
+		inner := a[1]
 		if n.AttrInt("transA", 0) != 0 {
-			k = a[0]
+			inner = a[0]
 		}
-		return prod(out) * k
-	case "MatMul":
+		return prod(out) * inner
+	case macMatMul:
 		out, ok1 := outShape()
 		a, ok2 := shapeOf(0)
 		if !ok1 || !ok2 || len(a) == 0 {
 			return 0
 		}
 		return prod(out) * a[len(a)-1]
-	case "Einsum":
+	case macEinsum:
 		ins, _, err := parseEinsum(n.AttrString("equation", ""))
 		if err != nil || len(ins) != len(n.Inputs) {
 			return 0

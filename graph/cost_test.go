@@ -136,3 +136,36 @@ func TestModelCostQuantizedWeights(t *testing.T) {
 		t.Errorf("unique %d", tot.UniqueParams)
 	}
 }
+
+func TestModelCostQOperatorLayers(t *testing.T) {
+	// QLinearConv and QLinearMatMul (the QOperator format) are layers too;
+	// their weights are inputs 3, biases input 8.
+	g := &Graph{Name: "g"}
+	b := NewBuilder(g)
+	u8 := func(dims ...int64) *Tensor {
+		n, _ := NumElements(dims)
+		return &Tensor{DType: Uint8, Dims: dims, Raw: make([]byte, n)}
+	}
+	scale := b.Const("s", NewFloat32("", nil, []float32{0.1}))
+	zp := b.Const("zp", u8())
+	x := b.Input("x", Uint8, KnownShape(1, 2, 6, 6))
+	bias := b.Const("bias", &Tensor{DType: Int32, Dims: []int64{4}, Raw: make([]byte, 16)})
+	conv := b.Op("QLinearConv", "qconv", []*Value{x, scale, zp, b.Const("w", u8(4, 2, 3, 3)), scale, zp, scale, zp, bias})
+	a := b.Input("a", Uint8, KnownShape(3, 5))
+	mm := b.Op("QLinearMatMul", "qmm", []*Value{a, scale, zp, b.Const("k", u8(5, 7)), scale, zp, scale, zp})
+	b.Output(conv)
+	b.Output(mm)
+	layers, tot := ModelCost(modelOf(g, 13))
+	if len(layers) != 2 {
+		t.Fatalf("%d layers", len(layers))
+	}
+	if l := layers[0]; l.Params != 72+4 || l.MACs != 4*4*4*2*9 || !equalInts(l.WeightShape, []int64{4, 2, 3, 3}) {
+		t.Errorf("QLinearConv %+v", l)
+	}
+	if l := layers[1]; l.Params != 35 || l.MACs != 3*7*5 || !equalInts(l.WeightShape, []int64{5, 7}) {
+		t.Errorf("QLinearMatMul %+v", l)
+	}
+	if tot.Params != 72+4+35 {
+		t.Errorf("totals %+v", tot)
+	}
+}
