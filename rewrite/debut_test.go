@@ -379,3 +379,102 @@ func TestDeButChainNotation(t *testing.T) {
 		t.Fatalf("non-canonical chain: %v", err)
 	}
 }
+
+// benchDeButModel is one layer on a fixed batch: a Gemm (in → out) or a
+// 3×3 Conv (in → out channels on side×side), with random weights.
+func benchDeButModel(conv bool, batch, in, out, side int64) (*graph.Model, map[string]*graph.Tensor) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	normal := func(n int64) []float32 {
+		v := make([]float32, n)
+		for i := range v {
+			v[i] = float32(rng.NormFloat64())
+		}
+		return v
+	}
+	g := &graph.Graph{Name: "debut_bench"}
+	m := &graph.Model{IRVersion: testmodels.IRVersion, Opsets: []graph.OpsetImport{{Version: testmodels.Opset}}, Graph: g}
+	b := graph.NewBuilder(g)
+	var dims, outDims []int64
+	var y *graph.Value
+	if conv {
+		dims, outDims = []int64{batch, in, side, side}, []int64{batch, out, side, side}
+		x := b.Input("x", graph.Float32, graph.KnownShape(dims...))
+		y = b.Op("Conv", "layer", []*graph.Value{x, b.Const("w", graph.NewFloat32("", []int64{out, in, 3, 3}, normal(out*in*9))),
+			b.Const("b", graph.NewFloat32("", []int64{out}, normal(out)))}, graph.IntsAttr("kernel_shape", 3, 3), graph.IntsAttr("pads", 1, 1, 1, 1))
+	} else {
+		dims, outDims = []int64{batch, in}, []int64{batch, out}
+		x := b.Input("x", graph.Float32, graph.KnownShape(dims...))
+		y = b.Op("Gemm", "layer", []*graph.Value{x, b.Const("w", graph.NewFloat32("", []int64{out, in}, normal(out*in))),
+			b.Const("b", graph.NewFloat32("", []int64{out}, normal(out)))}, graph.IntAttr("transB", 1))
+	}
+	y.Type = &graph.ValueType{Elem: graph.Float32, HasShape: true, Shape: graph.KnownShape(outDims...)}
+	b.Output(y)
+	return m, map[string]*graph.Tensor{"x": graph.NewFloat32("x", dims, normal(product64(dims)))}
+}
+
+func product64(d []int64) int64 {
+	p := int64(1)
+	for _, v := range d {
+		p *= v
+	}
+	return p
+}
+
+// BenchmarkDeButInORT times one layer in ONNX Runtime (one thread, median
+// of 30 runs): dense, and as a DeBut chain in each form.
+func BenchmarkDeButInORT(b *testing.B) {
+	reference.Require(b, reference.ORT)
+	vgg, err := solvers.ParseDeButChainLine("4096 4608 8 9 1 4096 4096 2 2 8 4096 4096 2 2 16 4096 4096 2 2 32 2048 4096 2 4 64 1024 2048 2 4 128 512 1024 2 4 256")
+	if err != nil {
+		b.Fatal(err)
+	}
+	type layer struct {
+		name              string
+		conv              bool
+		batch, in, out, s int64
+		chain             string // empty: planned for ratio 0.25
+	}
+	layers := []layer{
+		{name: "gemm512x4608_vggchain", batch: 64, in: 4608, out: 512, chain: formatDeButChain(vgg)},
+		{name: "gemm120x400", batch: 64, in: 400, out: 120},
+		{name: "conv64x64x3x3_32px", conv: true, batch: 8, in: 64, out: 64, s: 32},
+	}
+	dir := b.TempDir()
+	for _, ly := range layers {
+		orig, inputs := benchDeButModel(ly.conv, ly.batch, ly.in, ly.out, ly.s)
+		run := func(name string, m *graph.Model) {
+			b.Run(ly.name+"/"+name, func(b *testing.B) {
+				path := filepath.Join(dir, ly.name+"_"+name+".onnx")
+				if err := onnx.Write(path, m); err != nil {
+					b.Fatal(err)
+				}
+				sec, err := reference.BenchORT(path, inputs, 1, 30)
+				if err != nil {
+					b.Fatal(err)
+				}
+				b.ReportMetric(sec*1e3, "ms/run")
+			})
+		}
+		run("dense", orig)
+		forms := []string{""}
+		if ly.conv {
+			forms = []string{debutConvForm, debutPatchesForm}
+		}
+		for _, form := range forms {
+			m, _ := benchDeButModel(ly.conv, ly.batch, ly.in, ly.out, ly.s)
+			chain := ly.chain
+			if chain == "" {
+				p, err := (debutMethod{}).Plan(FindLayers(m.Graph)[0], Target{Ratio: 0.25})
+				if err != nil {
+					b.Fatal(err)
+				}
+				chain = p.Chain
+			}
+			plan := []LayerPlan{{Layer: "layer", Method: "debut", Form: form, Chain: chain}}
+			if _, err := Compress(m, Options{Plan: plan, Force: true}); err != nil {
+				b.Fatal(err)
+			}
+			run("debut"+strings.TrimSuffix("_"+form, "_"), m)
+		}
+	}
+}
