@@ -19,6 +19,16 @@ type Backend interface {
 	SetThreads(n int)
 }
 
+// packedGEMM is implemented by backends whose sgemm can take the right-hand
+// matrix already in their panel layout, so im2col can write it that way
+// instead of the GEMM packing it again.
+// Constant weights (A) can be packed once with packA and passed as ap.
+type packedGEMM interface {
+	packedPanelWidth() int
+	packA(m, k int, a []float32, lda int) []float32
+	sgemmPacked(m, n, k int, a []float32, lda int, ap, bp []float32, c []float32, ldc int)
+}
+
 // BLASEnv overrides the GEMM choice: "go" or "openblas".
 const BLASEnv = "ONNXCOMPRESS_BLAS"
 
@@ -34,10 +44,10 @@ func newBackend(name string, threads int) (Backend, error) {
 		if ob, err := loadOpenBLAS(); err == nil {
 			b = ob
 		} else {
-			b = goBLAS{}
+			b = newGoBLAS()
 		}
 	case "go":
-		b = goBLAS{}
+		b = newGoBLAS()
 	case "openblas":
 		ob, err := loadOpenBLAS()
 		if err != nil {

@@ -1,17 +1,20 @@
 package runtime
 
 import (
+	"math"
 	"math/rand/v2"
 	"os"
 	"testing"
 )
 
-// naiveSgemm is the definition of GEMM, in float64, to check backends against.
-func naiveSgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) []float32 {
-	out := append([]float32(nil), c...)
+// naiveSgemm is the definition of GEMM, in float64, to check backends
+// against; bound is the float32 rounding bound of each element, k·ε·Σ|terms|.
+func naiveSgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) (out, bound []float32) {
+	out = append([]float32(nil), c...)
+	bound = make([]float32, len(c))
 	for i := 0; i < m; i++ {
 		for j := 0; j < n; j++ {
-			var s float64
+			var s, abs float64
 			for p := 0; p < k; p++ {
 				var av, bv float32
 				if transA {
@@ -25,15 +28,20 @@ func naiveSgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, ld
 					bv = b[p*ldb+j]
 				}
 				s += float64(av) * float64(bv)
+				abs += math.Abs(float64(av) * float64(bv))
 			}
 			out[i*ldc+j] = float32(float64(alpha)*s + float64(beta)*float64(c[i*ldc+j]))
+			bound[i*ldc+j] = float32(float64(k+2)*6e-8*(math.Abs(float64(alpha))*abs+math.Abs(float64(beta*c[i*ldc+j])))) + 1e-7
 		}
 	}
-	return out
+	return out, bound
 }
 
 func testBackends(t *testing.T) []Backend {
-	bs := []Backend{goBLAS{}}
+	bs := []Backend{newGoBLAS(), &goBLAS{threads: 1}}
+	if !hasAVX512 {
+		bs = bs[1:]
+	}
 	ob, err := loadOpenBLAS()
 	switch {
 	case err == nil:
@@ -52,7 +60,8 @@ func TestSgemmBackends(t *testing.T) {
 		for _, tc := range []struct {
 			ta, tb  bool
 			m, n, k int
-		}{{false, false, 7, 5, 3}, {true, false, 4, 9, 6}, {false, true, 33, 17, 65}, {true, true, 2, 3, 4}, {false, false, 64, 70, 130}} {
+		}{{false, false, 7, 5, 3}, {true, false, 4, 9, 6}, {false, true, 33, 17, 65}, {true, true, 2, 3, 4}, {false, false, 64, 70, 130},
+			{false, false, 200, 2100, 300}, {true, true, 25, 40, 513}, {false, false, 3, 4, 0}} {
 			lda, ldb := tc.k, tc.n
 			if tc.ta {
 				lda = tc.m
@@ -63,9 +72,13 @@ func TestSgemmBackends(t *testing.T) {
 			a := randFloats(rng, tc.m*tc.k)
 			b := randFloats(rng, tc.k*tc.n)
 			c := randFloats(rng, tc.m*tc.n)
-			want := naiveSgemm(tc.ta, tc.tb, tc.m, tc.n, tc.k, 1.5, a, lda, b, ldb, 0.5, c, tc.n)
+			want, bound := naiveSgemm(tc.ta, tc.tb, tc.m, tc.n, tc.k, 1.5, a, lda, b, ldb, 0.5, c, tc.n)
 			be.Sgemm(tc.ta, tc.tb, tc.m, tc.n, tc.k, 1.5, a, lda, b, ldb, 0.5, c, tc.n)
-			assertClose(t, be.Name(), c, want, 1e-5, 1e-5)
+			for i := range c {
+				if d := math.Abs(float64(c[i] - want[i])); !(d <= float64(bound[i])) {
+					t.Fatalf("%s %+v: element %d = %v, want %v ± %v", be.Name(), tc, i, c[i], want[i], bound[i])
+				}
+			}
 		}
 	}
 }

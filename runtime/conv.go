@@ -162,6 +162,7 @@ func compileConvAct(n *graph.Node, _ int64, act activation) (kernelFunc, error) 
 	if err != nil {
 		return nil, err
 	}
+	var cache packedWeights
 	return func(c *execContext, in, out []*Tensor) error {
 		x, wt := in[0], in[1]
 		var bias *Tensor
@@ -201,9 +202,29 @@ func compileConvAct(n *graph.Node, _ int64, act activation) (kernelFunc, error) 
 		if bias != nil {
 			b = bias.F32
 		}
-		conv2D(c, win, g, nb, ch, m, x.F32, wt.F32, b, out[0].F32, act)
+		var packedW [][]float32
+		if pk, ok := c.backend.(packedGEMM); ok && pk.packedPanelWidth() > 0 && c.isConstant(1) {
+			// Constant weights: pack each group's once per session.
+			if cache.from != &wt.F32[0] || cache.backend != c.backend {
+				cache.from, cache.backend, cache.groups = &wt.F32[0], c.backend, nil
+				kk := cg * shapeSize(wt.Shape[2:])
+				mg := m / g
+				for gi := 0; gi < g; gi++ {
+					cache.groups = append(cache.groups, pk.packA(mg, kk, wt.F32[gi*mg*kk:], kk))
+				}
+			}
+			packedW = cache.groups
+		}
+		conv2D(c, win, g, nb, ch, m, x.F32, wt.F32, b, out[0].F32, act, packedW)
 		return nil
 	}, nil
+}
+
+// packedWeights caches a constant weight tensor packed for the backend.
+type packedWeights struct {
+	from    *float32
+	backend Backend
+	groups  [][]float32
 }
 
 // convChunkBytes bounds the im2col buffer of one GEMM so it stays in the
@@ -214,7 +235,8 @@ func compileConvAct(n *graph.Node, _ int64, act activation) (kernelFunc, error) 
 const convChunkBytes = 4 << 20
 
 // conv2D computes a grouped 2-D convolution in NCHW, then bias and act.
-func conv2D(c *execContext, w window, group, nb, ch, m int, x, wt, bias, y []float32, act activation) {
+// packedW, when not nil, holds each group's weights packed by the backend.
+func conv2D(c *execContext, w window, group, nb, ch, m int, x, wt, bias, y []float32, act activation, packedW [][]float32) {
 	cg, mg := ch/group, m/group
 	inHW, outHW := w.inH*w.inW, w.outH*w.outW
 	kk := cg * w.kH * w.kW
@@ -244,23 +266,48 @@ func conv2D(c *execContext, w window, group, nb, ch, m int, x, wt, bias, y []flo
 	}
 	total := nb * outHW
 	chunk := max(64, convChunkBytes/4/kk) * max(1, c.threads)
-	chunk = min(total, (chunk+15)/16*16)
-	col := c.tempF32(kk * chunk)
+	chunk = min(total, (chunk+31)/32*32)
+	packed, _ := c.backend.(packedGEMM)
+	width := 0
+	if packed != nil {
+		width = packed.packedPanelWidth()
+	}
+	colLen := kk * chunk
+	if width > 0 {
+		colLen = kk * ((chunk + width - 1) / width) * width
+	}
+	col := c.tempF32(colLen)
 	tmp := c.tempF32(mg * chunk)
+	// gemm multiplies the group's weights by the chunk's columns into dst.
+	gemm := func(g, cols int, dst []float32, ldd int) {
+		if width > 0 {
+			var ap []float32
+			if packedW != nil {
+				ap = packedW[g]
+			}
+			packed.sgemmPacked(mg, cols, kk, wt[g*mg*kk:], kk, ap, col, dst, ldd)
+			return
+		}
+		c.backend.Sgemm(false, false, mg, cols, kk, 1, wt[g*mg*kk:], kk, col, cols, 0, dst, ldd)
+	}
 	for g := 0; g < group; g++ {
 		for q0 := 0; q0 < total; q0 += chunk {
 			cols := min(chunk, total-q0)
-			im2colRange(c, w, x, ch, g*cg, cg, q0, cols, col[:kk*cols])
+			if width > 0 {
+				im2colPanels(c, w, x, ch, g*cg, cg, q0, cols, width, col)
+			} else {
+				im2colRange(c, w, x, ch, g*cg, cg, q0, cols, col[:kk*cols])
+			}
 			if n, p := q0/outHW, q0%outHW; p+cols <= outHW {
 				// The chunk lies in one image: multiply straight into it.
 				yg := y[(n*m+g*mg)*outHW+p:]
-				c.backend.Sgemm(false, false, mg, cols, kk, 1, wt[g*mg*kk:], kk, col, cols, 0, yg, outHW)
+				gemm(g, cols, yg, outHW)
 				for o := 0; o < mg; o++ {
 					act.apply(yg[o*outHW:][:cols], biasOf(g*mg+o))
 				}
 				continue
 			}
-			c.backend.Sgemm(false, false, mg, cols, kk, 1, wt[g*mg*kk:], kk, col, cols, 0, tmp, cols)
+			gemm(g, cols, tmp, cols)
 			// Scatter the [mg, cols] block to NCHW, one image run at a time.
 			for q := q0; q < q0+cols; {
 				n, p := q/outHW, q%outHW
@@ -280,59 +327,82 @@ func conv2D(c *execContext, w window, group, nb, ch, m int, x, wt, bias, y []flo
 // input channels c0…c0+cg-1: row (ci, ki, kj) holds, for each position, the
 // input under that kernel tap, or zero in the padding.
 func im2colRange(c *execContext, w window, x []float32, ch, c0, cg, q0, cols int, col []float32) {
-	outHW, inHW := w.outH*w.outW, w.inH*w.inW
-	taps := w.kH * w.kW
-	c.parallel(cg*taps, func(lo, hi int) {
+	c.parallel(cg*w.kH*w.kW, func(lo, hi int) {
 		for r := lo; r < hi; r++ {
-			ci, tap := r/taps, r%taps
-			ki, kj := tap/w.kW, tap%w.kW
-			dst := col[r*cols : (r+1)*cols]
-			iw0 := kj*w.dW - w.padL
-			// Output columns whose input column lies inside the row.
-			first := 0
-			if iw0 < 0 {
-				first = min(w.outW, (-iw0+w.sW-1)/w.sW)
-			}
-			last := 0
-			if lim := w.inW - iw0; lim > 0 {
-				last = min(w.outW, (lim+w.sW-1)/w.sW)
-			}
-			last = max(last, first)
-			n, p := q0/outHW, q0%outHW
-			oh, ow := p/w.outW, p%w.outW
-			for q := q0; q < q0+cols; {
-				run := min(w.outW-ow, q0+cols-q)
-				out := dst[q-q0 : q-q0+run]
-				ih := oh*w.sH - w.padT + ki*w.dH
-				// out[j] is output column ow+j; [a, b) of them read the input.
-				a, b := max(first, ow), min(last, ow+run)
-				if ih < 0 || ih >= w.inH || a >= b {
-					clear(out)
-				} else {
-					if a > ow {
-						clear(out[:a-ow])
-					}
-					if b < ow+run {
-						clear(out[b-ow:])
-					}
-					src := x[(n*ch+c0+ci)*inHW+ih*w.inW:][:w.inW]
-					seg := out[a-ow : b-ow]
-					if w.sW == 1 {
-						copy(seg, src[iw0+a:iw0+b])
-					} else {
-						for j := range seg {
-							seg[j] = src[iw0+(a+j)*w.sW]
-						}
-					}
-				}
-				q += run
-				ow = 0
-				if oh++; oh == w.outH {
-					oh, n = 0, n+1
-				}
+			im2colRow(w, x, ch, c0, q0, r, col[r*cols:(r+1)*cols])
+		}
+	})
+}
+
+// im2colPanels is im2colRange writing the panel layout of packedGEMM: for
+// each block of width columns, the K rows of that block, zero-padded.
+func im2colPanels(c *execContext, w window, x []float32, ch, c0, cg, q0, cols, width int, panels []float32) {
+	kk := cg * w.kH * w.kW
+	npan := (cols + width - 1) / width
+	rows := c.tempF32(max(1, c.threads) * npan * width)
+	c.parallelWorkers(kk, func(worker, lo, hi int) {
+		row := rows[worker*npan*width : (worker+1)*npan*width]
+		for r := lo; r < hi; r++ {
+			im2colRow(w, x, ch, c0, q0, r, row[:cols])
+			for jp := 0; jp < npan; jp++ {
+				copy(panels[(jp*kk+r)*width:][:width], row[jp*width:])
 			}
 		}
 	})
+}
+
+// im2colRow fills one im2col row r = (ci, ki, kj) for len(dst) positions
+// from q0.
+func im2colRow(w window, x []float32, ch, c0, q0, r int, dst []float32) {
+	outHW, inHW := w.outH*w.outW, w.inH*w.inW
+	taps := w.kH * w.kW
+	ci, tap := r/taps, r%taps
+	ki, kj := tap/w.kW, tap%w.kW
+	cols := len(dst)
+	iw0 := kj*w.dW - w.padL
+	// Output columns whose input column lies inside the row.
+	first := 0
+	if iw0 < 0 {
+		first = min(w.outW, (-iw0+w.sW-1)/w.sW)
+	}
+	last := 0
+	if lim := w.inW - iw0; lim > 0 {
+		last = min(w.outW, (lim+w.sW-1)/w.sW)
+	}
+	last = max(last, first)
+	n, p := q0/outHW, q0%outHW
+	oh, ow := p/w.outW, p%w.outW
+	for q := q0; q < q0+cols; {
+		run := min(w.outW-ow, q0+cols-q)
+		out := dst[q-q0 : q-q0+run]
+		ih := oh*w.sH - w.padT + ki*w.dH
+		// out[j] is output column ow+j; [a, b) of them read the input.
+		a, b := max(first, ow), min(last, ow+run)
+		if ih < 0 || ih >= w.inH || a >= b {
+			clear(out)
+		} else {
+			if a > ow {
+				clear(out[:a-ow])
+			}
+			if b < ow+run {
+				clear(out[b-ow:])
+			}
+			src := x[(n*ch+c0+ci)*inHW+ih*w.inW:][:w.inW]
+			seg := out[a-ow : b-ow]
+			if w.sW == 1 {
+				copy(seg, src[iw0+a:iw0+b])
+			} else {
+				for j := range seg {
+					seg[j] = src[iw0+(a+j)*w.sW]
+				}
+			}
+		}
+		q += run
+		ow = 0
+		if oh++; oh == w.outH {
+			oh, n = 0, n+1
+		}
+	}
 }
 
 // depthwise convolves each of planes channels with its own kernel.

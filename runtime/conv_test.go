@@ -145,3 +145,69 @@ out['y'] = F.conv_transpose2d(torch.from_numpy(x), torch.from_numpy(w), torch.fr
 `, map[string]*Tensor{"x": x, "w": w, "b": b})
 	expectClose(t, "ConvTranspose", got, want["y"], 1e-4, 1e-4)
 }
+
+// Constant weights take the pre-packed path; weights fed as inputs do not.
+// Both must agree, for grouped convolutions too, and across runs.
+func TestConvConstantWeightsMatchFedWeights(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 3))
+	for _, be := range testBackends(t) {
+		x, w := randTensor(rng, 2, 8, 9, 7), randTensor(rng, 12, 4, 3, 3)
+		g := &graph.Graph{}
+		b := graph.NewBuilder(g)
+		xin := b.Input("x", graph.Float32, graph.KnownShape(2, 8, 9, 7))
+		wt, err := w.ToGraph("w")
+		if err != nil {
+			t.Fatal(err)
+		}
+		b.Output(b.Op("Conv", "conv", []*graph.Value{xin, b.Const("w", wt)}, graph.IntAttr("group", 2), graph.IntsAttr("pads", 1, 0, 1, 2)))
+		s, err := NewSession(model13(g), Options{Threads: 2, Backend: backendFlag(be)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		fed, err := tryNodeWith(backendFlag(be), "Conv", []*graph.Attr{graph.IntAttr("group", 2), graph.IntsAttr("pads", 1, 0, 1, 2)}, x, w)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for run := 0; run < 2; run++ {
+			out, err := s.Run(map[string]*Tensor{"x": x})
+			if err != nil {
+				t.Fatal(err)
+			}
+			expectClose(t, be.Name(), out[s.OutputNames()[0]], fed, 1e-6, 1e-6)
+		}
+	}
+}
+
+func backendFlag(be Backend) string {
+	if be.Name() == "cpu/openblas" {
+		return "openblas"
+	}
+	return "go"
+}
+
+// tryNodeWith runs one node on a chosen backend with every input fed.
+func tryNodeWith(backend, op string, attrs []*graph.Attr, ins ...*Tensor) (*Tensor, error) {
+	g := &graph.Graph{}
+	b := graph.NewBuilder(g)
+	feeds := map[string]*Tensor{}
+	var vals []*graph.Value
+	for i, in := range ins {
+		shape := make([]int64, len(in.Shape))
+		for k, d := range in.Shape {
+			shape[k] = int64(d)
+		}
+		v := b.Input(fmt.Sprintf("x%d", i), in.DType, graph.KnownShape(shape...))
+		feeds[v.Name] = in
+		vals = append(vals, v)
+	}
+	b.Output(b.Op(op, op, vals, attrs...))
+	s, err := NewSession(model13(g), Options{Threads: 2, Backend: backend})
+	if err != nil {
+		return nil, err
+	}
+	out, err := s.Run(feeds)
+	if err != nil {
+		return nil, err
+	}
+	return out[s.OutputNames()[0]], nil
+}

@@ -16,7 +16,13 @@ type execContext struct {
 	temps   []*Tensor
 	// fresh lists output headers whose buffers leave the session.
 	fresh map[*Tensor]bool
+	// constIn marks the running step's inputs that are session constants.
+	constIn []bool
 }
+
+// isConstant reports whether the running node's input i is a constant
+// (initializer or folded), whose data never changes between runs.
+func (c *execContext) isConstant(i int) bool { return i < len(c.constIn) && c.constIn[i] }
 
 // alloc gives output t the dtype and shape and a buffer whose contents are
 // undefined: the kernel must write every element.
@@ -53,6 +59,7 @@ func (c *execContext) runStep(st *step) (err error) {
 			err = nodeError(st.node, fmt.Errorf("kernel failed: %v", r))
 		}
 	}()
+	c.constIn = st.constIn
 	err = st.run(c, st.inBuf, st.outBuf)
 	for _, t := range c.temps {
 		c.pool.release(t)
@@ -67,22 +74,28 @@ func (c *execContext) runStep(st *step) (err error) {
 // parallel splits [0,n) into contiguous chunks run on up to c.threads
 // goroutines; small n runs inline.
 func (c *execContext) parallel(n int, body func(lo, hi int)) {
+	c.parallelWorkers(n, func(_, lo, hi int) { body(lo, hi) })
+}
+
+// parallelWorkers is parallel telling each chunk its worker index, below
+// c.threads, for per-worker scratch memory.
+func (c *execContext) parallelWorkers(n int, body func(worker, lo, hi int)) {
 	workers := c.threads
 	if workers > n {
 		workers = n
 	}
 	if workers <= 1 {
-		body(0, n)
+		body(0, 0, n)
 		return
 	}
 	var wg sync.WaitGroup
 	chunk := (n + workers - 1) / workers
-	for lo := 0; lo < n; lo += chunk {
+	for w, lo := 0, 0; lo < n; w, lo = w+1, lo+chunk {
 		hi := min(lo+chunk, n)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			body(lo, hi)
+			body(w, lo, hi)
 		}()
 	}
 	wg.Wait()

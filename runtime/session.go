@@ -54,6 +54,7 @@ type step struct {
 	inBuf   []*Tensor
 	outBuf  []*Tensor
 	fused   *graph.Node // activation node folded into this one, if any
+	constIn []bool      // which inputs are constants
 }
 
 // NewSession checks that every node of m can run (naming the first node
@@ -165,6 +166,13 @@ func NewSession(m *graph.Model, opts Options) (*Session, error) {
 	}
 	if err := s.fuseActivations(opset); err != nil {
 		return nil, err
+	}
+	for k := range s.steps {
+		st := &s.steps[k]
+		st.constIn = make([]bool, len(st.in))
+		for j, i := range st.in {
+			st.constIn[j] = i >= 0 && s.constant[i]
+		}
 	}
 	s.planLiveness()
 	s.outputHeaders = map[*Tensor]bool{}

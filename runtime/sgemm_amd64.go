@@ -1,0 +1,41 @@
+package runtime
+
+// AVX-512 sgemm micro-kernel (sgemm_amd64.s), used by the pure-Go backend
+// when the CPU and OS support AVX-512: Go assembly, no cgo.
+
+const (
+	kernelRows = 12
+	kernelCols = 32
+)
+
+//go:noescape
+func sgemmKernel12x32(k int, a, b, c *float32, ldc int)
+
+func cpuid(leaf, sub uint32) (eax, ebx, ecx, edx uint32)
+
+func xgetbv() (eax uint32)
+
+// hasAVX512 reports AVX-512F in the CPU and ZMM state enabled by the OS.
+var hasAVX512 = func() bool {
+	maxLeaf, _, _, _ := cpuid(0, 0)
+	if maxLeaf < 7 {
+		return false
+	}
+	_, _, ecx1, _ := cpuid(1, 0)
+	const osxsave = 1 << 27
+	if ecx1&osxsave == 0 {
+		return false
+	}
+	// XMM, YMM, opmask, ZMM0-15 upper halves, ZMM16-31.
+	const zmmState = 0xe6
+	if xgetbv()&zmmState != zmmState {
+		return false
+	}
+	_, ebx7, _, _ := cpuid(7, 0)
+	const avx512f = 1 << 16
+	return ebx7&avx512f != 0
+}()
+
+func microKernel(k int, a, b, c []float32, ldc int) {
+	sgemmKernel12x32(k, &a[0], &b[0], &c[0], ldc)
+}

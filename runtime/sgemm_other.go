@@ -1,0 +1,12 @@
+//go:build !amd64
+
+package runtime
+
+const (
+	kernelRows = 12
+	kernelCols = 32
+)
+
+var hasAVX512 = false
+
+func microKernel(k int, a, b, c []float32, ldc int) { panic("runtime: no sgemm micro-kernel on this architecture") }
