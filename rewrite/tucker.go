@@ -137,6 +137,26 @@ func (b convBlockShape) params(form string, ranks []int) int64 {
 	return int64(ranks[0]) * int64(b.s+b.t*b.k)
 }
 
+// macs prices the form at the layer's inferred shapes, each factor at its own
+// resolution (a 1×1 before the window runs at input resolution, lowrank.md
+// §3.0); 0 when shapes are unknown.
+func (b convBlockShape) macs(l *Layer, form string, ranks []int) int64 {
+	out, in := l.outPositions(), l.inPositions()
+	if out == 0 || in == 0 {
+		return 0
+	}
+	g, s, t, k := int64(l.Groups()), int64(b.s), int64(b.t), int64(b.k)
+	switch form {
+	case tucker2:
+		rOut, rIn := int64(ranks[0]), int64(ranks[1])
+		return g * (s*rIn*in + (rIn*rOut*k+rOut*t)*out)
+	case tucker1Out:
+		return g * b.params(form, ranks) * out
+	}
+	r := int64(ranks[0])
+	return g * (s*r*in + r*t*k*out)
+}
+
 // ratioRanks returns the ranks of form that fit budget (per group) with the
 // least error, or nil when rank 1 does not fit. Tucker-1 takes the largest
 // rank that fits. Tucker-2 weighs every R_out with the largest R_in that fits
@@ -366,7 +386,8 @@ func (m tuckerMethod) Candidates(l *Layer) ([]Candidate, error) {
 	full := b.fullRanks(tucker2)
 	var out []Candidate
 	add := func(form string, ranks []int, relErr float64) {
-		out = append(out, Candidate{Plan: LayerPlan{Form: form, Ranks: ranks}, Params: groups*b.params(form, ranks) + bias, Err: relErr})
+		out = append(out, Candidate{Plan: LayerPlan{Form: form, Ranks: ranks},
+			Params: groups*b.params(form, ranks) + bias, MACs: b.macs(l, form, ranks), Err: relErr})
 	}
 	for r := 1; r <= b.fullRanks(tucker1Out)[0]; r++ {
 		add(tucker1Out, []int{r}, h.relError(min(r, full[0]), full[1]))

@@ -397,10 +397,18 @@ func TestTuckerEnergyTarget(t *testing.T) {
 
 // The global budget's prices are honest: a Tucker-1 candidate's error is the
 // one Apply realises, a Tucker-2 candidate's (truncated HOSVD) is never below
-// it, and the parameter count is the emitted one.
+// it, and parameters and MACs are the emitted nodes' as the report counts them.
 func TestTuckerCandidatesPriceApply(t *testing.T) {
-	for _, model := range []string{"edge_conv_groups", "lenet5"} {
-		l := FindLayers(mustCase(t, model).Build(2).Graph)[0]
+	for _, model := range []string{"edge_conv_groups", "lenet5", "edge_conv_strides"} {
+		m := mustCase(t, model).Build(2)
+		shapes, err := graph.ConcreteInputShapes(m.Graph, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := graph.InferShapes(m, shapes); err != nil {
+			t.Fatal(err)
+		}
+		l := FindLayers(m.Graph)[0]
 		list, err := tuckerMethod{}.Candidates(l)
 		if err != nil {
 			t.Fatal(err)
@@ -417,8 +425,8 @@ func TestTuckerCandidatesPriceApply(t *testing.T) {
 				t.Fatal(err)
 			}
 			row := rep.Rewritten()[0]
-			if row.ParamsAfter != c.Params {
-				t.Errorf("%s %s %v: priced %d params, emitted %d", model, c.Plan.Form, c.Plan.Ranks, c.Params, row.ParamsAfter)
+			if row.ParamsAfter != c.Params || row.MACsAfter != c.MACs {
+				t.Errorf("%s %s %v: priced %d params / %d MACs, emitted %d / %d", model, c.Plan.Form, c.Plan.Ranks, c.Params, c.MACs, row.ParamsAfter, row.MACsAfter)
 			}
 			if c.Plan.Form == tucker2 && row.WeightError > c.Err+1e-9 ||
 				c.Plan.Form != tucker2 && math.Abs(row.WeightError-c.Err) > 1e-7 {
@@ -428,5 +436,21 @@ func TestTuckerCandidatesPriceApply(t *testing.T) {
 		if len(seen) != 3 {
 			t.Errorf("%s: candidates cover forms %v", model, seen)
 		}
+	}
+}
+
+// Priced MACs let the global budget keep a MAC target with tucker.
+func TestTuckerMACsRatioHonoured(t *testing.T) {
+	m := mustCase(t, "resnet_basic").Build(1)
+	rep, err := Compress(m, Options{Method: "tucker", Target: Target{MACsRatio: 0.5}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	before, after := rep.SelectedMACsBefore, rep.SelectedMACsAfter
+	if len(rep.Rewritten()) == 0 || before == 0 || float64(after) > 0.5*float64(before) {
+		t.Fatalf("MACs %d → %d over %d rewritten layers, want ≤ half", before, after, len(rep.Rewritten()))
+	}
+	if float64(after) < 0.4*float64(before) {
+		t.Errorf("MACs %d → %d: the budget is far from spent", before, after)
 	}
 }
