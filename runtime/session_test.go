@@ -218,8 +218,8 @@ func TestBackendSelection(t *testing.T) {
 	m := chainModel(4, 1)
 	t.Setenv(BLASEnv, "go")
 	s, err := NewSession(m, Options{})
-	if err != nil || s.BackendName() != "cpu/go" {
-		t.Fatalf("%s=go: backend %v, %v", BLASEnv, s, err)
+	if err != nil || !strings.HasPrefix(s.BackendName(), "cpu/go") {
+		t.Fatalf("%s=go: backend %v, %v", BLASEnv, s.BackendName(), err)
 	}
 	if _, err := NewSession(m, Options{Backend: "tpu"}); err == nil {
 		t.Fatal("unknown backend accepted")

@@ -9,4 +9,6 @@ const (
 
 var hasAVX512 = false
 
-func microKernel(k int, a, b, c []float32, ldc int) { panic("runtime: no sgemm micro-kernel on this architecture") }
+func microKernel(k int, a, b, c []float32, ldc int) {
+	panic("runtime: no sgemm micro-kernel on this architecture")
+}
