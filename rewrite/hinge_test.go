@@ -251,7 +251,7 @@ func TestHingePruneIsExactWhenRemovedChannelsAreUnread(t *testing.T) {
 		{Layer: "convB", Method: "hinge", Form: hingePrune, Ranks: []int{0, 3}},
 		{Layer: "convC", Method: "hinge", Form: hingePrune, Ranks: []int{0, 3}},
 	}
-	pruned := comparePrunedInORT(t, m, plan, map[string]*graph.Tensor{"input": randomInput(5, 2, 3, 8, 8)})
+	pruned := compareCompressedInORT(t, m, plan, map[string]*graph.Tensor{"input": randomInput(5, 2, 3, 8, 8)})
 	// Every consumer and the BN now see the narrower tensors.
 	idx := graph.NewIndex(pruned.Graph)
 	want := map[string][]int64{"bnA": {4}, "convC": {5, 7, 1, 1}, "fc": {10, 48}}
@@ -287,7 +287,7 @@ func TestHingePruneLeNetIsExactWhenRemovedChannelsAreUnread(t *testing.T) {
 		zeroInputs(t, consts[s.consumer+".weight"], featureBlocks(drop, s.spatial))
 		plan = append(plan, LayerPlan{Layer: s.layer, Method: "hinge", Form: hingePrune, Ranks: []int{0, int(w.Dims[0]) - s.drop}})
 	}
-	comparePrunedInORT(t, m, plan, c.RandomInputs(4))
+	compareCompressedInORT(t, m, plan, c.RandomInputs(4))
 }
 
 func initializers(m *graph.Model) map[string]*graph.Tensor {
@@ -310,10 +310,10 @@ func featureBlocks(channels []int, spatial int) []int {
 	return out
 }
 
-// comparePrunedInORT compresses m with plan (every layer must be rewritten)
-// and checks the result with the ONNX checker and against m in ONNX Runtime
-// (≤1e-5 relative L2). It returns the compressed model.
-func comparePrunedInORT(t *testing.T, m *graph.Model, plan []LayerPlan, inputs map[string]*graph.Tensor) *graph.Model {
+// compareCompressedInORT compresses m with plan (every layer must be
+// rewritten) and checks the result with the ONNX checker and against m in
+// ONNX Runtime (≤1e-5 relative L2). It returns the compressed model.
+func compareCompressedInORT(t *testing.T, m *graph.Model, plan []LayerPlan, inputs map[string]*graph.Tensor) *graph.Model {
 	t.Helper()
 	dir := t.TempDir()
 	origPath := filepath.Join(dir, "orig.onnx")
@@ -325,7 +325,7 @@ func comparePrunedInORT(t *testing.T, m *graph.Model, plan []LayerPlan, inputs m
 		t.Fatal(err)
 	}
 	if n := len(rep.Rewritten()); n != len(plan) {
-		t.Fatalf("%d layers pruned, want %d: %+v", n, len(plan), rep.Layers)
+		t.Fatalf("%d layers rewritten, want %d: %+v", n, len(plan), rep.Layers)
 	}
 	path := filepath.Join(dir, "pruned.onnx")
 	if err := onnx.Write(path, m); err != nil {
@@ -347,7 +347,7 @@ func comparePrunedInORT(t *testing.T, m *graph.Model, plan []LayerPlan, inputs m
 		wf, _ := w.Float32s()
 		gf, _ := res[1].Outputs[name].Float32s()
 		if e := reference.RelL2(gf, wf); !(e <= 1e-5) {
-			t.Errorf("output %s: relative L2 %.3g after pruning unread channels", name, e)
+			t.Errorf("output %s: relative L2 %.3g > 1e-5", name, e)
 		}
 	}
 	return m
@@ -361,6 +361,31 @@ func randomInput(seed uint64, dims ...int64) *graph.Tensor {
 		d[i] = float32(rng.NormFloat64())
 	}
 	return graph.NewFloat32("input", dims, d)
+}
+
+// An energy target keeps the fewest rows (decomposed) or filters (pruned)
+// holding that share of the squared norm; more energy never keeps less.
+func TestHingeEnergyPlan(t *testing.T) {
+	l := FindLayers(mustCase(t, "lenet5").Build(1).Graph)[1]
+	prev := []int{0, 0}
+	for _, e := range []float64{0.5, 0.9, 0.99, 1} {
+		p, err := hingeMethod{}.Plan(l, Target{Energy: e})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(p.Ranks) != 2 || p.Ranks[0] < prev[0] || p.Ranks[1] < prev[1] || p.Ranks[0] > 16 || p.Ranks[1] > 16 {
+			t.Fatalf("energy %g: ranks %v after %v", e, p.Ranks, prev)
+		}
+		prev = p.Ranks
+	}
+	if prev[1] != 16 {
+		t.Errorf("all the energy keeps %d of 16 filters", prev[1])
+	}
+	m := mustCase(t, "lenet5").Build(1)
+	rep, err := Compress(m, Options{Method: "hinge", Target: Target{Energy: 0.9}})
+	if err != nil || len(rep.Rewritten()) == 0 {
+		t.Fatalf("energy 0.9: %v, %+v", err, rep)
+	}
 }
 
 // The decomposed form's weight error is the Eckart–Young tail (the same as
