@@ -26,10 +26,13 @@
 // registering a compile function per op type in init (registry.go). The
 // backward kernels of finetuning go in a file beside each forward
 // (conv_grad.go) with a registry of their own. Device-specific work sits
-// behind the Backend interface (backend.go): today a pure-Go sgemm (gonum)
-// and OpenBLAS's cblas_sgemm loaded at run time through purego (no cgo),
-// chosen by Options.Backend, else $ONNXCOMPRESS_BLAS (go|openblas), else
-// OpenBLAS when libopenblas.so.0 loads; Session.BackendName reports which.
+// behind the Backend interface (backend.go): today the pure-Go backend
+// ("cpu/go-avx512": a blocked sgemm around a Go-assembly AVX-512
+// micro-kernel where the CPU has AVX-512, "cpu/go": gonum elsewhere) and
+// OpenBLAS's cblas_sgemm loaded at run time through purego, no cgo
+// ("cpu/openblas"). Options.Backend, else $ONNXCOMPRESS_BLAS (go|openblas),
+// chooses; by default the AVX-512 Go kernel where it runs, else OpenBLAS
+// when libopenblas.so.0 loads, else gonum. Session.BackendName reports which.
 //
 // Conformance: TestConformance runs every ONNX backend node test under
 // /usr/share/libonnx-testdata; docs/ops.md lists what passes per op and is

@@ -225,10 +225,22 @@ func TestBackendSelection(t *testing.T) {
 		t.Fatal("unknown backend accepted")
 	}
 	t.Setenv(BLASEnv, "")
-	if _, err := loadOpenBLAS(); err == nil {
-		s, err := NewSession(m, Options{})
-		if err != nil || s.BackendName() != "cpu/openblas" {
-			t.Fatalf("automatic choice with OpenBLAS present: %v, %v", s.BackendName(), err)
+	s, err = NewSession(m, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, obErr := loadOpenBLAS()
+	switch want := "cpu/go"; {
+	case hasAVX512:
+		want = "cpu/go-avx512"
+		fallthrough
+	case obErr != nil:
+		if s.BackendName() != want {
+			t.Fatalf("automatic choice: %s, want %s", s.BackendName(), want)
+		}
+	default:
+		if s.BackendName() != "cpu/openblas" {
+			t.Fatalf("automatic choice without AVX-512 but with OpenBLAS: %s", s.BackendName())
 		}
 	}
 }

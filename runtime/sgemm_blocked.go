@@ -35,11 +35,8 @@ func blockedSgemm(threads int, transA, transB bool, m, n, k int, alpha float32, 
 			packB(bp, b, ldb, transB, pc, kc, jc, nc)
 			blocksM := (m + blockM - 1) / blockM
 			workers := max(1, min(threads, blocksM))
-			var wg sync.WaitGroup
-			for w := 0; w < workers; w++ {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
+			runWorkers(workers, func(w int) {
+				{
 					bufA := packPool.Get().(*[]float32)
 					defer packPool.Put(bufA)
 					var edge [kernelRows * kernelCols]float32
@@ -71,11 +68,27 @@ func blockedSgemm(threads int, transA, transB bool, m, n, k int, alpha float32, 
 							}
 						}
 					}
-				}()
-			}
-			wg.Wait()
+				}
+			})
 		}
 	}
+}
+
+// runWorkers calls body(0…workers-1) concurrently, inline when there is one.
+func runWorkers(workers int, body func(w int)) {
+	if workers <= 1 {
+		body(0)
+		return
+	}
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			body(w)
+		}()
+	}
+	wg.Wait()
 }
 
 func growF32(buf *[]float32, n int) []float32 {
@@ -155,11 +168,8 @@ func sgemmPackedB(threads, m, n, k int, a []float32, lda int, ap, bp []float32, 
 		kc := min(blockK, k-pc)
 		ap := ap[pc*panelsM*kernelRows:]
 		workers := max(1, min(threads, panelsN/4))
-		var wg sync.WaitGroup
-		for w := 0; w < workers; w++ {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
+		runWorkers(workers, func(w int) {
+			{
 				var edge [kernelRows * kernelCols]float32
 				for jp := w * panelsN / workers; jp < (w+1)*panelsN/workers; jp++ {
 					bPanel := bp[jp*k*kernelCols+pc*kernelCols:]
@@ -182,9 +192,8 @@ func sgemmPackedB(threads, m, n, k int, a []float32, lda int, ap, bp []float32, 
 						}
 					}
 				}
-			}()
-		}
-		wg.Wait()
+			}
+		})
 	}
 }
 
