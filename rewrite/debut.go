@@ -17,13 +17,11 @@ import (
 // ALS. The chain comes from the plan (LayerPlan.Chain, --sup/--sub notation)
 // or, for a ratio, from solvers.DesignDeButChains.
 //
-// Gemm and MatMul become one MatMul per factor with one Transpose between
-// factors (debut.md §2.2 recipe C), leading axes kept. Recipe C measured
-// faster in ONNX Runtime than one Transpose/MatMul/Transpose per factor
-// (recipe B) and than Einsum (recipe A): on a 512×4608 Gemm with the VGG
-// chain, batch 64, one thread, about 21 ms against 26 and 24–45 (dense:
-// 9 ms; BenchmarkDeButInORT, noisy shared machine). A Conv takes one of two
-// forms, recorded in LayerPlan.Form:
+// Every factor is one MatMul, with at most one Transpose between factors
+// (debut.md §2.2 recipe C, rows last: see emitDeButChain). In ONNX Runtime
+// recipe C beat one Transpose/MatMul/Transpose per factor (recipe B) and
+// Einsum (recipe A); BenchmarkDeButInORT measures it. A Conv takes one of
+// two forms, recorded in LayerPlan.Form:
 //   - "conv": the input-side factor densified into a grouped k×k Conv on the
 //     (c, kh, kw) flattening of the weight (lowrank.md §3.8(ii)); when the
 //     factor's blocks cover whole channels it loses no sparsity;
@@ -31,7 +29,8 @@ import (
 //     im2col patches in (kh, kw, c) order (debut.md §5.2), and every factor
 //     is a MatMul.
 //
-// Both continue channels-last with the remaining factors. Plan picks the
+// Both continue in NCHW order with the remaining factors, the spatial axes
+// flattened into rows. Plan picks the
 // form with fewer parameters, "conv" on a tie: it reads the input once.
 type debutMethod struct{}
 
@@ -314,20 +313,49 @@ func (m debutMethod) Apply(e *Emitter, l *Layer, p LayerPlan) (*graph.Value, flo
 	return out, relErr, err
 }
 
-// emitDeButFC: Gemm (transA undone by a Transpose; alpha is in the
-// factors, beta·C is added after) or MatMul with its leading axes kept.
+// emitDeButFC: Gemm (alpha is in the factors, beta·C is added after) or
+// MatMul, whose leading axes are flattened into rows and restored from the
+// input's shape. The rows go last for the chain: two 2-D Transposes.
 func emitDeButFC(e *Emitter, l *Layer, factors []solvers.DeButWeights) (*graph.Value, error) {
-	x, lead := l.Input, 1
-	if l.Kind == MatMulLayer {
-		lead = debutInputRank(l) - 1
-	} else if l.Gemm.TransA {
-		x = e.Op("Transpose", "input_T", []*graph.Value{x}, graph.IntsAttr("perm", 1, 0))
+	x, n, m := l.Input, int64(l.In()), int64(l.Out())
+	lead := debutInputRank(l) - 1
+	if l.Kind == MatMulLayer && lead > 1 {
+		x = e.Op("Reshape", "rows", []*graph.Value{x, e.Int64s("rows_shape", -1, n)})
 	}
-	y, err := emitDeButChain(e, x, lead, factors)
-	if err != nil || l.Kind == MatMulLayer {
-		return y, err
+	if l.Kind == MatMulLayer || !l.Gemm.TransA {
+		x = e.Op("Transpose", "rows_last", []*graph.Value{x}, graph.IntsAttr("perm", 1, 0))
 	}
-	return addGemmBias(e, l, y)
+	y, err := emitDeButChain(e, x, false, factors)
+	if err != nil {
+		return nil, err
+	}
+	y = e.Op("Transpose", "rows_first", []*graph.Value{y}, graph.IntsAttr("perm", 1, 0))
+	if l.Kind == GemmLayer {
+		return addGemmBias(e, l, y)
+	}
+	if lead > 1 {
+		shape := debutShapeSlices(e, l.Input, [2]int64{0, int64(lead)}, m)
+		y = e.Op("Reshape", "unrows", []*graph.Value{y, shape})
+	}
+	return y, nil
+}
+
+// debutShapeSlices builds a shape from x's own dims (so symbolic ones stay
+// symbolic): dims [lo, hi) of the first range, then size, then the second
+// range's dims if given.
+func debutShapeSlices(e *Emitter, x *graph.Value, before [2]int64, size int64, after ...[2]int64) *graph.Value {
+	shape := e.Op("Shape", "shape", []*graph.Value{x})
+	slice := func(r [2]int64) *graph.Value {
+		if e.Opset() >= 10 {
+			return e.Op("Slice", "dims", []*graph.Value{shape, e.Int64s("dims_start", r[0]), e.Int64s("dims_end", r[1])})
+		}
+		return e.Op("Slice", "dims", []*graph.Value{shape}, graph.IntsAttr("starts", r[0]), graph.IntsAttr("ends", r[1]))
+	}
+	parts := []*graph.Value{slice(before), e.Int64s("size", size)}
+	for _, r := range after {
+		parts = append(parts, slice(r))
+	}
+	return e.Op("Concat", "out_shape", parts, graph.IntAttr("axis", 0))
 }
 
 // addGemmBias adds β·C to y exactly as Gemm would (C broadcasts the same
@@ -362,85 +390,100 @@ func addGemmBias(e *Emitter, l *Layer, y *graph.Value) (*graph.Value, error) {
 }
 
 // emitDeButChain applies the factors (output side first, so applied from
-// the last) to x, whose last axis holds the features and whose first lead
-// axes are flattened into one row axis Bt and restored at the end (from the
-// input's shape, so symbolic dims stay symbolic). It is recipe C of
-// debut.md §2.2, one MatMul per factor:
+// the last) to x laid out ([P], q, rows…): an optional leading axis P kept
+// by Reshape's 0, the q features, then the rows, flattened by the first
+// Reshape. It returns ([P], m, rows). This is recipe C of debut.md §2.2
+// with the rows last, so that every Transpose moves whole contiguous rows
+// (ONNX Runtime's fast path; with the rows in the middle its Transposes
+// took most of the time):
 //
-//	(Bt, nb, s, t) → Transpose (nb, t, Bt, s) → MatMul → (nb, t, Bt, r)
+//	([P], nb, t, s, R) → MatMul Wᵀ (nb, t, r, s) from the left → ([P], nb, t, r, R)
 //
 // and between factor k and k−1 (nb_k = nb_{k−1}·s_{k−1}, t_{k−1} = r_k·t_k)
-// Reshape (nb', s', t, Bt, r) → Transpose (nb', r, t, Bt, s') → Reshape
-// (nb', r·t, Bt, s'), which is factor k−1's input layout.
-func emitDeButChain(e *Emitter, x *graph.Value, lead int, factors []solvers.DeButWeights) (*graph.Value, error) {
-	in := x
+// ([P], nb', s', t, r, R) → Transpose ([P], nb', r, t, s', R), which is
+// factor k−1's input layout.
+func emitDeButChain(e *Emitter, x *graph.Value, keepLead bool, factors []solvers.DeButWeights) (*graph.Value, error) {
+	var lead []int64
+	if keepLead {
+		lead = []int64{0}
+	}
+	shape := func(d ...int64) []int64 { return append(append([]int64(nil), lead...), d...) }
+	perm := func(p ...int64) []int64 {
+		if !keepLead {
+			return p
+		}
+		out := []int64{0}
+		for _, v := range p {
+			out = append(out, v+1)
+		}
+		return out
+	}
 	n := len(factors)
 	f := factors[n-1].Factor
-	x = e.Op("Reshape", "split", []*graph.Value{x, e.Int64s("split_shape", -1, int64(f.Blocks()), int64(f.S), int64(f.T))})
-	x = e.Op("Transpose", "rows_inside", []*graph.Value{x}, graph.IntsAttr("perm", 1, 3, 0, 2))
+	nb, s, t := int64(f.Blocks()), int64(f.S), int64(f.T)
+	x = debutShuffle(e, "in", x, shape(nb, s, t, -1), perm(0, 2, 1, 3), shape(nb, t, s, -1))
 	for k := n - 1; k >= 0; k-- {
 		f := factors[k].Factor
 		name := fmt.Sprintf("B%d", k)
-		w, err := e.Weight(name, []int64{int64(f.Blocks()), int64(f.T), int64(f.S), int64(f.R)}, factors[k].MatMulWeight())
+		r, t := int64(f.R), int64(f.T)
+		w, err := e.Weight(name, []int64{int64(f.Blocks()), t, r, int64(f.S)}, factors[k].Twiddle())
 		if err != nil {
 			return nil, err
 		}
-		x = e.Op("MatMul", name, []*graph.Value{x, w})
+		x = e.Op("MatMul", name, []*graph.Value{w, x})
 		if k == 0 {
-			break
+			return debutShuffle(e, "out", x, shape(t, r, -1), perm(1, 0, 2), shape(int64(f.P), -1)), nil
 		}
 		next := factors[k-1].Factor
-		x = e.Op("Reshape", name+"_split", []*graph.Value{x, e.Int64s(name+"_split_shape",
-			int64(next.Blocks()), int64(next.S), int64(f.T), -1, int64(f.R))})
-		x = e.Op("Transpose", name+"_shuffle", []*graph.Value{x}, graph.IntsAttr("perm", 0, 4, 2, 3, 1))
-		x = e.Op("Reshape", name+"_merge", []*graph.Value{x, e.Int64s(name+"_merge_shape",
-			int64(next.Blocks()), int64(f.R*f.T), -1, int64(next.S))})
+		nb, s := int64(next.Blocks()), int64(next.S)
+		x = debutShuffle(e, name+"_shuffle", x, shape(nb, s, t, r, -1), perm(0, 3, 2, 1, 4), shape(nb, r*t, s, -1))
 	}
-	x = e.Op("Transpose", "rows_outside", []*graph.Value{x}, graph.IntsAttr("perm", 2, 0, 3, 1))
-	m := int64(factors[0].Factor.P)
-	if lead == 1 {
-		return e.Op("Reshape", "merge", []*graph.Value{x, e.Int64s("merge_shape", -1, m)}), nil
-	}
-	// (lead…, m) from the input's own leading dims, which may be symbolic.
-	shape := e.Op("Shape", "input_shape", []*graph.Value{in})
-	var leadDims *graph.Value
-	if e.Opset() >= 10 {
-		leadDims = e.Op("Slice", "lead_dims", []*graph.Value{shape, e.Int64s("lead_start", 0), e.Int64s("lead_end", int64(lead))})
-	} else {
-		leadDims = e.Op("Slice", "lead_dims", []*graph.Value{shape}, graph.IntsAttr("starts", 0), graph.IntsAttr("ends", int64(lead)))
-	}
-	outShape := e.Op("Concat", "out_shape", []*graph.Value{leadDims, e.Int64s("features", m)}, graph.IntAttr("axis", 0))
-	return e.Op("Reshape", "merge", []*graph.Value{x, outShape}), nil
+	return x, nil
 }
 
-// channelsLast moves a Conv activation's channel axis last and back.
-func channelsLastPerm(sp int) (to, back []int64) {
-	to = []int64{0}
-	for i := 0; i < sp; i++ {
-		to = append(to, int64(2+i))
+// debutShuffle reshapes x to dims, transposes by perm and reshapes to out.
+// Axes of size 1 are left out of the Transpose, which is skipped when no
+// axis of another size moves. dims hold 0 (copy) and -1 (rest) as
+// Reshape does; those axes are never of size 1.
+func debutShuffle(e *Emitter, name string, x *graph.Value, dims, perm, out []int64) *graph.Value {
+	pos := map[int64]int64{}
+	var kept []int64
+	for i, d := range dims {
+		if d != 1 {
+			pos[int64(i)] = int64(len(kept))
+			kept = append(kept, d)
+		}
 	}
-	to = append(to, 1)
-	back = []int64{0, int64(sp + 1)}
-	for i := 0; i < sp; i++ {
-		back = append(back, int64(1+i))
+	var p []int64
+	moved := false
+	for _, a := range perm {
+		if q, ok := pos[a]; ok {
+			moved = moved || q != int64(len(p))
+			p = append(p, q)
+		}
 	}
-	return to, back
+	if moved {
+		x = e.Op("Reshape", name+"_split", []*graph.Value{x, e.Int64s(name+"_split_shape", kept...)})
+		x = e.Op("Transpose", name, []*graph.Value{x}, graph.IntsAttr("perm", p...))
+	}
+	return e.Op("Reshape", name+"_merge", []*graph.Value{x, e.Int64s(name+"_merge_shape", out...)})
 }
 
-// finishDeButConv runs the remaining factors channels-last on h (N, C, …),
-// adds the bias and restores the channel axis.
+// finishDeButConv runs the remaining factors on h (N, C, out…), adds the
+// bias and restores the spatial axes from h's own shape.
 func finishDeButConv(e *Emitter, l *Layer, h *graph.Value, factors []solvers.DeButWeights) (*graph.Value, error) {
-	sp := len(l.Conv.Kernel)
-	to, back := channelsLastPerm(sp)
-	h = e.Op("Transpose", "channels_last", []*graph.Value{h}, graph.IntsAttr("perm", to...))
-	y, err := emitDeButChain(e, h, 1+sp, factors)
+	sp := int64(len(l.Conv.Kernel))
+	y, err := emitDeButChain(e, h, true, factors)
 	if err != nil {
 		return nil, err
 	}
+	m := int64(l.Out())
 	if l.Bias != nil {
-		y = e.Op("Add", "bias", []*graph.Value{y, l.Bias})
+		b := e.Op("Reshape", "bias_column", []*graph.Value{l.Bias, e.Int64s("bias_column_shape", m, 1)})
+		y = e.Op("Add", "bias", []*graph.Value{y, b})
 	}
-	return e.Op("Transpose", "channels_first", []*graph.Value{y}, graph.IntsAttr("perm", back...)), nil
+	shape := debutShapeSlices(e, h, [2]int64{0, 1}, m, [2]int64{2, 2 + sp})
+	return e.Op("Reshape", "unrows", []*graph.Value{y, shape}), nil
 }
 
 // emitDeButConv: the input-side factor (t = 1: nb blocks of r×s) as a
