@@ -213,6 +213,23 @@ func (inf *inferer) computeData(c *nodeCtx) (shapeData, bool) {
 			}
 		}
 		return out, true
+	case "ConstantOfShape":
+		// An integer fill of a known 1-D length, as expanded functions
+		// build shape suffixes of ones.
+		shape, ok := c.ints(0)
+		a := n.Attr("value")
+		if !ok || len(shape) != 1 || shape[0] < 0 || shape[0] > maxShapeData || a == nil || a.T == nil || !isIntegerDType(a.T.DType) || a.T.Len() != 1 {
+			return shapeData{}, false
+		}
+		fill, err := a.T.Int64s()
+		if err != nil {
+			return shapeData{}, false
+		}
+		vals := make([]int64, shape[0])
+		for i := range vals {
+			vals[i] = fill[0]
+		}
+		return numData(vals, false), true
 	case "Add", "Sub", "Mul", "Div":
 		a, ok1 := inf.dataOf(c, c.in(0))
 		b, ok2 := inf.dataOf(c, c.in(1))
