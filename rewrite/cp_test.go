@@ -268,3 +268,25 @@ func TestCPPlanFormsAndRefusals(t *testing.T) {
 		t.Errorf("energy target: want every layer skipped with a reason, got %+v", rep.Layers)
 	}
 }
+
+// The constructed low-rank kernels come out exact in this project's runtime.
+func TestCPExactOnLowRankKernelsInOurRuntime(t *testing.T) {
+	for _, c := range []struct {
+		oneD   bool
+		form   string
+		shapes map[string][]int64
+	}{
+		{false, cp4Way, map[string][]int64{"input": {2, 6, 11, 10}}},
+		{false, cp3Way, map[string][]int64{"input": {2, 6, 11, 10}}},
+		{true, cp3Way, map[string][]int64{"input": {2, 6, 16}}},
+	} {
+		var plan []LayerPlan
+		for _, l := range FindLayers(lowRankConvModel(c.oneD).Graph) {
+			plan = append(plan, LayerPlan{Layer: l.Node.Name, Method: "cp", Form: c.form, Ranks: []int{cpExactRank}})
+		}
+		build := func() *graph.Model { return lowRankConvModel(c.oneD) }
+		if e := measureInOurRuntime(t, build, plan, c.shapes); !(e <= 1e-5) {
+			t.Errorf("1-D %v %s: output relative L2 %.3g > 1e-5", c.oneD, c.form, e)
+		}
+	}
+}

@@ -454,3 +454,52 @@ func TestTuckerMACsRatioHonoured(t *testing.T) {
 		t.Errorf("MACs %d → %d: the budget is far from spent", before, after)
 	}
 }
+
+// measureInOurRuntime compresses a copy of orig by plan and returns the worst
+// output relative L2 error in this project's runtime.
+func measureInOurRuntime(t *testing.T, build func() *graph.Model, plan []LayerPlan, shapes map[string][]int64) float64 {
+	t.Helper()
+	orig, m := build(), build()
+	rep, err := Compress(m, Options{Plan: plan, Force: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	concrete := map[string]graph.Shape{}
+	for name, dims := range shapes {
+		concrete[name] = graph.KnownShape(dims...)
+	}
+	probe, err := RandomProbe(orig, concrete, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	worst, err := MeasureOutputErrors(orig, m, rep, probe, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return worst
+}
+
+// Exactness holds in this project's runtime too: Tucker-2 at full ranks on
+// every test model with a conv it can take.
+func TestTuckerFullRankIsExactInOurRuntime(t *testing.T) {
+	checked := 0
+	for _, c := range testmodels.All() {
+		var plan []LayerPlan
+		for _, l := range FindLayers(c.Build(7).Graph) {
+			if (tuckerMethod{}).Check(l) == nil {
+				plan = append(plan, LayerPlan{Layer: l.Node.Name, Method: "tucker", Form: tucker2, Ranks: blockShape(l).fullRanks(tucker2)})
+			}
+		}
+		if plan == nil {
+			continue
+		}
+		build := func() *graph.Model { return c.Build(7) }
+		if e := measureInOurRuntime(t, build, plan, c.InputShapes); !(e <= 1e-5) {
+			t.Errorf("%s: output relative L2 %.3g > 1e-5", c.Name, e)
+		}
+		checked++
+	}
+	if checked < 10 {
+		t.Fatalf("only %d test models had a conv for tucker", checked)
+	}
+}
