@@ -300,7 +300,7 @@ func (t *Tape) planMemory() {
 			continue
 		}
 		mark := func(i int) {
-			if i >= 0 && !t.constant[i] && !t.requiresGrad[i] || i >= 0 && !t.constant[i] {
+			if i >= 0 && !t.constant[i] {
 				t.keep[i] = true
 				lastBackward[i] = min(lastBackward[i], k)
 			}
@@ -310,8 +310,8 @@ func (t *Tape) planMemory() {
 				mark(st.in[j])
 			}
 		}
-		// Non-float inputs (shapes, indices) are always kept: backward
-		// kernels rerun the forward on them.
+		// Inputs that carry no gradient (shapes, indices) are kept: the
+		// backward of data-movement ops reruns the forward on them.
 		for _, i := range st.in {
 			if i >= 0 && !t.requiresGrad[i] {
 				mark(i)

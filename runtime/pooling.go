@@ -63,6 +63,24 @@ func compilePool(average bool) compileFunc {
 // (never the part of a ceil_mode window beyond the padding).
 func pool2D(c *execContext, w window, planes int, x, y []float32, average, includePad bool) {
 	inHW, outHW := w.inH*w.inW, w.outH*w.outW
+	if !average && w.kH == 2 && w.kW == 2 && w.sH == 2 && w.sW == 2 && w.dH == 1 && w.dW == 1 &&
+		w.padT == 0 && w.padL == 0 && 2*w.outH <= w.inH && 2*w.outW <= w.inW {
+		// The most common pool: every window lies inside the input.
+		c.parallel(planes, func(lo, hi int) {
+			for p := lo; p < hi; p++ {
+				src := x[p*inHW : (p+1)*inHW]
+				for oh := 0; oh < w.outH; oh++ {
+					r0 := src[2*oh*w.inW:][:2*w.outW]
+					r1 := src[(2*oh+1)*w.inW:][:2*w.outW]
+					dst := y[p*outHW+oh*w.outW:][:w.outW]
+					for ow := range dst {
+						dst[ow] = max(max(r0[2*ow], r0[2*ow+1]), max(r1[2*ow], r1[2*ow+1]))
+					}
+				}
+			}
+		})
+		return
+	}
 	// Valid tap ranges depend only on the output row (column), so they are
 	// computed once per plane geometry.
 	rowLo, rowHi, rowPad := tapRanges(w.outH, w.sH, w.padT, w.padB, w.kH, w.dH, w.inH)

@@ -37,6 +37,7 @@ out['avgceil'] = F.avg_pool2d(X, 3, 2, 1, ceil_mode=True, count_include_pad=True
 out['gap'] = X.mean(dim=(2,3), keepdim=True).numpy()
 out['gmp'] = X.amax(dim=(2,3), keepdim=True).numpy()
 out['dilated'] = F.max_pool2d(X, 3, 1, 0, dilation=(2,1)).numpy()
+out['max2x2'] = F.max_pool2d(X, 2, 2).numpy()
 `, map[string]*Tensor{"x": x})
 	for _, name := range sortedKeys(got) {
 		expectClose(t, name, got[name], want[name], 1e-5, 1e-6)
