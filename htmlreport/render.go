@@ -286,7 +286,7 @@ func esc(s string) string { return template.HTMLEscapeString(s) }
 var page = template.Must(template.New("diff").Funcs(template.FuncMap{
 	"clip": func(s string) string { return shorten(s, 240) },
 	"pct":  func(x float64) string { return fmt.Sprintf("%.1f%%", 100*x) },
-	"g4":  func(x float64) string { return fmt.Sprintf("%.4g", x) },
+	"g4":   func(x float64) string { return fmt.Sprintf("%.4g", x) },
 	"g4p": func(x *float64) string {
 		if x == nil {
 			return "–"

@@ -112,6 +112,7 @@ func buildDiff(c *cli.Context) (*htmlreport.Document, bool, error) {
 	}
 	var models [2]*graph.Model
 	var shapes [2]map[string]graph.Shape
+	var declared [2]savedTypes
 	for i, p := range []string{pathA, pathB} {
 		m, err := onnx.Read(p)
 		if err != nil {
@@ -121,12 +122,18 @@ func buildDiff(c *cli.Context) (*htmlreport.Document, bool, error) {
 		if err != nil {
 			return nil, false, fmt.Errorf("%s: %w", p, err)
 		}
+		declared[i] = declaredInterface(m)
 		if err := graph.InferShapes(m, s); err != nil {
 			return nil, false, fmt.Errorf("%s: %w", p, err)
 		}
 		models[i], shapes[i] = m, s
 	}
 	d := graph.Diff(models[0], models[1])
+	for i := range models {
+		// Run at any batch (--data), as the files declare, not at the
+		// shapes the models were costed at.
+		declared[i].restore()
+	}
 	doc := &htmlreport.Document{
 		Schema: htmlreport.SchemaVersion, A: pathA, B: pathB, InputShapes: map[string]string{},
 		Identical: d.Identical(), Structure: d,
@@ -155,6 +162,29 @@ func buildDiff(c *cli.Context) (*htmlreport.Document, bool, error) {
 	eq := doc.Numeric.RelL2 <= tol
 	doc.Equivalent = &eq
 	return doc, numericOnly, nil
+}
+
+// savedTypes keeps the declared types of a model's interface values.
+type savedTypes map[*graph.Value]*graph.ValueType
+
+func declaredInterface(m *graph.Model) savedTypes {
+	s := savedTypes{}
+	for _, v := range append(append([]*graph.Value(nil), m.Graph.Inputs...), m.Graph.Outputs...) {
+		if v != nil && v.Type != nil {
+			t := *v.Type
+			t.Shape = append(graph.Shape(nil), v.Type.Shape...)
+			s[v] = &t
+		} else if v != nil {
+			s[v] = nil
+		}
+	}
+	return s
+}
+
+func (s savedTypes) restore() {
+	for v, t := range s {
+		v.Type = t
+	}
 }
 
 func ratio(after, before int64) float64 {
