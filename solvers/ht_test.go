@@ -87,6 +87,39 @@ func TestHTTucker2FormMatchesReconstruction(t *testing.T) {
 	}
 }
 
+// FC layout: tensorize W over paired out/in modes, balanced tree, exact at full
+// rank and within ε after truncation.
+func TestHTOnTensorizedFC(t *testing.T) {
+	// A sum of two Kronecker products A₁⊗A₂⊗A₃ plus noise: rank 2 once tensorized.
+	x := lowRankCP(107, 2, 10, 9, 8)
+	noise := randomTensor(108, 10, 9, 8)
+	for i := range x.Data {
+		x.Data[i] += 0.01 * noise.Data[i]
+	}
+	w, err := MatrixFromTensorized(x, []int{2, 3, 4}, []int{5, 3, 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var h HT
+	if err := h.Factorize(x, HTOptions{Tree: BalancedDimTree(3)}); err != nil {
+		t.Fatal(err)
+	}
+	back, err := MatrixFromTensorized(h.Reconstruct(), []int{2, 3, 4}, []int{5, 3, 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e := relDiff(w, back); e > 1e-10 {
+		t.Errorf("exact HT of a tensorized FC weight: error %g", e)
+	}
+	var trunc HT
+	if err := trunc.Factorize(x, HTOptions{Epsilon: 0.05}); err != nil {
+		t.Fatal(err)
+	}
+	if trunc.RelError() > 0.05 || trunc.Params() >= 24*30/4 {
+		t.Errorf("ε=0.05: error %g with %d params", trunc.RelError(), trunc.Params())
+	}
+}
+
 func TestHTDegenerateInputs(t *testing.T) {
 	var h HT
 	if err := h.Factorize(mustZeros(3, 4, 5), HTOptions{}); err == nil {

@@ -180,6 +180,29 @@ func (tm *TTMatrix) Factorize(w mat.Matrix, outModes, inModes []int, opts TTOpti
 	return nil
 }
 
+// FactorizeBalanced splits out and in into d balanced factors each
+// (BalancedFactors; unbalanced splits give no speed-up, t3f #222) and factorizes.
+func (tm *TTMatrix) FactorizeBalanced(w mat.Matrix, d int, opts TTOptions) error {
+	if w == nil {
+		return errors.New("solvers: TT-matrix of a nil matrix")
+	}
+	out, in := w.Dims()
+	outModes, err := BalancedFactors(out, d)
+	if err != nil {
+		return err
+	}
+	inModes, err := BalancedFactors(in, d)
+	if err != nil {
+		return err
+	}
+	return tm.Factorize(w, outModes, inModes, opts)
+}
+
+// Modes returns the output and input mode sizes.
+func (tm *TTMatrix) Modes() (outModes, inModes []int) {
+	return append([]int(nil), tm.outModes...), append([]int(nil), tm.inModes...)
+}
+
 // Cores returns the cores reshaped to (r_{k−1}, m_k, n_k, r_k), sharing data.
 func (tm *TTMatrix) Cores() []*Tensor {
 	out := make([]*Tensor, len(tm.tt.cores))

@@ -1,6 +1,7 @@
 package solvers
 
 import (
+	"fmt"
 	"math"
 	"testing"
 
@@ -85,6 +86,23 @@ func TestTTMatrixRoundTrip(t *testing.T) {
 	}
 	if err := tm.Factorize(w, []int{3, 5}, []int{5, 4}, TTOptions{}); err == nil {
 		t.Error("mode sizes that do not factor W accepted")
+	}
+}
+
+func TestTTMatrixBalanced(t *testing.T) {
+	w := randomMatrix(86, 64, 90)
+	var tm TTMatrix
+	if err := tm.FactorizeBalanced(w, 3, TTOptions{MaxRank: 4}); err != nil {
+		t.Fatal(err)
+	}
+	out, in := tm.Modes()
+	if fmt.Sprint(out) != "[4 4 4]" || fmt.Sprint(in) != "[6 5 3]" {
+		t.Errorf("modes %v × %v", out, in)
+	}
+	var d mat.Dense
+	d.Sub(w, tm.Reconstruct())
+	if e := mat.Norm(&d, 2) / mat.Norm(w, 2); math.Abs(e-tm.RelError()) > 1e-10 {
+		t.Errorf("measured %g, reported %g", e, tm.RelError())
 	}
 }
 
