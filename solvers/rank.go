@@ -403,3 +403,25 @@ func truncationRank(sv []float64, deltaSq float64, maxRank int) int {
 	}
 	return max(r, 1)
 }
+
+// EVBMFTucker2Ranks applies EVBMF to the mode-0 and mode-1 unfoldings of a
+// kernel (Kim et al. 2016; jacobgil), clamps each to [rMin, mode size] and,
+// when multiple > 1, rounds up to a multiple of it within the mode size.
+func EVBMFTucker2Ranks(w *Tensor, rMin, multiple int) (rOut, rIn int, err error) {
+	if w == nil || len(w.Shape) < 2 {
+		return 0, 0, errors.New("solvers: EVBMF Tucker-2 ranks need a tensor with at least 2 modes")
+	}
+	ranks := [2]int{}
+	for mode := 0; mode < 2; mode++ {
+		unf, err := w.Unfold(mode)
+		if err != nil {
+			return 0, 0, err
+		}
+		r, _, err := EVBMFRank(unf, rMin)
+		if err != nil {
+			return 0, 0, fmt.Errorf("solvers: EVBMF of unfolding %d: %w", mode, err)
+		}
+		ranks[mode] = RoundRank(r, multiple, w.Shape[mode], true)
+	}
+	return ranks[0], ranks[1], nil
+}

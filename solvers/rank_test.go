@@ -154,3 +154,30 @@ func TestRankForRatioErrors(t *testing.T) {
 		t.Error("unknown method accepted")
 	}
 }
+
+func TestEVBMFTucker2RanksFindsPlantedRanks(t *testing.T) {
+	core := randomTensor(55, 4, 3, 3, 3)
+	for i := range core.Data {
+		core.Data[i] *= 10
+	}
+	w, _ := core.ModeProduct(0, randomMatrix(56, 40, 4), false)
+	w, _ = w.ModeProduct(1, randomMatrix(57, 32, 3), false)
+	noise := randomTensor(58, 40, 32, 3, 3)
+	for i := range w.Data {
+		w.Data[i] += 0.05 * noise.Data[i]
+	}
+	rOut, rIn, err := EVBMFTucker2Ranks(w, 1, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rOut != 4 || rIn != 3 {
+		t.Errorf("EVBMF Tucker-2 ranks (%d, %d), planted (4, 3)", rOut, rIn)
+	}
+	rOut, rIn, err = EVBMFTucker2Ranks(w, 1, 8)
+	if err != nil || rOut != 8 || rIn != 8 {
+		t.Errorf("rounded to 8: (%d, %d), %v", rOut, rIn, err)
+	}
+	if _, _, err := EVBMFTucker2Ranks(mustZeros(4, 3, 2, 2), 1, 1); err == nil {
+		t.Error("zero kernel accepted")
+	}
+}
