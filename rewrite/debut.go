@@ -278,10 +278,16 @@ func (m debutMethod) Apply(e *Emitter, l *Layer, p LayerPlan) (*graph.Value, flo
 	if chain.Rows() != l.Out() || chain.Cols() != l.In() {
 		return nil, 0, fmt.Errorf("chain %v is %d×%d, the layer's weight is %d×%d", chain, chain.Rows(), chain.Cols(), l.Out(), l.In())
 	}
+	if e.Opset() < 5 {
+		return nil, 0, fmt.Errorf("opset %d: debut emits Reshape with a shape input (opset 5)", e.Opset())
+	}
 	form := p.Form
 	if form == "" && l.Kind == ConvLayer {
 		form = debutConvForm
 		for _, f := range debutForms(l) {
+			if f == debutPatchesForm && e.Opset() < 10 {
+				continue
+			}
 			if debutParams(l, f, chain) < debutParams(l, form, chain) {
 				form = f
 			}
