@@ -20,10 +20,12 @@
 //   - Tucker2 (HOSVD + HOOI on modes out/in) and Tucker1 (one mode).
 //   - CP: CP-ALS with SVD init, column normalisation into λ and a proximal ridge
 //     that makes every factor update non-increasing in error (Errors lists them).
-//   - TT (TT-SVD), TTMatrix (Novikov's TT for FC layers), TR (TR-SVD, TR-ALS) and
-//     HT (HT-SVD over a DimTree; Tucker2Form for conv kernels).
-//   - Rank selection: EnergyRank, EVBMFRank, RankForRatio / FactorParams (the
-//     closed forms of lowrank.md §3.11), RoundRank.
+//   - TT (TT-SVD), TTMatrix (Novikov's TT for FC layers, FactorizeBalanced picks
+//     the mode sizes), TR (TR-SVD, TR-ALS) and HT (HT-SVD over a DimTree;
+//     Tucker2Form for conv kernels, BalancedDimTree over TensorizeMatrix for FC).
+//   - Rank selection: EnergyRank, EVBMFRank and EVBMFTucker2Ranks (clamped),
+//     RankForRatio / FactorParams (the closed forms of lowrank.md §3.11),
+//     RoundRank.
 //
 // Dense kernels come from OpenBLAS (libopenblas.so.0, loaded at run time with
 // purego) when present, else from gonum; Backend reports which. Setting
