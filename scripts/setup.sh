@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 apt_packages=(python3-onnx python3-torch python3-torchvision python3-numpy libonnx-testdata
-  dataset-fashion-mnist libopenblas0 protobuf-compiler)
+  dataset-fashion-mnist libopenblas0 protobuf-compiler chromium)
 
 missing=()
 for p in "${apt_packages[@]}"; do

@@ -349,9 +349,9 @@ func TestDiffOfTwoTorchvisionExports(t *testing.T) {
 	dir := t.TempDir()
 	var paths []string
 	for _, seed := range []string{"0", "1"} {
-		p := filepath.Join(dir, "resnet18_"+seed+".onnx")
+		p := filepath.Join(dir, "squeezenet_"+seed+".onnx")
 		out, err := exec.Command(reference.Python, filepath.Join(reference.RepoRoot(), "internal", "reference", "export_torchvision.py"),
-			"resnet18", p, seed).CombinedOutput()
+			"squeezenet1_0", p, seed).CombinedOutput()
 		if err != nil {
 			t.Fatalf("export: %v: %s", err, out)
 		}
