@@ -1,0 +1,73 @@
+package runtime
+
+import (
+	"fmt"
+
+	"github.com/onnxcompress/onnxcompress/graph"
+)
+
+// Add, Sub, Mul, Div backward with broadcasting: each operand's gradient is
+// the output gradient times the partial derivative, summed over the axes the
+// operand was broadcast along.
+
+func init() {
+	for op, code := range map[string]binOp{"Add": opAdd, "Sub": opSub, "Mul": opMul, "Div": opDiv} {
+		registerBackward(compileBinaryGrad(code), op)
+	}
+}
+
+func compileBinaryGrad(op binOp) gradCompileFunc {
+	return func(*graph.Node, int64, kernelFunc, trainMode) (*gradOp, error) {
+		g := &gradOp{grad: func(c *execContext, in, out, dy, dx []*Tensor) error {
+			return binaryGrad(c, op, in[0], in[1], dy[0], dx[0], dx[1])
+		}}
+		switch op {
+		case opMul, opDiv:
+			g.keepIn = []int{0, 1}
+		}
+		return g, nil
+	}
+}
+
+func binaryGrad(c *execContext, op binOp, a, b, dy, da, db *Tensor) error {
+	if a.DType != graph.Float32 || b.DType != graph.Float32 {
+		return fmt.Errorf("gradient of %s and %s operands is %w", a.DType, b.DType, ErrUnsupported)
+	}
+	shape := dy.Shape
+	var ga, gb []float32
+	if da != nil {
+		c.allocZero(da, graph.Float32, a.Shape...)
+		ga = da.F32
+	}
+	if db != nil {
+		c.allocZero(db, graph.Float32, b.Shape...)
+		gb = db.F32
+	}
+	d := dy.F32
+	broadcastRuns(shape, [][]int{a.Shape, b.Shape}, func(o int, offs, st []int, n int) {
+		for i := 0; i < n; i++ {
+			g := d[o+i]
+			ia, ib := offs[0]+i*st[0], offs[1]+i*st[1]
+			var pa, pb float32
+			switch op {
+			case opAdd:
+				pa, pb = g, g
+			case opSub:
+				pa, pb = g, -g
+			case opMul:
+				pa, pb = g*b.F32[ib], g*a.F32[ia]
+			case opDiv:
+				y := b.F32[ib]
+				pa = g / y
+				pb = -pa * a.F32[ia] / y
+			}
+			if ga != nil {
+				ga[ia] += pa
+			}
+			if gb != nil {
+				gb[ib] += pb
+			}
+		}
+	})
+	return nil
+}

@@ -1,0 +1,129 @@
+package runtime
+
+import (
+	"math"
+
+	"github.com/onnxcompress/onnxcompress/graph"
+)
+
+// Backward of element-wise activations. Those whose derivative is a function
+// of the output (Relu, Sigmoid, Tanh) keep only the output; the others keep
+// the input. At a kink the derivative is PyTorch's (Relu′(0) = 0, Clip
+// passes the gradient at its bounds, HardSigmoid and HardSwish take the
+// inner piece only strictly inside).
+
+func init() {
+	registerBackward(outputGrad(func(y float32) float32 {
+		if y > 0 {
+			return 1
+		}
+		return 0
+	}), "Relu")
+	registerBackward(outputGrad(func(y float32) float32 { return y * (1 - y) }), "Sigmoid")
+	registerBackward(outputGrad(func(y float32) float32 { return 1 - y*y }), "Tanh")
+	registerBackward(func(n *graph.Node, _ int64, _ kernelFunc, _ trainMode) (*gradOp, error) {
+		alpha := n.AttrFloat("alpha", 0.2)
+		beta := n.AttrFloat("beta", 0.5)
+		return inputGrad(func(x float32) float32 {
+			if v := alpha*x + beta; v > 0 && v < 1 {
+				return alpha
+			}
+			return 0
+		}), nil
+	}, "HardSigmoid")
+	registerBackward(func(*graph.Node, int64, kernelFunc, trainMode) (*gradOp, error) {
+		return inputGrad(func(x float32) float32 {
+			switch {
+			case x < -3:
+				return 0
+			case x > 3:
+				return 1
+			}
+			return x/3 + 0.5
+		}), nil
+	}, "HardSwish")
+	registerBackward(func(n *graph.Node, _ int64, _ kernelFunc, _ trainMode) (*gradOp, error) {
+		alpha := n.AttrFloat("alpha", 0.01)
+		return inputGrad(func(x float32) float32 {
+			if x < 0 {
+				return alpha
+			}
+			return 1
+		}), nil
+	}, "LeakyRelu")
+	registerBackward(compileClipGrad, "Clip")
+	registerBackward(func(*graph.Node, int64, kernelFunc, trainMode) (*gradOp, error) {
+		return &gradOp{grad: func(c *execContext, in, out, dy, dx []*Tensor) error {
+			c.alloc(dx[0], graph.Float32, in[0].Shape...)
+			copy(dx[0].F32, dy[0].F32)
+			return nil
+		}}, nil
+	}, "Identity")
+}
+
+// outputGrad is the backward of y = f(x) with f′ written in terms of y.
+func outputGrad(deriv func(y float32) float32) gradCompileFunc {
+	return func(*graph.Node, int64, kernelFunc, trainMode) (*gradOp, error) {
+		return &gradOp{keepOut: true, grad: func(c *execContext, in, out, dy, dx []*Tensor) error {
+			c.alloc(dx[0], graph.Float32, in[0].Shape...)
+			y, d, g := out[0].F32, dy[0].F32, dx[0].F32
+			for i := range g {
+				g[i] = d[i] * deriv(y[i])
+			}
+			return nil
+		}}, nil
+	}
+}
+
+// inputGrad is the backward of y = f(x) with f′ written in terms of x.
+func inputGrad(deriv func(x float32) float32) *gradOp {
+	return &gradOp{keepIn: []int{0}, grad: func(c *execContext, in, out, dy, dx []*Tensor) error {
+		c.alloc(dx[0], graph.Float32, in[0].Shape...)
+		x, d, g := in[0].F32, dy[0].F32, dx[0].F32
+		for i := range g {
+			g[i] = d[i] * deriv(x[i])
+		}
+		return nil
+	}}
+}
+
+func compileClipGrad(n *graph.Node, opset int64, _ kernelFunc, _ trainMode) (*gradOp, error) {
+	attrMin := n.AttrFloat("min", float32(math.Inf(-1)))
+	attrMax := n.AttrFloat("max", float32(math.Inf(1)))
+	return &gradOp{keepIn: []int{0}, grad: func(c *execContext, in, out, dy, dx []*Tensor) error {
+		lo, hi := attrMin, attrMax
+		if opset >= 11 {
+			lo, hi = float32(math.Inf(-1)), float32(math.Inf(1))
+			if len(in) > 1 && in[1] != nil {
+				lo = float32(in[1].at(0))
+			}
+			if len(in) > 2 && in[2] != nil {
+				hi = float32(in[2].at(0))
+			}
+		}
+		for j := 1; j < len(dx); j++ {
+			if dx[j] != nil {
+				// Gradients of trainable bounds: the part clipped to each.
+				c.allocZero(dx[j], graph.Float32, in[j].Shape...)
+				for i, v := range in[0].F32 {
+					if j == 1 && v < lo || j == 2 && v > hi {
+						dx[j].F32[0] += dy[0].F32[i]
+					}
+				}
+			}
+		}
+		if dx[0] == nil {
+			return nil
+		}
+		c.alloc(dx[0], graph.Float32, in[0].Shape...)
+		x, d, g := in[0].F32, dy[0].F32, dx[0].F32
+		for i, v := range x {
+			if v < lo || v > hi {
+				g[i] = 0
+			} else {
+				g[i] = d[i]
+			}
+		}
+		return nil
+	}}, nil
+}
