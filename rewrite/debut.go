@@ -30,8 +30,8 @@ import (
 //     is a MatMul.
 //
 // Both continue in NCHW order with the remaining factors, the spatial axes
-// flattened into rows. Plan picks the
-// form with fewer parameters, "conv" on a tie: it reads the input once.
+// flattened into rows. Plan picks the form with fewer parameters, "conv"
+// on a tie: it reads the input once.
 type debutMethod struct{}
 
 const (
@@ -103,14 +103,14 @@ func debutForms(l *Layer) []string {
 		return []string{""}
 	}
 	forms := []string{debutConvForm}
-	if l.taps() > 1 && (l.Conv.AutoPad == "NOTSET" || l.Conv.AutoPad == "VALID") {
+	if debutTaps(l) > 1 && (l.Conv.AutoPad == "NOTSET" || l.Conv.AutoPad == "VALID") {
 		forms = append(forms, debutPatchesForm)
 	}
 	return forms
 }
 
-// taps is the number of kernel positions (1 for Gemm and MatMul).
-func (l *Layer) taps() int {
+// debutTaps is the number of kernel positions (1 for Gemm and MatMul).
+func debutTaps(l *Layer) int {
 	if l.Kind != ConvLayer {
 		return 1
 	}
@@ -127,7 +127,7 @@ func debutParams(l *Layer, form string, c solvers.DeButChain) int64 {
 	total := int64(c.Params())
 	if form == debutConvForm {
 		first := c[len(c)-1]
-		total += int64(first.P) * int64(debutConvSpan(first, l.taps())-first.S)
+		total += int64(first.P) * int64(debutConvSpan(first, debutTaps(l))-first.S)
 	}
 	return total
 }
@@ -229,7 +229,7 @@ func debutMatrix(l *Layer, form string) ([]float64, error) {
 	if form != debutPatchesForm {
 		return w, nil
 	}
-	rows, cols, taps := l.Out(), l.In(), l.taps()
+	rows, cols, taps := l.Out(), l.In(), debutTaps(l)
 	ch := cols / taps
 	out := make([]float64, len(w))
 	for o := 0; o < rows; o++ {
@@ -499,7 +499,7 @@ func emitDeButConv(e *Emitter, l *Layer, factors []solvers.DeButWeights) (*graph
 	last := len(factors) - 1
 	first := factors[last]
 	f := first.Factor
-	span := debutConvSpan(f, l.taps())
+	span := debutConvSpan(f, debutTaps(l))
 	groups := f.Q / span
 	rowsPerGroup := f.P / groups
 	dense := first.Dense()
@@ -508,7 +508,7 @@ func emitDeButConv(e *Emitter, l *Layer, factors []solvers.DeButWeights) (*graph
 		g := o / rowsPerGroup
 		w = append(w, dense.RawRowView(o)[g*span:(g+1)*span]...)
 	}
-	dims := append([]int64{int64(f.P), int64(span / l.taps())}, l.Conv.Kernel...)
+	dims := append([]int64{int64(f.P), int64(span / debutTaps(l))}, l.Conv.Kernel...)
 	wv, err := e.Weight("B"+strconv.Itoa(last), dims, w)
 	if err != nil {
 		return nil, err
@@ -547,7 +547,7 @@ func emitDeButPatches(e *Emitter, l *Layer, factors []solvers.DeButWeights) (*gr
 	stepsV := e.Int64s("steps", c.Strides...)
 	var taps []*graph.Value
 	tap := make([]int64, sp)
-	for n := 0; n < l.taps(); n++ {
+	for n := 0; n < debutTaps(l); n++ {
 		starts, ends := make([]int64, sp), make([]int64, sp)
 		for i := range tap {
 			starts[i] = tap[i] * c.Dilations[i]
