@@ -403,7 +403,7 @@ func parseProvenance(doc string) (provenanceRecord, bool) {
 	}
 	r.Node, r.Op = head[:open], head[open+2:]
 	if i := strings.Index(tail, "; weight rel. error "); i >= 0 {
-		if e, err := strconv.ParseFloat(strings.TrimSpace(tail[i+len("; weight rel. error "):]), 64); err == nil {
+		if e, err := strconv.ParseFloat(strings.TrimSpace(tail[i+len("; weight rel. error "):]), 64); err == nil && !math.IsNaN(e) && !math.IsInf(e, 0) {
 			r.WeightError = &e
 		}
 		tail = tail[:i]
@@ -672,8 +672,8 @@ func (d *differ) groupLeftovers() {
 			}
 		}
 	}
-	for va, vb := range d.ab {
-		if d.a.idx.IsGraphOutput(va) {
+	for _, va := range d.a.g.Outputs {
+		if vb := d.ab[va]; vb != nil {
 			joinAt(va, vb)
 		}
 	}

@@ -1,6 +1,11 @@
 package htmlreport
 
-import "github.com/onnxcompress/onnxcompress/graph"
+import (
+	"encoding/json"
+	"math"
+
+	"github.com/onnxcompress/onnxcompress/graph"
+)
 
 // SchemaVersion names the layout of Document; it changes only when a field
 // changes meaning or disappears (new fields may be added).
@@ -43,7 +48,8 @@ const SchemaVersion = "onnxcompress.diff/v1"
 //	}
 //
 // rel_l2 is ‖b − a‖₂ / ‖a‖₂ over all samples (a is the reference), max_abs
-// is max |b − a|. layer_errors measure a change's output value in both
+// is max |b − a|; both are null when not finite (outputs of other shapes, or
+// NaN/Inf values). layer_errors measure a change's output value in both
 // models on the same inputs (errors of earlier changes included, as in use).
 type Document struct {
 	Schema      string            `json:"schema"`
@@ -69,8 +75,8 @@ type Numeric struct {
 	Tol     float64 `json:"tol"`
 	// Outputs pairs the models' outputs (by name, else by position).
 	Outputs       []OutputComparison `json:"outputs"`
-	MaxAbs        float64            `json:"max_abs"`
-	RelL2         float64            `json:"rel_l2"`
+	MaxAbs        Metric             `json:"max_abs"`
+	RelL2         Metric             `json:"rel_l2"`
 	Top1Agreement *float64           `json:"top1_agreement,omitempty"`
 	AccuracyA     *float64           `json:"accuracy_a,omitempty"`
 	AccuracyB     *float64           `json:"accuracy_b,omitempty"`
@@ -81,16 +87,43 @@ type OutputComparison struct {
 	A             string   `json:"a"`
 	B             string   `json:"b"`
 	Elements      int      `json:"elements"`
-	MaxAbs        float64  `json:"max_abs"`
-	RelL2         float64  `json:"rel_l2"`
+	MaxAbs        Metric   `json:"max_abs"`
+	RelL2         Metric   `json:"rel_l2"`
 	Top1Agreement *float64 `json:"top1_agreement,omitempty"`
 }
 
 // LayerError is the error at one change's output value.
 type LayerError struct {
-	Change int     `json:"change"`
-	A      string  `json:"a"`
-	B      string  `json:"b"`
-	MaxAbs float64 `json:"max_abs"`
-	RelL2  float64 `json:"rel_l2"`
+	Change int    `json:"change"`
+	A      string `json:"a"`
+	B      string `json:"b"`
+	MaxAbs Metric `json:"max_abs"`
+	RelL2  Metric `json:"rel_l2"`
+}
+
+// Metric is an error measure that may be infinite: JSON has no Inf or NaN,
+// so a non-finite value is written as null and read back as +Inf.
+type Metric float64
+
+// MarshalJSON writes null for a non-finite value.
+func (m Metric) MarshalJSON() ([]byte, error) {
+	f := float64(m)
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		return []byte("null"), nil
+	}
+	return json.Marshal(f)
+}
+
+// UnmarshalJSON reads null as +Inf.
+func (m *Metric) UnmarshalJSON(b []byte) error {
+	if string(b) == "null" {
+		*m = Metric(math.Inf(1))
+		return nil
+	}
+	var f float64
+	if err := json.Unmarshal(b, &f); err != nil {
+		return err
+	}
+	*m = Metric(f)
+	return nil
 }

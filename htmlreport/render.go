@@ -86,7 +86,7 @@ func view(doc *Document) pageView {
 		notes = append(notes, c.Details...)
 		row.Notes = strings.Join(notes, "; ")
 		if e, ok := errs[i]; ok {
-			row.Error = fmt.Sprintf("%.4g", e.RelL2)
+			row.Error = fmt.Sprintf("%.4g", float64(e.RelL2))
 		}
 		v.Rows = append(v.Rows, row)
 		if c.ParamsBefore > 0 || c.ParamsAfter > 0 || c.MACsBefore > 0 || c.MACsAfter > 0 {
@@ -96,7 +96,7 @@ func view(doc *Document) pageView {
 		if e, ok := errs[i]; ok || c.WeightError != nil {
 			r := barRow{label: changeLabel(c), values: []float64{math.NaN(), math.NaN()}}
 			if ok {
-				r.values[0] = e.RelL2
+				r.values[0] = float64(e.RelL2)
 			}
 			if c.WeightError != nil {
 				r.values[1] = *c.WeightError
@@ -286,7 +286,7 @@ func esc(s string) string { return template.HTMLEscapeString(s) }
 var page = template.Must(template.New("diff").Funcs(template.FuncMap{
 	"clip": func(s string) string { return shorten(s, 240) },
 	"pct":  func(x float64) string { return fmt.Sprintf("%.1f%%", 100*x) },
-	"g4":   func(x float64) string { return fmt.Sprintf("%.4g", x) },
+	"g4":   func(x Metric) string { return fmt.Sprintf("%.4g", float64(x)) },
 	"g4p": func(x *float64) string {
 		if x == nil {
 			return "–"
@@ -343,7 +343,7 @@ svg .op{font-size:13px;font-weight:600}svg .nm{font-size:10.5px;fill:#4a5568}
 <div class="card"><span>MACs per sample</span><b>{{.Doc.Structure.Before.MACs}} → {{.Doc.Structure.After.MACs}}</b><span>{{pct .Doc.MACsRatio}} of before</span></div>
 <div class="card"><span>weighted layers</span><b>{{.Doc.Structure.Before.Layers}} → {{.Doc.Structure.After.Layers}}</b><span>{{range .Counts}}{{.Count}} {{.Kind}} {{end}}</span></div>
 {{with .Numeric}}
-<div class="card"><span>output rel. L2 ({{.Source}}, {{.Samples}} samples)</span><b>{{g4 .RelL2}}</b><span>max abs {{g4 .MaxAbs}}, tol {{g4 .Tol}}</span></div>
+<div class="card"><span>output rel. L2 ({{.Source}}, {{.Samples}} samples)</span><b>{{g4 .RelL2}}</b><span>max abs {{g4 .MaxAbs}}, tol {{.Tol}}</span></div>
 <div class="card"><span>top-1 agreement</span><b>{{pctp .Top1Agreement}}</b>{{if .AccuracyA}}<span>accuracy {{pctp .AccuracyA}} → {{pctp .AccuracyB}}</span>{{end}}</div>
 {{end}}
 </div>

@@ -159,7 +159,7 @@ func buildDiff(c *cli.Context) (*htmlreport.Document, bool, error) {
 		return nil, false, err
 	}
 	doc.Numeric, doc.LayerErrors = cmp.result(tol)
-	eq := doc.Numeric.RelL2 <= tol
+	eq := float64(doc.Numeric.RelL2) <= tol
 	doc.Equivalent = &eq
 	return doc, numericOnly, nil
 }
@@ -497,7 +497,8 @@ func (cmp *comparison) result(tol float64) (*htmlreport.Numeric, []htmlreport.La
 		num.Seed = 0
 	}
 	for i, e := range cmp.outputs {
-		oc := htmlreport.OutputComparison{A: e.a, B: e.b, Elements: e.elements, MaxAbs: e.maxAbsOrInf(), RelL2: e.relL2()}
+		oc := htmlreport.OutputComparison{A: e.a, B: e.b, Elements: e.elements,
+			MaxAbs: htmlreport.Metric(e.maxAbsOrInf()), RelL2: htmlreport.Metric(e.relL2())}
 		if e.classification && e.rows > 0 {
 			agree := float64(e.agree) / float64(e.rows)
 			oc.Top1Agreement = &agree
@@ -506,8 +507,8 @@ func (cmp *comparison) result(tol float64) (*htmlreport.Numeric, []htmlreport.La
 			}
 		}
 		num.Outputs = append(num.Outputs, oc)
-		num.MaxAbs = math.Max(num.MaxAbs, oc.MaxAbs)
-		num.RelL2 = math.Max(num.RelL2, oc.RelL2)
+		num.MaxAbs = htmlreport.Metric(math.Max(float64(num.MaxAbs), float64(oc.MaxAbs)))
+		num.RelL2 = htmlreport.Metric(math.Max(float64(num.RelL2), float64(oc.RelL2)))
 	}
 	if cmp.haveLabels && cmp.samples > 0 {
 		accA, accB := float64(cmp.correctA)/float64(cmp.samples), float64(cmp.correctB)/float64(cmp.samples)
@@ -518,7 +519,8 @@ func (cmp *comparison) result(tol float64) (*htmlreport.Numeric, []htmlreport.La
 		if e.elements == 0 && !e.bad {
 			continue
 		}
-		layers = append(layers, htmlreport.LayerError{Change: e.change, A: e.a, B: e.b, MaxAbs: e.maxAbsOrInf(), RelL2: e.relL2()})
+		layers = append(layers, htmlreport.LayerError{Change: e.change, A: e.a, B: e.b,
+			MaxAbs: htmlreport.Metric(e.maxAbsOrInf()), RelL2: htmlreport.Metric(e.relL2())})
 	}
 	return num, layers
 }
@@ -545,7 +547,7 @@ func printDiff(w io.Writer, doc *htmlreport.Document) error {
 		}
 		relErr := ""
 		if e, ok := errs[i]; ok {
-			relErr = fmt.Sprintf("%.4g", e.RelL2)
+			relErr = fmt.Sprintf("%.4g", float64(e.RelL2))
 		}
 		var notes []string
 		if c.Method != "" {
@@ -572,7 +574,7 @@ func printDiff(w io.Writer, doc *htmlreport.Document) error {
 		}
 		fmt.Fprintf(w, "outputs on %s:\n", what)
 		for _, o := range n.Outputs {
-			fmt.Fprintf(w, "  %s: max abs %.4g, rel. L2 %.4g", o.A, o.MaxAbs, o.RelL2)
+			fmt.Fprintf(w, "  %s: max abs %.4g, rel. L2 %.4g", o.A, float64(o.MaxAbs), float64(o.RelL2))
 			if o.Top1Agreement != nil {
 				fmt.Fprintf(w, ", top-1 agreement %.2f%%", 100**o.Top1Agreement)
 			}

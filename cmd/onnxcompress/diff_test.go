@@ -158,14 +158,14 @@ func TestDiffOfEachMethodOnLeNet(t *testing.T) {
 			if n == nil || len(n.Outputs) != 1 {
 				t.Fatalf("numeric %+v", n)
 			}
-			if math.Abs(n.Outputs[0].RelL2-ortErr) > 1e-4 {
+			if math.Abs(float64(n.Outputs[0].RelL2)-ortErr) > 1e-4 {
 				t.Errorf("diff says rel. L2 %.6g, ONNX Runtime outputs give %.6g", n.Outputs[0].RelL2, ortErr)
 			}
 			maxAbs := 0.0
 			for k := range got {
 				maxAbs = math.Max(maxAbs, math.Abs(float64(got[k])-float64(wantF[k])))
 			}
-			if math.Abs(n.MaxAbs-maxAbs) > 1e-3*math.Max(1, maxAbs) {
+			if math.Abs(float64(n.MaxAbs)-maxAbs) > 1e-3*math.Max(1, maxAbs) {
 				t.Errorf("diff says max abs %.6g, ONNX Runtime outputs give %.6g", n.MaxAbs, maxAbs)
 			}
 		})
@@ -314,6 +314,26 @@ func TestDiffOfModelsDifferingByOneLayer(t *testing.T) {
 	})
 	doc = diffJSON(t, 1, lenet, inserted)
 	checkOnlyChange(t, doc, graph.Added, "", "extra", "Sigmoid")
+}
+
+// Outputs of other shapes cannot be compared: their error is null in JSON
+// (not finite) and the models are not equivalent.
+func TestDiffOfOutputsWithOtherShapes(t *testing.T) {
+	lenet := bundledLeNet(t)
+	five := editedLeNet(t, "five.onnx", func(m *graph.Model) {
+		fc3 := nodeNamed(t, m, "/fc3/Gemm")
+		fc3.Inputs[1].Const = graph.NewFloat32("fc3.weight", []int64{5, 84}, make([]float32, 5*84))
+		fc3.Inputs[2].Const = graph.NewFloat32("fc3.bias", []int64{5}, make([]float32, 5))
+		fc3.Inputs[1].Type, fc3.Inputs[2].Type = nil, nil
+		m.Graph.Outputs[0].Type.Shape[1] = graph.Dim{Value: 5}
+	})
+	stdout, stderr, code := runCLI(t, "diff", "--json", lenet, five)
+	if code != 1 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	if !strings.Contains(stdout, `"rel_l2": null`) {
+		t.Errorf("JSON lacks a null rel_l2:\n%s", stdout)
+	}
 }
 
 // checkOnlyChange asserts that exactly one change is not Unchanged, of kind
