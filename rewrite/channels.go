@@ -14,7 +14,9 @@ import (
 // a block of features, and weighted consumers (Conv, Gemm) lose the matching
 // input slice. Anything else — above all an Add or Mul with another branch
 // (a residual), which ties the channel to a channel of that branch — blocks
-// the removal (hinge.md A.11, converter rule).
+// the removal (hinge.md A.11, converter rule). A depthwise Conv (one filter
+// per channel) passes the channels on and loses the removed ones' filters;
+// any other grouped Conv blocks.
 
 // channelFlow is one layer's output channels and every node they reach.
 type channelFlow struct {
@@ -153,6 +155,17 @@ func traceChannels(g *graph.Graph, idx *graph.Index, producer *graph.Node) chann
 				f.passes = append(f.passes, site)
 				queue = append(queue, frontier{n.Outputs[0], channelSite{offset: site.offset, total: site.total, spatial: sp}})
 				continue
+			case n.OpType == "Conv" && isDepthwiseOver(g, idx, n, site.total):
+				// One filter per channel: it passes the channels on, losing
+				// the filters (and groups) of the removed ones.
+				if site.spatial != 1 {
+					return block("depthwise Conv %s reads a flattened tensor", n.Label())
+				}
+				if b := n.Input(2); b != nil {
+					if t, ok := graph.ConstTensor(g, idx, b); !ok || t.Len() != site.total {
+						return block("depthwise Conv %s: bias is not a constant of %d channels", n.Label(), site.total)
+					}
+				}
 			case n.OpType == "Conv":
 				if reason := convConsumable(g, idx, n, site); reason != "" {
 					return block("%s", reason)
@@ -256,6 +269,13 @@ func bnSliceable(g *graph.Graph, idx *graph.Index, n *graph.Node, total int) str
 		}
 	}
 	return ""
+}
+
+// isDepthwiseOver reports a Conv with one filter per input channel (group =
+// channels, channel multiplier 1).
+func isDepthwiseOver(g *graph.Graph, idx *graph.Index, n *graph.Node, channels int) bool {
+	w, ok := graph.ConstTensor(g, idx, n.Input(1))
+	return ok && len(w.Dims) >= 3 && n.AttrInt("group", 1) == int64(channels) && int(w.Dims[0]) == channels && w.Dims[1] == 1
 }
 
 func convConsumable(g *graph.Graph, idx *graph.Index, n *graph.Node, site channelSite) string {

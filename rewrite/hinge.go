@@ -315,7 +315,8 @@ type channelEdit struct {
 }
 
 // channelEdits slices what every node of the flow stores per channel:
-// BatchNormalization parameters and the consumers' input-channel weights.
+// BatchNormalization parameters, depthwise filters and biases, and the
+// consumers' input-channel weights.
 func channelEdits(g *graph.Graph, flow channelFlow, keep []int) ([]channelEdit, error) {
 	idx := graph.NewIndex(g)
 	var out []channelEdit
@@ -332,12 +333,18 @@ func channelEdits(g *graph.Graph, flow channelFlow, keep []int) ([]channelEdit, 
 		return nil
 	}
 	for _, s := range flow.passes {
-		if s.node.OpType != "BatchNormalization" {
-			continue
-		}
-		for i := 1; i <= 4; i++ {
-			if err := slice(s, i, 0); err != nil {
-				return nil, err
+		switch s.node.OpType {
+		case "BatchNormalization":
+			for i := 1; i <= 4; i++ {
+				if err := slice(s, i, 0); err != nil {
+					return nil, err
+				}
+			}
+		case "Conv": // depthwise: its filters and bias, one per channel
+			for i := 1; i <= 2 && i < len(s.node.Inputs) && s.node.Inputs[i] != nil; i++ {
+				if err := slice(s, i, 0); err != nil {
+					return nil, err
+				}
 			}
 		}
 	}
@@ -387,6 +394,9 @@ func commitChannelEdits(e *Emitter, flow channelFlow, edits []channelEdit, keep 
 	narrow(flow.producer.Outputs[0], flow.width)
 	for _, s := range flow.passes {
 		narrow(s.node.Outputs[0], s.total)
+		if s.node.OpType == "Conv" { // depthwise: one group per remaining channel
+			s.node.SetAttr(graph.IntAttr("group", int64(s.total-removed)))
+		}
 	}
 	g := e.b.G
 	info := g.ValueInfo[:0]

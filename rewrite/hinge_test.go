@@ -290,6 +290,28 @@ func TestHingePruneLeNetIsExactWhenRemovedChannelsAreUnread(t *testing.T) {
 	compareCompressedInORT(t, m, plan, c.RandomInputs(4))
 }
 
+// MobileNetV2's expand convs reach their project conv through BN, Clip and
+// the depthwise conv, which loses the removed channels' filters and groups.
+func TestHingePruneMobileNetIsExactWhenRemovedChannelsAreUnread(t *testing.T) {
+	reference.Require(t, reference.ORT, reference.Checker)
+	c := mustCase(t, "mobilenet_v2")
+	m := c.Build(2)
+	consts := initializers(m)
+	var plan []LayerPlan
+	for _, block := range []string{"block1", "block2", "block3"} {
+		w := consts[block+".expand.weight"]
+		drop := smallestFilters(t, w, 10)
+		zeroInputs(t, consts[block+".project.weight"], drop)
+		plan = append(plan, LayerPlan{Layer: block + ".expand", Method: "hinge", Form: hingePrune, Ranks: []int{0, int(w.Dims[0]) - 10}})
+	}
+	pruned := compareCompressedInORT(t, m, plan, c.RandomInputs(4))
+	for _, n := range pruned.Graph.Nodes {
+		if strings.HasSuffix(n.Name, ".depthwise") && n.AttrInt("group", 0) != 86 && n.AttrInt("group", 0) != 134 {
+			t.Errorf("%s: group %d after pruning 10 of its channels", n.Name, n.AttrInt("group", 0))
+		}
+	}
+}
+
 func initializers(m *graph.Model) map[string]*graph.Tensor {
 	out := map[string]*graph.Tensor{}
 	for _, v := range m.Graph.Initializers {
