@@ -41,6 +41,7 @@ func newApp() *cli.App {
 			runCommand(),
 			benchCommand(),
 			diffCommand(),
+			finetuneCommand(),
 		},
 		OnUsageError: onUsageError,
 	}
