@@ -269,7 +269,9 @@ func TestGradBinaryBroadcast(t *testing.T) {
 
 func TestGradActivations(t *testing.T) {
 	rng := rand.New(rand.NewPCG(9, 10))
-	x := func(kinks ...float64) *Tensor { return NewFloat32Tensor([]int{3, 5}, awayFrom(rng, 15, 0.05, kinks...)) }
+	x := func(kinks ...float64) *Tensor {
+		return NewFloat32Tensor([]int{3, 5}, awayFrom(rng, 15, 0.05, kinks...))
+	}
 	scalar := func(v float32) *Tensor { return NewFloat32Tensor(nil, []float32{v}) }
 	cases := []gradCase{
 		{op: "Relu", ins: []*Tensor{x(0)}},

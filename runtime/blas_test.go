@@ -38,9 +38,9 @@ func naiveSgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, ld
 }
 
 func testBackends(t *testing.T) []Backend {
-	bs := []Backend{newGoBLAS(), &goBLAS{threads: 1}}
-	if !hasAVX512 {
-		bs = bs[1:]
+	bs := []Backend{&goBLAS{threads: 1}}
+	if hasAVX512 {
+		bs = append(bs, &goBLAS{threads: 1, asm: true}, &goBLAS{threads: 3, asm: true})
 	}
 	ob, err := loadOpenBLAS()
 	switch {
@@ -61,7 +61,7 @@ func TestSgemmBackends(t *testing.T) {
 			ta, tb  bool
 			m, n, k int
 		}{{false, false, 7, 5, 3}, {true, false, 4, 9, 6}, {false, true, 33, 17, 65}, {true, true, 2, 3, 4}, {false, false, 64, 70, 130},
-			{false, false, 200, 2100, 300}, {true, true, 25, 40, 513}, {false, false, 3, 4, 0}} {
+			{false, false, 200, 2100, 300}, {true, true, 25, 40, 513}, {false, false, 3, 4, 0}, {false, false, 2, 10, 7752}} {
 			lda, ldb := tc.k, tc.n
 			if tc.ta {
 				lda = tc.m

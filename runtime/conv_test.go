@@ -211,3 +211,52 @@ func tryNodeWith(backend, op string, attrs []*graph.Attr, ins ...*Tensor) (*Tens
 	}
 	return out[s.OutputNames()[0]], nil
 }
+
+// Splitting the work over threads changes no result of the Go backend: each
+// output element is computed by the same code in the same order whatever the
+// split. OpenBLAS splits its sums differently per thread count, so it only
+// agrees to float32 rounding.
+func TestThreadsGiveSameResults(t *testing.T) {
+	rng := rand.New(rand.NewPCG(2, 9))
+	x := randTensor(rng, 2, 16, 40, 36)
+	w, err := randTensor(rng, 24, 16, 3, 3).ToGraph("w")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fc, err := randTensor(rng, 24*19*17, 10).ToGraph("fc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, be := range testBackends(t) {
+		var outs []*Tensor
+		for _, threads := range []int{1, 3} {
+			g := &graph.Graph{}
+			b := graph.NewBuilder(g)
+			xin := b.Input("x", graph.Float32, graph.KnownShape(2, 16, 40, 36))
+			conv := b.Op("Conv", "conv", []*graph.Value{xin, b.Const("w", w.Clone())}, graph.IntsAttr("pads", 1, 1, 1, 1))
+			pool := b.Op("MaxPool", "pool", []*graph.Value{conv}, graph.IntsAttr("kernel_shape", 3, 3), graph.IntsAttr("strides", 2, 2))
+			flat := b.Op("Flatten", "flat", []*graph.Value{pool})
+			b.Output(b.Op("Gemm", "fc", []*graph.Value{flat, b.Const("fc", fc.Clone())}))
+			b.Output(conv)
+			s, err := NewSession(model13(g), Options{Threads: threads, Backend: backendFlag(be)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			out, err := s.Run(map[string]*Tensor{"x": x})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, name := range s.OutputNames() {
+				outs = append(outs, out[name])
+			}
+		}
+		tol := 0.0
+		if be.Name() == "cpu/openblas" {
+			tol = 1e-5
+		}
+		h := len(outs) / 2
+		for i := h - 1; i >= 0; i-- {
+			expectClose(t, fmt.Sprintf("%s output %d threads 1 vs 3", be.Name(), i), outs[h+i], outs[i], tol, tol)
+		}
+	}
+}

@@ -26,6 +26,8 @@ func blockedSgemm(threads int, transA, transB bool, m, n, k int, alpha float32, 
 	}
 	bufB := packPool.Get().(*[]float32)
 	defer packPool.Put(bufB)
+	blocksM := (m + blockM - 1) / blockM
+	workers := max(1, min(threads, blocksM))
 	for jc := 0; jc < n; jc += blockN {
 		nc := min(blockN, n-jc)
 		panelsN := (nc + kernelCols - 1) / kernelCols
@@ -33,43 +35,43 @@ func blockedSgemm(threads int, transA, transB bool, m, n, k int, alpha float32, 
 			kc := min(blockK, k-pc)
 			bp := growF32(bufB, panelsN*kc*kernelCols)
 			packB(bp, b, ldb, transB, pc, kc, jc, nc)
-			blocksM := (m + blockM - 1) / blockM
-			workers := max(1, min(threads, blocksM))
 			runWorkers(workers, func(w int) {
-				{
-					bufA := packPool.Get().(*[]float32)
-					defer packPool.Put(bufA)
-					var edge [kernelRows * kernelCols]float32
-					for blk := w; blk < blocksM; blk += workers {
-						ic := blk * blockM
-						mc := min(blockM, m-ic)
-						panelsM := (mc + kernelRows - 1) / kernelRows
-						ap := growF32(bufA, panelsM*kc*kernelRows)
-						packA(ap, a, lda, transA, alpha, ic, mc, pc, kc)
-						for jp := 0; jp < panelsN; jp++ {
-							bPanel := bp[jp*kc*kernelCols:]
-							cols := min(kernelCols, nc-jp*kernelCols)
-							for ipn := 0; ipn < panelsM; ipn++ {
-								aPanel := ap[ipn*kc*kernelRows:]
-								rows := min(kernelRows, mc-ipn*kernelRows)
-								off := (ic+ipn*kernelRows)*ldc + jc + jp*kernelCols
-								if rows == kernelRows && cols == kernelCols {
-									microKernel(kc, aPanel, bPanel, c[off:], ldc)
-									continue
-								}
-								clear(edge[:])
-								microKernel(kc, aPanel, bPanel, edge[:], kernelCols)
-								for r := 0; r < rows; r++ {
-									dst := c[off+r*ldc:][:cols]
-									for j := range dst {
-										dst[j] += edge[r*kernelCols+j]
-									}
-								}
-							}
-						}
+				bufA := packPool.Get().(*[]float32)
+				defer packPool.Put(bufA)
+				for blk := w; blk < blocksM; blk += workers {
+					ic := blk * blockM
+					mc := min(blockM, m-ic)
+					ap := growF32(bufA, (mc+kernelRows-1)/kernelRows*kc*kernelRows)
+					packA(ap, a, lda, transA, alpha, ic, mc, pc, kc)
+					for jp := 0; jp < panelsN; jp++ {
+						cols := min(kernelCols, nc-jp*kernelCols)
+						panelTiles(kc, ap, mc, bp[jp*kc*kernelCols:], cols, c[ic*ldc+jc+jp*kernelCols:], ldc)
 					}
 				}
 			})
+		}
+	}
+}
+
+// panelTiles adds A·B into c for every 12-row panel of the packed ap (rows
+// rows in all) against one packed 32-column panel of B (cols valid columns).
+// Partial tiles go through a scratch tile.
+func panelTiles(kc int, ap []float32, rows int, bPanel []float32, cols int, c []float32, ldc int) {
+	for i := 0; i*kernelRows < rows; i++ {
+		aPanel := ap[i*kc*kernelRows:]
+		r := min(kernelRows, rows-i*kernelRows)
+		tile := c[i*kernelRows*ldc:]
+		if r == kernelRows && cols == kernelCols {
+			microKernel(kc, aPanel, bPanel, tile, ldc)
+			continue
+		}
+		var edge [kernelRows * kernelCols]float32
+		microKernel(kc, aPanel, bPanel, edge[:], kernelCols)
+		for row := 0; row < r; row++ {
+			dst := tile[row*ldc:][:cols]
+			for j := range dst {
+				dst[j] += edge[row*kernelCols+j]
+			}
 		}
 	}
 }
@@ -164,34 +166,14 @@ func sgemmPackedB(threads, m, n, k int, a []float32, lda int, ap, bp []float32, 
 	if ap == nil {
 		ap = packWeights(a, m, k, lda)
 	}
+	workers := max(1, min(threads, panelsN/4))
 	for pc := 0; pc < k; pc += blockK {
 		kc := min(blockK, k-pc)
-		ap := ap[pc*panelsM*kernelRows:]
-		workers := max(1, min(threads, panelsN/4))
+		apBlock := ap[pc*panelsM*kernelRows:]
 		runWorkers(workers, func(w int) {
-			{
-				var edge [kernelRows * kernelCols]float32
-				for jp := w * panelsN / workers; jp < (w+1)*panelsN/workers; jp++ {
-					bPanel := bp[jp*k*kernelCols+pc*kernelCols:]
-					cols := min(kernelCols, n-jp*kernelCols)
-					for ipn := 0; ipn < panelsM; ipn++ {
-						aPanel := ap[ipn*kc*kernelRows:]
-						rows := min(kernelRows, m-ipn*kernelRows)
-						off := ipn*kernelRows*ldc + jp*kernelCols
-						if rows == kernelRows && cols == kernelCols {
-							microKernel(kc, aPanel, bPanel, c[off:], ldc)
-							continue
-						}
-						clear(edge[:])
-						microKernel(kc, aPanel, bPanel, edge[:], kernelCols)
-						for r := 0; r < rows; r++ {
-							dst := c[off+r*ldc:][:cols]
-							for j := range dst {
-								dst[j] += edge[r*kernelCols+j]
-							}
-						}
-					}
-				}
+			for jp := w * panelsN / workers; jp < (w+1)*panelsN/workers; jp++ {
+				cols := min(kernelCols, n-jp*kernelCols)
+				panelTiles(kc, apBlock, m, bp[jp*k*kernelCols+pc*kernelCols:], cols, c[jp*kernelCols:], ldc)
 			}
 		})
 	}
