@@ -44,8 +44,11 @@ const (
 	// debutSeed drives ALS's U[0,1) start. Fixed, since Method has no run
 	// seed (as in cp.go); the result is deterministic.
 	debutSeed = 0xdeb07
-	// debutDesigns is how many designed chains Plan prices per layer.
-	debutDesigns = 64
+	// debutDesigns is how many designed chains Plan prices per layer, and
+	// debutPlanFits how many of the largest within budget it fits to keep
+	// the one with the lowest error (errors differ by a few percent).
+	debutDesigns  = 64
+	debutPlanFits = 4
 )
 
 func (debutMethod) Name() string { return "debut" }
@@ -158,28 +161,49 @@ func (m debutMethod) Plan(l *Layer, t Target) (LayerPlan, error) {
 	if err != nil {
 		return LayerPlan{}, err
 	}
-	var best *LayerPlan
-	var bestParams int64
-	var bestLen int
+	type candidate struct {
+		form   string
+		chain  solvers.DeButChain
+		params int64
+	}
+	var cands []candidate
 	smallest := int64(math.MaxInt64)
 	for _, c := range chains {
 		for _, form := range debutForms(l) {
 			p := debutParams(l, form, c)
 			smallest = min(smallest, p)
-			if float64(p) > budget {
-				continue
-			}
-			if best == nil || p > bestParams || (p == bestParams && len(c) < bestLen) {
-				best = &LayerPlan{Form: form, Chain: formatDeButChain(c)}
-				bestParams, bestLen = p, len(c)
+			if float64(p) <= budget {
+				cands = append(cands, candidate{form, c, p})
 			}
 		}
 	}
-	if best == nil {
+	if len(cands) == 0 {
 		return LayerPlan{}, fmt.Errorf("no DeBut chain for the %d×%d weight fits ratio %g (the smallest designed one keeps %.3g of it)",
 			rows, cols, t.Ratio, float64(smallest)/float64(rows*cols))
 	}
-	return *best, nil
+	// The largest chains within budget, "conv" before "patches" and fewer
+	// factors first among equals; the one ALS fits best wins.
+	slices.SortStableFunc(cands, func(a, b candidate) int {
+		if a.params != b.params {
+			return int(b.params - a.params)
+		}
+		return len(a.chain) - len(b.chain)
+	})
+	best, bestErr := -1, math.Inf(1)
+	for i, c := range cands[:min(len(cands), debutPlanFits)] {
+		f, err := debutMatrix(l, c.form)
+		if err != nil {
+			return LayerPlan{}, err
+		}
+		_, e, err := fitDeBut(f, c.chain)
+		if err != nil {
+			return LayerPlan{}, err
+		}
+		if e < bestErr {
+			best, bestErr = i, e
+		}
+	}
+	return LayerPlan{Form: cands[best].form, Chain: formatDeButChain(cands[best].chain)}, nil
 }
 
 // formatDeButChain writes a chain in main.py's --sup/--sub notation.
