@@ -315,7 +315,7 @@ code{font:12px ui-monospace,monospace}
 .card{border:1px solid #e2e8f0;border-radius:8px;padding:10px 14px;min-width:170px}
 .card b{display:block;font-size:18px}.card span{color:#4a5568;font-size:12px}
 table{border-collapse:collapse;width:100%;font-size:12.5px}
-th,td{border-bottom:1px solid #e2e8f0;padding:4px 6px;text-align:left;vertical-align:top}
+th,td{border-bottom:1px solid #e2e8f0;padding:4px 6px;text-align:left;vertical-align:top;overflow-wrap:anywhere}
 th{background:#f7fafc}
 #graph-changes code{word-break:break-all}
 td.num{text-align:right;white-space:nowrap}

@@ -55,6 +55,25 @@ func TestDiffOfAModelWithItselfIsExit0(t *testing.T) {
 	}
 }
 
+func TestDiffIsDeterministic(t *testing.T) {
+	lenet := bundledLeNet(t)
+	small := filepath.Join(t.TempDir(), "cp.onnx")
+	if _, stderr, code := runCLI(t, "compress", lenet, "-o", small, "--method", "cp", "--ratio", "0.5", "-q"); code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	var outs []string
+	for i := 0; i < 2; i++ {
+		stdout, stderr, code := runCLI(t, "diff", "--json", lenet, small, "--probe", "2")
+		if code != 1 {
+			t.Fatalf("exit %d: %s", code, stderr)
+		}
+		outs = append(outs, stdout)
+	}
+	if outs[0] != outs[1] {
+		t.Fatal("two runs of the same diff print different JSON")
+	}
+}
+
 func TestDiffBadInputIsExit2(t *testing.T) {
 	lenet := bundledLeNet(t)
 	for name, args := range map[string][]string{
