@@ -546,7 +546,7 @@ func emitDeButConv(e *Emitter, l *Layer, factors []solvers.DeButWeights) (*graph
 
 // emitDeButPatches: Pad, one strided Slice per kernel tap (row-major over
 // the kernel) and a Concat give the patches (N, taps·C, out…) in (tap, c)
-// order without an Im2Col op; then every factor channels-last. A Slice ends
+// order without an Im2Col op; then every factor. A Slice ends
 // dil·(k−1−u) before the padded end, which yields exactly the conv's
 // output size whatever the input size.
 func emitDeButPatches(e *Emitter, l *Layer, factors []solvers.DeButWeights) (*graph.Value, error) {
