@@ -26,6 +26,8 @@ import (
 // ≥ 0.25 gives 8 bits and a smaller one cannot be met. The scales (4 bytes
 // per output channel) and zero points (1 byte) come on top; the bias stays
 // float. The element count does not change (quantMethod is a paramKeeper).
+// A weight shared by several layers gets one set of codes and one
+// DequantizeLinear.
 type quantMethod struct{}
 
 func (quantMethod) Name() string { return "quant" }
@@ -83,6 +85,10 @@ func (quantMethod) Apply(e *Emitter, l *Layer, p LayerPlan) (*graph.Value, float
 	scheme := solvers.QuantScheme{Bits: quantBits, Signed: true, Symmetric: true}
 	perChannel := e.Opset() >= 13
 	axis := quantAxis(l)
+	doc := fmt.Sprintf("onnxcompress quant: int8 codes of %s, per tensor", l.Node.Input(1).Name)
+	if perChannel {
+		doc = fmt.Sprintf("onnxcompress quant: int8 codes of %s, per channel along axis %d", l.Node.Input(1).Name, axis)
+	}
 	var codes []int32
 	var params []solvers.Affine
 	if perChannel {
@@ -94,6 +100,13 @@ func (quantMethod) Apply(e *Emitter, l *Layer, p LayerPlan) (*graph.Value, float
 	}
 	if err != nil {
 		return nil, 0, fmt.Errorf("%s: %w", l.Node.Label(), err)
+	}
+	relErr, err := quantError(w, codes, shape, axis, params, perChannel)
+	if err != nil {
+		return nil, 0, err
+	}
+	if dq := emittedDequantize(e.b.G, doc); dq != nil {
+		return emitWithWeight(e, l, dq), relErr, nil
 	}
 	raw := make([]byte, len(codes))
 	for i, q := range codes {
@@ -107,8 +120,7 @@ func (quantMethod) Apply(e *Emitter, l *Layer, p LayerPlan) (*graph.Value, float
 	if perChannel {
 		paramDims = []int64{int64(len(params))}
 	}
-	q := e.Tensor("Wq", &graph.Tensor{DType: graph.Int8, Dims: append([]int64(nil), l.Weight.Dims...), Raw: raw,
-		DocString: fmt.Sprintf("onnxcompress quant: int8 weight of %s, %d bytes instead of %d", l.Node.Label(), len(raw), 4*len(raw))})
+	q := e.Tensor("Wq", &graph.Tensor{DType: graph.Int8, Dims: append([]int64(nil), l.Weight.Dims...), Raw: raw, DocString: doc})
 	scale := e.Tensor("scale", graph.NewFloat32("", paramDims, scales))
 	zero := e.Tensor("zero_point", &graph.Tensor{DType: graph.Int8, Dims: paramDims, Raw: make([]byte, len(params))})
 	var attrs []*graph.Attr
@@ -116,24 +128,41 @@ func (quantMethod) Apply(e *Emitter, l *Layer, p LayerPlan) (*graph.Value, float
 		attrs = append(attrs, graph.IntAttr("axis", int64(axis)))
 	}
 	dq := e.Op("DequantizeLinear", "dq", []*graph.Value{q, scale, zero}, attrs...)
+	return emitWithWeight(e, l, dq), relErr, nil
+}
 
-	var deq []float64
+// quantError is ‖W − Ŵ‖/‖W‖ for the dequantised weight Ŵ.
+func quantError(w []float64, codes []int32, shape []int, axis int, params []solvers.Affine, perChannel bool) (float64, error) {
+	deq := solvers.DequantizeTensor(codes, params[0])
 	if perChannel {
-		deq, err = solvers.DequantizeChannels(codes, shape, axis, params)
-		if err != nil {
-			return nil, 0, err
+		var err error
+		if deq, err = solvers.DequantizeChannels(codes, shape, axis, params); err != nil {
+			return 0, err
 		}
-	} else {
-		deq = solvers.DequantizeTensor(codes, params[0])
 	}
 	var all, diff float64
 	for i, v := range w {
 		all += v * v
 		diff += (v - deq[i]) * (v - deq[i])
 	}
-	relErr := 0.0
-	if all > 0 {
-		relErr = math.Sqrt(diff / all)
+	if all == 0 {
+		return 0, nil
 	}
-	return emitWithWeight(e, l, dq), relErr, nil
+	return math.Sqrt(diff / all), nil
+}
+
+// emittedDequantize finds the DequantizeLinear an earlier rewrite of this
+// run made for the same stored weight (shared by several layers), so the
+// int8 codes are stored once.
+func emittedDequantize(g *graph.Graph, doc string) *graph.Value {
+	codes := emittedConst(g, doc)
+	if codes == nil {
+		return nil
+	}
+	for _, n := range g.Nodes {
+		if n.OpType == "DequantizeLinear" && n.Input(0) == codes {
+			return n.Outputs[0]
+		}
+	}
+	return nil
 }

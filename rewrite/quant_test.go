@@ -360,3 +360,30 @@ func outputChannelAxis(l *Layer) int {
 	}
 	return 1
 }
+
+// A weight two layers share is quantised once: one int8 tensor, one
+// DequantizeLinear read by both convs.
+func TestQuantSharedWeightStoredOnce(t *testing.T) {
+	m := mustCase(t, "edge_shared_weight").Build(1)
+	rep, err := Compress(m, Options{Method: "quant", Target: Target{Ratio: 0.25}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(rep.Rewritten()); n != 2 {
+		t.Fatalf("%d layers quantised, want 2", n)
+	}
+	codes, dqs := 0, 0
+	for _, v := range m.Graph.Initializers {
+		if v.Const.DType == graph.Int8 && len(v.Const.Dims) == 4 {
+			codes++
+		}
+	}
+	for _, n := range m.Graph.Nodes {
+		if n.OpType == "DequantizeLinear" {
+			dqs++
+		}
+	}
+	if codes != 1 || dqs != 1 {
+		t.Errorf("%d int8 weights and %d DequantizeLinear for one shared weight", codes, dqs)
+	}
+}

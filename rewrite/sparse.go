@@ -19,7 +19,8 @@ import (
 // for first). The element count does not change, so the framework's
 // parameter check cannot see the saving (sparseMethod is a paramKeeper) and
 // the report's params_after stays the dense size; the non-zero count is
-// written into the masked weight's doc_string instead.
+// written into the masked weight's doc_string instead. A weight shared by
+// several layers is masked once and stays shared.
 //
 // The zeros stay dense: the graph IR has no sparse tensor (the codec keeps a
 // file's sparse_initializer entries opaquely for fidelity, but a rewrite
@@ -75,23 +76,43 @@ func (sparseMethod) Apply(e *Emitter, l *Layer, p LayerPlan) (*graph.Value, floa
 	if err != nil {
 		return nil, 0, fmt.Errorf("%s: %w", l.Node.Label(), err)
 	}
-	masked := l.Weight.Clone()
-	masked.Opaque = nil
-	sz := masked.DType.Size()
 	var all, dropped float64
 	for i, keep := range mask {
 		all += w[i] * w[i]
 		if !keep {
 			dropped += w[i] * w[i]
-			clear(masked.Raw[i*sz : (i+1)*sz])
 		}
 	}
-	masked.DocString = fmt.Sprintf("onnxcompress sparse: %d of %d weight entries non-zero at most", count, n)
 	relErr := 0.0
 	if all > 0 {
 		relErr = math.Sqrt(dropped / all)
 	}
+	doc := fmt.Sprintf("onnxcompress sparse: %d of the %d entries of %s kept, the rest zero", count, n, l.Node.Input(1).Name)
+	if v := emittedConst(e.b.G, doc); v != nil {
+		return emitWithWeight(e, l, v), relErr, nil
+	}
+	masked := l.Weight.Clone()
+	masked.Opaque = nil
+	masked.DocString = doc
+	sz := masked.DType.Size()
+	for i, keep := range mask {
+		if !keep {
+			clear(masked.Raw[i*sz : (i+1)*sz])
+		}
+	}
 	return emitWithWeight(e, l, e.Tensor("W", masked)), relErr, nil
+}
+
+// emittedConst finds the constant an earlier rewrite of this run made with
+// the same doc string: the same stored weight (shared by several layers)
+// compressed the same way, which is then stored once as well.
+func emittedConst(g *graph.Graph, doc string) *graph.Value {
+	for _, v := range g.Initializers {
+		if v.Const != nil && v.Const.DocString == doc {
+			return v
+		}
+	}
+	return nil
 }
 
 // emitWithWeight re-emits the layer's own op, attributes and bias, reading

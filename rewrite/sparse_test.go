@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"math"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/onnxcompress/onnxcompress/graph"
@@ -154,5 +155,26 @@ func TestSparseModelRunsAndIsDeterministic(t *testing.T) {
 	}
 	if _, err := reference.RunORT(path, mustCase(t, "resnet_basic").RandomInputs(1), 1); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A weight two layers share is masked once and stays shared.
+func TestSparseSharedWeightStoredOnce(t *testing.T) {
+	m := mustCase(t, "edge_shared_weight").Build(1)
+	rep, err := Compress(m, Options{Method: "sparse", Target: Target{Ratio: 0.25}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(rep.Rewritten()); n != 2 {
+		t.Fatalf("%d layers masked, want 2", n)
+	}
+	var weights []*graph.Value
+	for _, n := range m.Graph.Nodes {
+		if n.OpType == "Conv" {
+			weights = append(weights, n.Inputs[1])
+		}
+	}
+	if len(weights) != 2 || weights[0] != weights[1] || !strings.Contains(weights[0].Const.DocString, "onnxcompress sparse") {
+		t.Errorf("the two convs read %v", weights)
 	}
 }
