@@ -204,6 +204,10 @@ func nodeCost(g *Graph, idx *Index, n *Node, typeOf func(*Value) *ValueType) (La
 		uses = append(uses, constUse{root, t})
 		lc.Params += int64(t.Len())
 	}
+	if root, t, ok := biasAdd(g, idx, n); ok {
+		uses = append(uses, constUse{root, t})
+		lc.Params += int64(t.Len())
+	}
 	weights := k.weight
 	if weights == nil {
 		weights = k.paramInputs(n)
@@ -308,4 +312,37 @@ func (k layerKind) countMACs(n *Node, shapeOf func(int) ([]int64, bool), outShap
 		return p
 	}
 	return 0
+}
+
+// biasAdd finds the bias of a MatMul-like layer that exporters write as a
+// separate Add (MatMul + Add for a biased Linear, and the last contraction
+// of a factorized layer): the Add must be the only reader of the layer's
+// output and its other operand a constant. That constant is the layer's
+// bias and counts among its parameters, as a Gemm's C does.
+func biasAdd(g *Graph, idx *Index, n *Node) (*Value, *Tensor, bool) {
+	switch n.OpType {
+	case "MatMul", "Einsum", "MatMulInteger", "QLinearMatMul":
+	case "Gemm":
+		if n.Input(2) != nil {
+			return nil, nil, false
+		}
+	default:
+		return nil, nil, false
+	}
+	if len(n.Outputs) != 1 || n.Outputs[0] == nil || idx.IsGraphOutput(n.Outputs[0]) {
+		return nil, nil, false
+	}
+	readers := idx.Consumers(n.Outputs[0])
+	if len(readers) != 1 || readers[0].OpType != "Add" || !readers[0].IsDefaultDomain() || len(readers[0].Inputs) != 2 {
+		return nil, nil, false
+	}
+	add := readers[0]
+	other := add.Inputs[0]
+	if other == n.Outputs[0] {
+		other = add.Inputs[1]
+	}
+	if other == n.Outputs[0] {
+		return nil, nil, false
+	}
+	return constSource(g, idx, other)
 }

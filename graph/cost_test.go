@@ -169,3 +169,24 @@ func TestModelCostQOperatorLayers(t *testing.T) {
 		t.Errorf("totals %+v", tot)
 	}
 }
+
+// A biased Linear exported as MatMul + Add counts its bias like Gemm's C.
+func TestMatMulBiasAddCountsAsParams(t *testing.T) {
+	g := &Graph{}
+	b := NewBuilder(g)
+	x := b.Input("x", Float32, KnownShape(2, 8))
+	w := b.Const("w", NewFloat32("", []int64{8, 4}, make([]float32, 32)))
+	bias := b.Const("bias", NewFloat32("", []int64{4}, make([]float32, 4)))
+	y := b.Op("MatMul", "mm", []*Value{x, w})
+	b.Output(b.Op("Add", "add", []*Value{y, bias}))
+	m := &Model{IRVersion: 8, Opsets: []OpsetImport{{Version: 13}}, Graph: g}
+	layers, tot := ModelCost(m)
+	if len(layers) != 1 || layers[0].Params != 36 || tot.Params != 36 || tot.UniqueParams != 36 {
+		t.Fatalf("layers %+v totals %+v, want one layer of 32+4 params", layers, tot)
+	}
+	// A second reader of the MatMul output makes the Add no longer its bias.
+	b.Output(y)
+	if _, tot := ModelCost(m); tot.Params != 32 {
+		t.Fatalf("params %d with the MatMul output also read elsewhere, want 32", tot.Params)
+	}
+}

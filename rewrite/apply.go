@@ -14,14 +14,22 @@ func rewriteLayers(s *state) error {
 	b := graph.NewBuilder(g)
 	idx := graph.NewIndex(g)
 	opset := s.model.OpsetVersion("")
-	for _, l := range s.layers {
+	for i, l := range s.layers {
+		if ctx := s.opts.Context; ctx != nil {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+		}
+		if s.opts.Progress != nil && i > 0 {
+			s.opts.Progress(i, len(s.layers), s.layers[i-1].Node.Label())
+		}
 		p := s.plans[l]
 		method, err := MethodByName(p.Method)
 		if err != nil {
 			return err
 		}
 		before := graph.NodeCost(g, idx, l.Node)
-		e := &Emitter{b: b, layer: l, method: method.Name(), opset: opset}
+		e := &Emitter{b: b, layer: l, method: method.Name(), opset: opset, seed: s.opts.Seed}
 		out, relErr, err := method.Apply(e, l, p)
 		if err != nil {
 			e.rollback(g)
@@ -50,6 +58,9 @@ func rewriteLayers(s *state) error {
 			row.NewNodes = append(row.NewNodes, n.Name)
 		}
 		s.applied = append(s.applied, appliedRewrite{row: row, nodes: e.nodes})
+	}
+	if s.opts.Progress != nil && len(s.layers) > 0 {
+		s.opts.Progress(len(s.layers), len(s.layers), s.layers[len(s.layers)-1].Node.Label())
 	}
 	return nil
 }

@@ -13,6 +13,7 @@ type Emitter struct {
 	layer  *Layer
 	method string
 	opset  int64
+	seed   uint64
 	nodes  []*graph.Node
 	consts []*graph.Value
 }
@@ -20,6 +21,9 @@ type Emitter struct {
 // Opset is the model's default-domain opset, which bounds the ops a method
 // may emit.
 func (e *Emitter) Opset() int64 { return e.opset }
+
+// Seed is Options.Seed, for methods whose solvers draw random numbers.
+func (e *Emitter) Seed() uint64 { return e.seed }
 
 func (e *Emitter) base(suffix string) string {
 	return fmt.Sprintf("%s/%s/%s", e.layer.Node.Label(), e.method, suffix)

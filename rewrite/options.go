@@ -1,6 +1,10 @@
 package rewrite
 
-import "github.com/onnxcompress/onnxcompress/graph"
+import (
+	"context"
+
+	"github.com/onnxcompress/onnxcompress/graph"
+)
 
 // Options say what Compress does.
 type Options struct {
@@ -44,4 +48,10 @@ type Options struct {
 
 	// Seed makes randomized solvers repeatable.
 	Seed uint64
+
+	// Context, when set, stops Compress between layers once it is done.
+	Context context.Context
+	// Progress, when set, is called after each layer is rewritten (or
+	// skipped) with how many of the planned layers are done.
+	Progress func(done, total int, layer string)
 }

@@ -69,7 +69,9 @@ func MeasureOutputErrors(orig, compressed *graph.Model, rep *Report, inputs map[
 		return 0, fmt.Errorf("running the compressed model: %w", err)
 	}
 	for _, l := range rep.Rewritten() {
-		if w, g := want[l.Output], got[l.Output]; w != nil && g != nil {
+		// A pruned layer's output has fewer channels: nothing to compare
+		// there, only downstream where the shapes meet again.
+		if w, g := want[l.Output], got[l.Output]; w != nil && g != nil && equalShape(w.Shape, g.Shape) {
 			e := relL2(g.F32, w.F32)
 			l.OutputError = &e
 		}
@@ -77,7 +79,7 @@ func MeasureOutputErrors(orig, compressed *graph.Model, rep *Report, inputs map[
 	worst := 0.0
 	for _, v := range orig.Graph.Outputs {
 		w, g := want[v.Name], got[v.Name]
-		if w == nil || g == nil || w.DType != graph.Float32 {
+		if w == nil || g == nil || w.DType != graph.Float32 || !equalShape(w.Shape, g.Shape) {
 			continue
 		}
 		worst = math.Max(worst, relL2(g.F32, w.F32))
@@ -124,4 +126,16 @@ func relL2(got, want []float32) float64 {
 		return math.Sqrt(num)
 	}
 	return math.Sqrt(num / den)
+}
+
+func equalShape(a, b []int) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
 }

@@ -136,6 +136,9 @@ func planLayers(s *state) error {
 		}
 		p, err := s.method.Plan(l, s.opts.Target)
 		if err != nil {
+			if _, named := s.namedExplicitly(l); named {
+				return usageErrorf("layer %s: %s cannot meet %s: %v", l.Node.Label(), s.method.Name(), s.opts.Target, err)
+			}
 			s.report.skip(l, s.method.Name(), err.Error())
 			continue
 		}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -9,8 +10,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
-	"github.com/onnxcompress/onnxcompress/onnx"
-	"github.com/onnxcompress/onnxcompress/rewrite"
+	"github.com/onnxcompress/onnxcompress"
 	"github.com/urfave/cli/v2"
 )
 
@@ -25,7 +25,7 @@ func compressCommand() *cli.Command {
    onnxcompress compress model.onnx -o small.onnx --method svd --energy 0.95 --write-plan plan.json
    onnxcompress compress model.onnx -o small.onnx --plan plan.json --report report.json
 
-Methods: ` + strings.Join(rewrite.MethodNames(), ", ") + `, and auto (the global budget picks a method per layer;
+Methods: ` + strings.Join(onnxcompress.MethodNames(), ", ") + `, and auto (the global budget picks a method per layer;
 needs --ratio or --macs-ratio).`,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "write the compressed model to `FILE`", Required: true},
@@ -55,12 +55,12 @@ needs --ratio or --macs-ratio).`,
 
 // compressResult is the report as the command writes it.
 type compressResult struct {
-	Model       string          `json:"model"`
-	Output      string          `json:"output"`
-	Method      string          `json:"method,omitempty"`
-	Target      string          `json:"target,omitempty"`
-	OutputError *float64        `json:"output_error,omitempty"`
-	Report      *rewrite.Report `json:"report"`
+	Model       string               `json:"model"`
+	Output      string               `json:"output"`
+	Method      string               `json:"method,omitempty"`
+	Target      string               `json:"target,omitempty"`
+	OutputError *float64             `json:"output_error,omitempty"`
+	Report      *onnxcompress.Report `json:"report"`
 }
 
 func runCompress(c *cli.Context) error {
@@ -72,7 +72,7 @@ func runCompress(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	m, err := onnx.Read(path)
+	m, err := onnxcompress.Load(path)
 	if err != nil {
 		return err
 	}
@@ -81,38 +81,20 @@ func runCompress(c *cli.Context) error {
 		return usageError{fmt.Errorf("%s: %w", path, err)}
 	}
 	opts.InputShapes = shapes
-	rep, err := rewrite.Compress(m, opts)
+	done, err := onnxcompress.Compress(context.Background(), m, onnxcompress.CompressOptions{Options: opts, Probes: c.Int("probe")})
 	if err != nil {
-		var ue *rewrite.UsageError
+		var ue *onnxcompress.UsageError
 		if errors.As(err, &ue) {
 			return usageError{fmt.Errorf("%s: %w", path, err)}
 		}
 		return fmt.Errorf("%s: %w", path, err)
 	}
-	res := compressResult{Model: path, Output: c.String("output"), Method: opts.Method, Report: rep}
+	rep := done.Report
+	res := compressResult{Model: path, Output: c.String("output"), Method: opts.Method, Report: rep, OutputError: done.OutputError}
 	if opts.Plan == nil {
 		res.Target = opts.Target.String()
 	}
-	if n := c.Int("probe"); n > 0 && len(rep.Rewritten()) > 0 {
-		orig, err := onnx.Read(path)
-		if err != nil {
-			return err
-		}
-		worst := 0.0
-		for i := 0; i < n; i++ {
-			in, err := rewrite.RandomProbe(orig, shapes, c.Uint64("seed")+uint64(i))
-			if err != nil {
-				return fmt.Errorf("%s: probe: %w", path, err)
-			}
-			e, err := rewrite.MeasureOutputErrors(orig, m, rep, in, 0)
-			if err != nil {
-				return fmt.Errorf("%s: probe: %w", path, err)
-			}
-			worst = max(worst, e)
-		}
-		res.OutputError = &worst
-	}
-	if err := onnx.Write(c.String("output"), m); err != nil {
+	if err := onnxcompress.Save(c.String("output"), m); err != nil {
 		return err
 	}
 	if p := c.String("write-plan"); p != "" {
@@ -134,8 +116,8 @@ func runCompress(c *cli.Context) error {
 	return res.printTable(c.App.Writer)
 }
 
-func compressOptions(c *cli.Context) (rewrite.Options, error) {
-	opts := rewrite.Options{
+func compressOptions(c *cli.Context) (onnxcompress.Options, error) {
+	opts := onnxcompress.Options{
 		Method:        c.String("method"),
 		Layers:        c.StringSlice("layers"),
 		Skip:          c.StringSlice("skip"),
@@ -166,12 +148,12 @@ func compressOptions(c *cli.Context) (rewrite.Options, error) {
 			return opts, badInput("%s: not a plan (a JSON list of {layer, method, ...}): %v", p, err)
 		}
 		if opts.Plan == nil {
-			opts.Plan = []rewrite.LayerPlan{}
+			opts.Plan = []onnxcompress.LayerPlan{}
 		}
 		return opts, nil
 	}
 	if opts.Method == "" {
-		return opts, badInput("compress needs --method (one of %s, auto) or --plan", strings.Join(rewrite.MethodNames(), ", "))
+		return opts, badInput("compress needs --method (one of %s, auto) or --plan", strings.Join(onnxcompress.MethodNames(), ", "))
 	}
 	if set != 1 {
 		return opts, badInput("give exactly one of --ratio, --rank, --energy, --macs-ratio")
@@ -204,10 +186,10 @@ func compressOptions(c *cli.Context) (rewrite.Options, error) {
 	return opts, nil
 }
 
-func planOf(rep *rewrite.Report) []rewrite.LayerPlan {
-	plans := []rewrite.LayerPlan{}
+func planOf(rep *onnxcompress.Report) []onnxcompress.LayerPlan {
+	plans := []onnxcompress.LayerPlan{}
 	for _, l := range rep.Rewritten() {
-		plans = append(plans, rewrite.LayerPlan{Layer: l.Layer, Method: l.Method, Form: l.Form, Ranks: l.Ranks,
+		plans = append(plans, onnxcompress.LayerPlan{Layer: l.Layer, Method: l.Method, Form: l.Form, Ranks: l.Ranks,
 			Chain: l.Chain, Keep: l.Keep, Bits: l.Bits})
 	}
 	return plans
@@ -234,7 +216,7 @@ func (r compressResult) printTable(w io.Writer) error {
 		if l.OutputError != nil {
 			outErr = fmt.Sprintf("%.4f", *l.OutputError)
 		}
-		settings := rewrite.LayerPlan{Form: l.Form, Ranks: l.Ranks, Chain: l.Chain, Keep: l.Keep, Bits: l.Bits}
+		settings := onnxcompress.LayerPlan{Form: l.Form, Ranks: l.Ranks, Chain: l.Chain, Keep: l.Keep, Bits: l.Bits}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%d → %d\t%d → %d\t%.4f\t%s\t\n", l.Layer, l.Method, settings.Describe(),
 			l.ParamsBefore, l.ParamsAfter, l.MACsBefore, l.MACsAfter, l.WeightError, outErr)
 	}

@@ -9,8 +9,8 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/onnxcompress/onnxcompress"
 	"github.com/onnxcompress/onnxcompress/graph"
-	"github.com/onnxcompress/onnxcompress/onnx"
 	"github.com/urfave/cli/v2"
 )
 
@@ -32,7 +32,7 @@ func inspectCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			m, err := onnx.Read(path)
+			m, err := onnxcompress.Load(path)
 			if err != nil {
 				return err
 			}
@@ -40,10 +40,11 @@ func inspectCommand() *cli.Command {
 			if err != nil {
 				return usageError{fmt.Errorf("%s: %w", path, err)}
 			}
-			if err := graph.InferShapes(m, shapes); err != nil {
+			api, err := onnxcompress.Inspect(m, shapes)
+			if err != nil {
 				return usageError{fmt.Errorf("%s: %w", path, err)}
 			}
-			rep := buildInspectReport(path, m, shapes)
+			rep := inspectReport{Model: path, InspectReport: api}
 			if c.Bool("json") {
 				return writeJSON(c.App.Writer, rep)
 			}
@@ -90,72 +91,17 @@ func inputShapes(m *graph.Model, flags []string) (map[string]graph.Shape, error)
 		}
 		given[name] = graph.KnownShape(ds...)
 	}
-	shapes, err := graph.ConcreteInputShapes(m.Graph, given)
+	shapes, err := onnxcompress.InputShapes(m, given)
 	if err != nil {
 		return nil, fmt.Errorf("--shape: %w", err)
 	}
 	return shapes, nil
 }
 
-type inspectLayer struct {
-	Name        string  `json:"name"`
-	Op          string  `json:"op"`
-	WeightShape []int64 `json:"weight_shape"`
-	Params      int64   `json:"params"`
-	MACs        int64   `json:"macs"`
-	ParamShare  float64 `json:"param_share"`
-	MACShare    float64 `json:"mac_share"`
-}
-
+// inspectReport is inspect's output: the API's report plus the file name.
 type inspectReport struct {
-	Model        string            `json:"model"`
-	IRVersion    int64             `json:"ir_version"`
-	Opsets       map[string]int64  `json:"opsets"`
-	Producer     string            `json:"producer,omitempty"`
-	InputShapes  map[string]string `json:"input_shapes"`
-	Layers       []inspectLayer    `json:"layers"`
-	Params       int64             `json:"params"`
-	UniqueParams int64             `json:"unique_params"`
-	MACs         int64             `json:"macs"`
-}
-
-func buildInspectReport(path string, m *graph.Model, shapes map[string]graph.Shape) inspectReport {
-	layers, totals := graph.ModelCost(m)
-	rep := inspectReport{
-		Model:        path,
-		IRVersion:    m.IRVersion,
-		Opsets:       map[string]int64{},
-		Producer:     strings.TrimSpace(m.ProducerName + " " + m.ProducerVersion),
-		InputShapes:  map[string]string{},
-		Params:       totals.Params,
-		UniqueParams: totals.UniqueParams,
-		MACs:         totals.MACs,
-	}
-	for _, o := range m.Opsets {
-		d := o.Domain
-		if d == "" {
-			d = "ai.onnx"
-		}
-		rep.Opsets[d] = o.Version
-	}
-	for name, s := range shapes {
-		rep.InputShapes[name] = s.String()
-	}
-	for _, l := range layers {
-		rep.Layers = append(rep.Layers, inspectLayer{
-			Name: l.Node.Label(), Op: l.Op, WeightShape: l.WeightShape,
-			Params: l.Params, MACs: l.MACs,
-			ParamShare: share(l.Params, totals.Params), MACShare: share(l.MACs, totals.MACs),
-		})
-	}
-	return rep
-}
-
-func share(part, whole int64) float64 {
-	if whole == 0 {
-		return 0
-	}
-	return float64(part) / float64(whole)
+	Model string `json:"model"`
+	*onnxcompress.InspectReport
 }
 
 func (r inspectReport) printTable(w io.Writer) error {
@@ -178,6 +124,13 @@ func (r inspectReport) printTable(w io.Writer) error {
 		fmt.Fprintf(w, "unique stored parameters (shared weights counted once): %d\n", r.UniqueParams)
 	}
 	return nil
+}
+
+func share(part, whole int64) float64 {
+	if whole == 0 {
+		return 0
+	}
+	return float64(part) / float64(whole)
 }
 
 func dimsString(d []int64) string {

@@ -10,10 +10,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/onnxcompress/onnxcompress"
 	"github.com/onnxcompress/onnxcompress/finetune"
 	"github.com/onnxcompress/onnxcompress/finetune/dataset"
 	"github.com/onnxcompress/onnxcompress/graph"
-	"github.com/onnxcompress/onnxcompress/onnx"
 	"github.com/onnxcompress/onnxcompress/rewrite"
 	"github.com/onnxcompress/onnxcompress/runtime"
 	"github.com/urfave/cli/v2"
@@ -36,7 +36,7 @@ func runCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			m, err := onnx.Read(path)
+			m, err := onnxcompress.Load(path)
 			if err != nil {
 				return err
 			}
@@ -156,7 +156,7 @@ func evalCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			m, err := onnx.Read(path)
+			m, err := onnxcompress.Load(path)
 			if err != nil {
 				return err
 			}
@@ -224,7 +224,7 @@ func benchCommand() *cli.Command {
 			if iters < 1 {
 				return badInput("--iters %d: must be at least 1", iters)
 			}
-			m, err := onnx.Read(path)
+			m, err := onnxcompress.Load(path)
 			if err != nil {
 				return err
 			}

@@ -1,0 +1,196 @@
+package onnxcompress
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/onnxcompress/onnxcompress/finetune"
+	"github.com/onnxcompress/onnxcompress/finetune/dataset"
+	"github.com/onnxcompress/onnxcompress/graph"
+	"github.com/onnxcompress/onnxcompress/onnx"
+	"github.com/onnxcompress/onnxcompress/rewrite"
+)
+
+// Load reads an ONNX model; external data is resolved inside its folder.
+// Malformed input gives an error matching onnx.ErrBadInput.
+func Load(path string) (*graph.Model, error) { return onnx.Read(path) }
+
+// Save writes m atomically (temp file, then rename): a failed write leaves
+// any existing file untouched.
+func Save(path string, m *graph.Model, opts ...onnx.Option) error {
+	return onnx.Write(path, m, opts...)
+}
+
+// Clone returns an independent copy of m (through the codec, so it is exact).
+func Clone(m *graph.Model) (*graph.Model, error) {
+	data, err := onnx.Encode(m)
+	if err != nil {
+		return nil, err
+	}
+	return onnx.Decode(data, "")
+}
+
+// InputShapes completes the given shapes with m's declared ones, unknown
+// dimensions set to 1.
+func InputShapes(m *graph.Model, given map[string]graph.Shape) (map[string]graph.Shape, error) {
+	return graph.ConcreteInputShapes(m.Graph, given)
+}
+
+// LayerInfo is one weighted layer as Inspect sees it.
+type LayerInfo struct {
+	Name        string  `json:"name"`
+	Op          string  `json:"op"`
+	WeightShape []int64 `json:"weight_shape"`
+	Params      int64   `json:"params"`
+	MACs        int64   `json:"macs"`
+	ParamShare  float64 `json:"param_share"`
+	MACShare    float64 `json:"mac_share"`
+}
+
+// InspectReport is a model's cost, per weighted layer and in total.
+type InspectReport struct {
+	IRVersion    int64             `json:"ir_version"`
+	Opsets       map[string]int64  `json:"opsets"`
+	Producer     string            `json:"producer,omitempty"`
+	InputShapes  map[string]string `json:"input_shapes"`
+	Layers       []LayerInfo       `json:"layers"`
+	Params       int64             `json:"params"`
+	UniqueParams int64             `json:"unique_params"`
+	MACs         int64             `json:"macs"`
+}
+
+// Inspect infers shapes at the given input shapes (see InputShapes) and
+// counts each weighted layer's parameters and multiply-adds.
+func Inspect(m *graph.Model, shapes map[string]graph.Shape) (*InspectReport, error) {
+	shapes, err := InputShapes(m, shapes)
+	if err != nil {
+		return nil, err
+	}
+	if err := graph.InferShapes(m, shapes); err != nil {
+		return nil, err
+	}
+	layers, totals := graph.ModelCost(m)
+	rep := &InspectReport{
+		IRVersion:    m.IRVersion,
+		Opsets:       map[string]int64{},
+		Producer:     strings.TrimSpace(m.ProducerName + " " + m.ProducerVersion),
+		InputShapes:  map[string]string{},
+		Layers:       []LayerInfo{},
+		Params:       totals.Params,
+		UniqueParams: totals.UniqueParams,
+		MACs:         totals.MACs,
+	}
+	for _, o := range m.Opsets {
+		d := o.Domain
+		if d == "" {
+			d = "ai.onnx"
+		}
+		rep.Opsets[d] = o.Version
+	}
+	for name, s := range shapes {
+		rep.InputShapes[name] = s.String()
+	}
+	for _, l := range layers {
+		rep.Layers = append(rep.Layers, LayerInfo{
+			Name: l.Node.Label(), Op: l.Op, WeightShape: l.WeightShape, Params: l.Params, MACs: l.MACs,
+			ParamShare: share(l.Params, totals.Params), MACShare: share(l.MACs, totals.MACs),
+		})
+	}
+	return rep, nil
+}
+
+func share(part, whole int64) float64 {
+	if whole == 0 {
+		return 0
+	}
+	return float64(part) / float64(whole)
+}
+
+// CompressOptions are rewrite's options plus the checks Compress runs.
+type CompressOptions struct {
+	rewrite.Options
+	// Probes is how many random input batches (seeded by Options.Seed) the
+	// original and the compressed model run on in this project's runtime to
+	// measure output error; 0 skips the check.
+	Probes int
+}
+
+// CompressResult is what Compress did and what it measured.
+type CompressResult struct {
+	Report *rewrite.Report `json:"report"`
+	// OutputError is the worst relative L2 error of the model outputs over
+	// the probes; nil when not measured.
+	OutputError *float64 `json:"output_error,omitempty"`
+}
+
+// Compress rewrites m in place as opts say and, with Probes > 0, measures
+// the output error against the model as it was. ctx cancels between layers;
+// opts.Progress reports each layer.
+func Compress(ctx context.Context, m *graph.Model, opts CompressOptions) (*CompressResult, error) {
+	var orig *graph.Model
+	if opts.Probes > 0 {
+		var err error
+		if orig, err = Clone(m); err != nil {
+			return nil, err
+		}
+	}
+	shapes, err := InputShapes(m, opts.InputShapes)
+	if err != nil {
+		return nil, err
+	}
+	opts.InputShapes = shapes
+	opts.Context = ctx
+	rep, err := rewrite.Compress(m, opts.Options)
+	if err != nil {
+		return nil, err
+	}
+	res := &CompressResult{Report: rep}
+	if orig == nil || len(rep.Rewritten()) == 0 {
+		return res, nil
+	}
+	worst := 0.0
+	for i := 0; i < opts.Probes; i++ {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		in, err := rewrite.RandomProbe(orig, shapes, opts.Seed+uint64(i))
+		if err != nil {
+			return nil, fmt.Errorf("probe: %w", err)
+		}
+		e, err := rewrite.MeasureOutputErrors(orig, m, rep, in, 0)
+		if err != nil {
+			return nil, fmt.Errorf("probe: %w", err)
+		}
+		worst = max(worst, e)
+	}
+	res.OutputError = &worst
+	return res, nil
+}
+
+// Evaluate scores m's top-1 accuracy and cross-entropy on labelled data.
+func Evaluate(ctx context.Context, m *graph.Model, d *dataset.Dataset, opts finetune.EvalOptions) (finetune.EvalResult, error) {
+	return finetune.Evaluate(ctx, m, d, opts)
+}
+
+// The compression vocabulary, from package rewrite.
+type (
+	// Options say what Compress rewrites and how far.
+	Options = rewrite.Options
+	// Target is how far to compress each layer (or, for a ratio, all).
+	Target = rewrite.Target
+	// LayerPlan is one layer's method and settings (the --plan file format).
+	LayerPlan = rewrite.LayerPlan
+	// Report says what Compress did per layer and in total.
+	Report = rewrite.Report
+	// LayerReport is one layer's row of a Report.
+	LayerReport = rewrite.LayerReport
+	// UsageError marks a request that cannot be met as asked.
+	UsageError = rewrite.UsageError
+)
+
+// AutoMethod lets the global budget pick each layer's method.
+const AutoMethod = rewrite.AutoMethod
+
+// MethodNames lists the compression methods.
+func MethodNames() []string { return rewrite.MethodNames() }
