@@ -110,3 +110,14 @@ func assertClose(t *testing.T, what string, got, want []float32, rtol, atol floa
 		}
 	}
 }
+
+// sessionBackends are the Options.Backend values this machine can run.
+func sessionBackends(t *testing.T) []string {
+	names := []string{"go"}
+	for _, be := range testBackends(t) {
+		if be.Name() == "cpu/openblas" {
+			names = append(names, "openblas")
+		}
+	}
+	return names
+}

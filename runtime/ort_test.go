@@ -1,0 +1,82 @@
+package runtime
+
+import (
+	"math/rand/v2"
+	"testing"
+
+	"github.com/onnxcompress/onnxcompress/graph"
+	"github.com/onnxcompress/onnxcompress/internal/reference"
+	"github.com/onnxcompress/onnxcompress/onnx"
+)
+
+// Whole models against ONNX Runtime: the committed Fashion-MNIST LeNet-5
+// and torchvision ResNet-18 and MobileNetV2 (depthwise convolutions, Clip
+// fusion), on every backend. Relative L2 error ≤ 1e-5, the project's
+// exactness contract.
+func TestModelsMatchONNXRuntime(t *testing.T) {
+	reference.Require(t, reference.ORT, reference.Torch)
+	dir := t.TempDir()
+	models := []struct {
+		path  string
+		shape []int64
+	}{{"../testmodels/fmnist/lenet5.onnx", []int64{8, 1, 28, 28}}}
+	for _, arch := range []string{"resnet18", "mobilenet_v2"} {
+		p, err := reference.ExportTorchvision(dir, arch)
+		if err != nil {
+			t.Fatal(err)
+		}
+		models = append(models, struct {
+			path  string
+			shape []int64
+		}{p, []int64{2, 3, 224, 224}})
+	}
+	rng := rand.New(rand.NewPCG(11, 11))
+	for _, md := range models {
+		m, err := onnx.Read(md.path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n, _ := graph.NumElements(md.shape)
+		x := graph.NewFloat32("input", md.shape, randFloats(rng, int(n)))
+		name := ""
+		for _, v := range m.Graph.Inputs {
+			if !v.IsConst() {
+				name = v.Name
+				break
+			}
+		}
+		want, err := reference.RunORT(md.path, map[string]*graph.Tensor{name: x}, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		in, err := FromGraph(x)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, be := range sessionBackends(t) {
+			s, err := NewSession(m, Options{Threads: 2, Backend: be})
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := s.Run(map[string]*Tensor{name: in})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for outName, w := range want {
+				wf, err := w.Float32s()
+				if err != nil {
+					t.Fatal(err)
+				}
+				g := got[outName]
+				if g == nil {
+					t.Fatalf("%s: output %q missing", md.path, outName)
+				}
+				if e := reference.RelL2(g.F32, wf); !(e <= 1e-5) {
+					t.Errorf("%s on %s: output %q relative L2 error %.3g > 1e-5", md.path, s.BackendName(), outName, e)
+				} else {
+					t.Logf("%s on %s: relative L2 error %.2g", md.path, s.BackendName(), e)
+				}
+			}
+		}
+	}
+}
