@@ -33,8 +33,8 @@ Examples:
    onnxcompress finetune small.onnx -o tuned.onnx --teacher lenet5.onnx \
       --data /usr/share/datasets/fashion-mnist --mean 0.286 --std 0.353 --epochs 2`,
 		Flags: append(finetuneDataFlags(),
-			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "write the fine-tuned model to `FILE`", Required: true},
-			&cli.StringFlag{Name: "teacher", Usage: "the original model `ORIG` to distil from", Required: true},
+			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "write the fine-tuned model to `FILE` (required)"},
+			&cli.StringFlag{Name: "teacher", Usage: "the original model `ORIG` to distil from (required)"},
 			&cli.IntFlag{Name: "epochs", Value: 1, Usage: "passes over the training data"},
 			&cli.IntFlag{Name: "max-steps", Usage: "stop after `N` optimisation steps (0: no limit)"},
 			&cli.Float64Flag{Name: "lr", Value: 1e-3, Usage: "base learning rate"},
@@ -74,6 +74,11 @@ func finetuneAction(c *cli.Context) error {
 	path, err := oneModelArg(c)
 	if err != nil {
 		return err
+	}
+	for _, required := range []string{"output", "teacher"} {
+		if c.String(required) == "" {
+			return badInput("finetune: --%s is required", required)
+		}
 	}
 	if d := c.String("device"); d != "cpu" {
 		return badInput("--device %s: only cpu is supported", d)

@@ -1,0 +1,163 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/onnxcompress/onnxcompress/internal/reference"
+	"github.com/onnxcompress/onnxcompress/onnx"
+	"github.com/onnxcompress/onnxcompress/testmodels"
+)
+
+var fmnistNorm = []string{"--mean", "0.286", "--std", "0.353"}
+
+func testAccuracy(t *testing.T, model string) float64 {
+	t.Helper()
+	stdout, stderr, code := runCLI(t, append([]string{"eval", model, "--data", fashionMNIST, "--json"}, fmnistNorm...)...)
+	if code != 0 {
+		t.Fatalf("eval %s: exit %d: %s", model, code, stderr)
+	}
+	var res struct{ Accuracy float64 }
+	if err := json.Unmarshal([]byte(stdout), &res); err != nil {
+		t.Fatal(err)
+	}
+	return res.Accuracy
+}
+
+// The bundled LeNet compressed by SVD to a quarter of its parameters loses
+// accuracy; 300 distillation steps win most of it back: at least 3 points,
+// to within 2 points of the original. The weights go back into the same
+// graph under the same names.
+func TestFinetuneRecoversSVDLeNet(t *testing.T) {
+	reference.Require(t, reference.FashionMNIST)
+	info, err := testmodels.BundledLeNetInfo()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	small, tuned := filepath.Join(dir, "svd.onnx"), filepath.Join(dir, "tuned.onnx")
+	if _, stderr, code := runCLI(t, "compress", bundledLeNet(t), "-o", small, "--method", "svd", "--ratio", "0.25", "--quiet"); code != 0 {
+		t.Fatalf("compress: exit %d: %s", code, stderr)
+	}
+	before := testAccuracy(t, small)
+	stdout, stderr, code := runCLI(t, append([]string{"finetune", small, "-o", tuned, "--teacher", bundledLeNet(t),
+		"--data", fashionMNIST, "--max-steps", "300", "--threads", "1", "--seed", "1"}, fmnistNorm...)...)
+	if code != 0 {
+		t.Fatalf("finetune: exit %d: %s", code, stderr)
+	}
+	after := testAccuracy(t, tuned)
+	t.Logf("test top-1: original %.2f%%, svd 0.25 %.2f%%, after 300 KD steps %.2f%%", 100*info.TestAccuracy, 100*before, 100*after)
+	if after < before+0.03 || after < info.TestAccuracy-0.02 {
+		t.Errorf("accuracy %.4f → %.4f (original %.4f): want +3 points and within 2 of the original", before, after, info.TestAccuracy)
+	}
+	// Not a terminal: plain progress lines, no carriage returns.
+	if strings.Contains(stdout, "\r") || !strings.Contains(stdout, "step 300/300") || !strings.Contains(stdout, "epoch 1:") {
+		t.Errorf("progress output:\n%s", stdout)
+	}
+	a, err := onnx.Read(small)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := onnx.Read(tuned)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(a.Graph.Nodes) != len(b.Graph.Nodes) || len(a.Graph.Initializers) != len(b.Graph.Initializers) {
+		t.Fatal("fine-tuning changed the graph's structure")
+	}
+	changed := 0
+	for i, v := range a.Graph.Initializers {
+		w := b.Graph.Initializers[i]
+		if v.Name != w.Name || !slices.Equal(v.Const.Dims, w.Const.Dims) {
+			t.Fatalf("initializer %d: %s%v became %s%v", i, v.Name, v.Const.Dims, w.Name, w.Const.Dims)
+		}
+		if !bytes.Equal(v.Const.Raw, w.Const.Raw) {
+			changed++
+		}
+	}
+	if changed == 0 {
+		t.Error("no initializer changed")
+	}
+	if err := reference.CheckModel(tuned); err != nil && reference.Available(reference.Checker) == nil {
+		t.Errorf("ONNX checker: %v", err)
+	}
+}
+
+// SIGINT stops training cleanly: exit 0 and the best model so far written.
+func TestFinetuneInterruptKeepsModel(t *testing.T) {
+	reference.Require(t, reference.FashionMNIST)
+	dir := t.TempDir()
+	small, tuned := filepath.Join(dir, "svd.onnx"), filepath.Join(dir, "tuned.onnx")
+	if _, stderr, code := runCLI(t, "compress", bundledLeNet(t), "-o", small, "--method", "svd", "--ratio", "0.25", "--quiet"); code != 0 {
+		t.Fatalf("compress: exit %d: %s", code, stderr)
+	}
+	cmd := exec.Command(binary, append([]string{"finetune", small, "-o", tuned, "--teacher", bundledLeNet(t),
+		"--data", fashionMNIST, "--epochs", "5", "--threads", "1", "--eval-limit", "500"}, fmnistNorm...)...)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var out strings.Builder
+	lines := bufio.NewScanner(stdout)
+	for lines.Scan() {
+		out.WriteString(lines.Text() + "\n")
+		if strings.HasPrefix(lines.Text(), "step ") {
+			time.Sleep(200 * time.Millisecond)
+			if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
+				t.Fatal(err)
+			}
+			break
+		}
+	}
+	for lines.Scan() {
+		out.WriteString(lines.Text() + "\n")
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("%v after SIGINT: %s\n%s", err, stderr.String(), out.String())
+	}
+	if !strings.Contains(out.String(), "interrupted after") {
+		t.Errorf("output does not say it was interrupted:\n%s", out.String())
+	}
+	if _, err := os.Stat(tuned); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := onnx.Read(tuned); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestFinetuneBadUsageIsExit2(t *testing.T) {
+	reference.Require(t, reference.FashionMNIST)
+	dir := t.TempDir()
+	out := filepath.Join(dir, "out.onnx")
+	base := []string{"finetune", bundledLeNet(t), "-o", out, "--data", fashionMNIST}
+	for _, extra := range [][]string{
+		{}, // no --teacher
+		{"--teacher", bundledLeNet(t), "--optimizer", "rmsprop"},
+		{"--teacher", bundledLeNet(t), "--device", "cuda"},
+		{"--teacher", bundledLeNet(t), "--kd-alpha", "2"},
+		{"--teacher", bundledLeNet(t)}, // the original model has no rewritten layers to train
+	} {
+		_, stderr, code := runCLI(t, append(slices.Clone(base), extra...)...)
+		if code != exitBadInput {
+			t.Errorf("%v: exit %d, want %d (%s)", extra, code, exitBadInput, stderr)
+		}
+	}
+	if _, err := os.Stat(out); err == nil {
+		t.Error("an output was written")
+	}
+}
