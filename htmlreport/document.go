@@ -36,6 +36,7 @@ const SchemaVersion = "onnxcompress.diff/v1"
 //	    "after":  {...}
 //	  },
 //	  "params_ratio": 0.49, "macs_ratio": 0.92,   after / before
+//	  "numeric_skipped": "why",    only when the default probe could not run
 //	  "numeric": {                 absent with --probe 0 and no --data
 //	    "source": "probe|data", "probes": 1, "seed": 1, "data": "", "samples": 1,
 //	    "tol": 1e-4,
@@ -62,7 +63,10 @@ type Document struct {
 	ParamsRatio float64           `json:"params_ratio"`
 	MACsRatio   float64           `json:"macs_ratio"`
 	Numeric     *Numeric          `json:"numeric,omitempty"`
-	LayerErrors []LayerError      `json:"layer_errors,omitempty"`
+	// NumericSkipped says why the default probe did not run (e.g. an op
+	// the runtime lacks); an explicit --probe, --data or --tol fails instead.
+	NumericSkipped string       `json:"numeric_skipped,omitempty"`
+	LayerErrors    []LayerError `json:"layer_errors,omitempty"`
 }
 
 // Numeric compares the two models' outputs on the same inputs.

@@ -347,6 +347,7 @@ svg .op{font-size:13px;font-weight:600}svg .nm{font-size:10.5px;fill:#4a5568}
 <div class="card"><span>top-1 agreement</span><b>{{pctp .Top1Agreement}}</b>{{if .AccuracyA}}<span>accuracy {{pctp .AccuracyA}} → {{pctp .AccuracyB}}</span>{{end}}</div>
 {{end}}
 </div>
+{{with .Doc.NumericSkipped}}<p>Outputs not compared: {{.}}</p>{{end}}
 {{with .Numeric}}
 <table id="outputs"><tr><th>output (a)</th><th>output (b)</th><th>elements</th><th>max abs</th><th>rel. L2</th><th>top-1 agreement</th></tr>
 {{range .Outputs}}<tr><td>{{.A}}</td><td>{{.B}}</td><td class="num">{{.Elements}}</td><td class="num">{{g4 .MaxAbs}}</td><td class="num">{{g4 .RelL2}}</td><td class="num">{{pctp .Top1Agreement}}</td></tr>

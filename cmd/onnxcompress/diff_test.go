@@ -364,6 +364,25 @@ func TestDiffOfOutputsWithOtherShapes(t *testing.T) {
 	}
 }
 
+// An op this tool's runtime cannot run does not hide the structural diff
+// unless numbers were asked for.
+func TestDiffWithoutRunnableModelStillDiffs(t *testing.T) {
+	lenet := bundledLeNet(t)
+	custom := editedLeNet(t, "custom.onnx", func(m *graph.Model) {
+		n := nodeNamed(t, m, "/Relu_2")
+		n.Domain = "com.example"
+		m.Opsets = append(m.Opsets, graph.OpsetImport{Domain: "com.example", Version: 1})
+	})
+	doc := diffJSON(t, 1, lenet, custom)
+	if doc.Numeric != nil || doc.NumericSkipped == "" {
+		t.Fatalf("numeric %+v, skipped %q", doc.Numeric, doc.NumericSkipped)
+	}
+	checkOnlyChange(t, doc, graph.Replaced, graph.ByName, "/Relu_2", "com.example.Relu")
+	if _, stderr, code := runCLI(t, "diff", lenet, custom, "--probe", "1"); code != exitBadInput || !strings.Contains(stderr, "Relu_2") {
+		t.Fatalf("explicit --probe: exit %d, %q", code, stderr)
+	}
+}
+
 // checkOnlyChange asserts that exactly one change is not Unchanged, of kind
 // and match, about the node called name, now of op newOp.
 func checkOnlyChange(t *testing.T, doc htmlreport.Document, kind graph.ChangeKind, match graph.MatchKind, name, newOp string) {
