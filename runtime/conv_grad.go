@@ -52,23 +52,37 @@ func compileConvGrad(n *graph.Node, _ int64, _ kernelFunc, _ trainMode) (*gradOp
 		if !wantW && !wantX {
 			return nil
 		}
-		col := c.tempF32(kk * outHW)
 		if wantW {
 			c.allocZero(dx[1], graph.Float32, wt.Shape...)
 		}
 		if wantX {
 			c.allocZero(dx[0], graph.Float32, x.Shape...)
 		}
-		for b := 0; b < nb; b++ {
+		// Images go through the GEMMs in chunks whose im2col fits the
+		// cache budget of the forward, so small images still make wide GEMMs.
+		per := max(1, convChunkBytes/4/(kk*outHW))
+		per = min(per, nb)
+		col := c.tempF32(kk * per * outHW)
+		dyc := c.tempF32(mg * per * outHW)
+		for b0 := 0; b0 < nb; b0 += per {
+			imgs := min(per, nb-b0)
+			cols := imgs * outHW
 			for gi := 0; gi < g; gi++ {
-				dyg := d[(b*m+gi*mg)*outHW:]
+				// The chunk's output gradient as one [mg, images·outHW] matrix.
+				for i := 0; i < imgs; i++ {
+					for o := 0; o < mg; o++ {
+						copy(dyc[o*cols+i*outHW:][:outHW], d[((b0+i)*m+gi*mg+o)*outHW:][:outHW])
+					}
+				}
 				if wantW {
-					im2colRange(c, win, x.F32, ch, gi*cg, cg, b*outHW, outHW, col)
-					c.backend.Sgemm(false, true, mg, kk, outHW, 1, dyg, outHW, col, outHW, 1, dx[1].F32[gi*mg*kk:], kk)
+					im2colRange(c, win, x.F32, ch, gi*cg, cg, b0*outHW, cols, col[:kk*cols])
+					c.backend.Sgemm(false, true, mg, kk, cols, 1, dyc, cols, col, cols, 1, dx[1].F32[gi*mg*kk:], kk)
 				}
 				if wantX {
-					c.backend.Sgemm(true, false, kk, outHW, mg, 1, wt.F32[gi*mg*kk:], kk, dyg, outHW, 0, col, outHW)
-					col2im(win.transposed(), cg, col, dx[0].F32[(b*ch+gi*cg)*inHW:(b*ch+(gi+1)*cg)*inHW])
+					c.backend.Sgemm(true, false, kk, cols, mg, 1, wt.F32[gi*mg*kk:], kk, dyc, cols, 0, col, cols)
+					for i := 0; i < imgs; i++ {
+						col2imStrided(win, cg, col[i*outHW:], cols, dx[0].F32[((b0+i)*ch+gi*cg)*inHW:((b0+i)*ch+(gi+1)*cg)*inHW])
+					}
 				}
 			}
 		}
@@ -76,10 +90,29 @@ func compileConvGrad(n *graph.Node, _ int64, _ kernelFunc, _ trainMode) (*gradOp
 	}}, nil
 }
 
-// transposed is the window of the ConvTranspose that maps this
-// convolution's output back onto its input, for col2im.
-func (w window) transposed() window {
-	t := w
-	t.inH, t.inW, t.outH, t.outW = w.outH, w.outW, w.inH, w.inW
-	return t
+// col2imStrided adds the im2col rows (ci, ki, kj) of one image, each outHW
+// long and ld apart in col, back onto the input pixels they were read from.
+func col2imStrided(w window, cg int, col []float32, ld int, dst []float32) {
+	outHW, inHW, taps := w.outH*w.outW, w.inH*w.inW, w.kH*w.kW
+	for r := 0; r < cg*taps; r++ {
+		ci, tap := r/taps, r%taps
+		ki, kj := tap/w.kW, tap%w.kW
+		row := col[r*ld:][:outHW]
+		plane := dst[ci*inHW : (ci+1)*inHW]
+		for oh := 0; oh < w.outH; oh++ {
+			ih := oh*w.sH - w.padT + ki*w.dH
+			if ih < 0 || ih >= w.inH {
+				continue
+			}
+			src := row[oh*w.outW:][:w.outW]
+			line := plane[ih*w.inW:][:w.inW]
+			iw := kj*w.dW - w.padL
+			for _, v := range src {
+				if iw >= 0 && iw < w.inW {
+					line[iw] += v
+				}
+				iw += w.sW
+			}
+		}
+	}
 }

@@ -30,6 +30,7 @@ func TestConvAgainstTorch(t *testing.T) {
 		{name: "grouped", x: []int{2, 6, 8, 8}, w: []int{4, 3, 3, 3}, group: 2, pads: []int64{1, 1, 1, 1}, bias: true},
 		{name: "depthwise", x: []int{2, 5, 9, 9}, w: []int{5, 1, 3, 3}, group: 5, strides: []int64{2, 2}, pads: []int64{1, 1, 1, 1}, bias: true},
 		{name: "depthwise_mult", x: []int{1, 3, 6, 6}, w: []int{6, 1, 3, 3}, group: 3},
+		{name: "depthwise_s1_wide", x: []int{2, 4, 7, 37}, w: []int{4, 1, 3, 5}, group: 4, pads: []int64{1, 2, 1, 2}, dil: []int64{1, 2}, bias: true},
 		{name: "same_upper", x: []int{1, 3, 7, 6}, w: []int{2, 3, 4, 3}, strides: []int64{2, 2}, autoPad: "SAME_UPPER"},
 		{name: "same_lower", x: []int{1, 3, 7, 6}, w: []int{2, 3, 4, 4}, autoPad: "SAME_LOWER"},
 		{name: "valid", x: []int{1, 2, 6, 9}, w: []int{3, 2, 2, 4}, strides: []int64{1, 3}, autoPad: "VALID"},

@@ -39,3 +39,20 @@ var hasAVX512 = func() bool {
 func microKernel(k int, a, b, c []float32, ldc int) {
 	sgemmKernel12x32(k, &a[0], &b[0], &c[0], ldc)
 }
+
+//go:noescape
+func axpyAVX512(n int, a float32, x, y *float32)
+
+// axpy computes y += a·x over len(y) elements.
+func axpy(y, x []float32, a float32) {
+	n := len(y)
+	x = x[:n]
+	if hasAVX512 && n >= 16 {
+		bulk := n &^ 15
+		axpyAVX512(bulk, a, &x[0], &y[0])
+		x, y = x[bulk:], y[bulk:]
+	}
+	for i := range y {
+		y[i] += a * x[i]
+	}
+}

@@ -149,3 +149,25 @@ TEXT ·xgetbv(SB), NOSPLIT, $0-4
 	XGETBV
 	MOVL AX, eax+0(FP)
 	RET
+
+// func axpyAVX512(n int, a float32, x, y *float32)
+//
+// y[i] += a·x[i] for i < n, n a multiple of 16.
+TEXT ·axpyAVX512(SB), NOSPLIT, $0-32
+	MOVQ n+0(FP), CX
+	VBROADCASTSS a+8(FP), Z0
+	MOVQ x+16(FP), SI
+	MOVQ y+24(FP), DI
+	SHRQ $4, CX
+	JEQ done
+loop:
+	VMOVUPS (DI), Z1
+	VFMADD231PS (SI), Z0, Z1
+	VMOVUPS Z1, (DI)
+	ADDQ $64, SI
+	ADDQ $64, DI
+	DECQ CX
+	JNE loop
+done:
+	VZEROUPPER
+	RET

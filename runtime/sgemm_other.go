@@ -12,3 +12,11 @@ var hasAVX512 = false
 func microKernel(k int, a, b, c []float32, ldc int) {
 	panic("runtime: no sgemm micro-kernel on this architecture")
 }
+
+// axpy computes y += a·x over len(y) elements.
+func axpy(y, x []float32, a float32) {
+	x = x[:len(y)]
+	for i := range y {
+		y[i] += a * x[i]
+	}
+}
