@@ -6,9 +6,9 @@ import (
 	"github.com/onnxcompress/onnxcompress/graph"
 )
 
-// Conv backward, per image and group on the GEMM: dW += dY·colᵀ, dcol = Wᵀ·dY
-// scattered back to dX (col2im), dB = ΣdY. Depthwise convolutions take the
-// same path with one-row GEMMs.
+// Conv backward on the GEMM, per group and chunk of images: dW += dY·colᵀ,
+// dcol = Wᵀ·dY scattered back to dX (col2im), dB = ΣdY. Depthwise
+// convolutions take the same path with one-row GEMMs.
 
 func init() {
 	registerBackward(compileConvGrad, "Conv")

@@ -13,12 +13,9 @@ import (
 // inner piece only strictly inside).
 
 func init() {
-	registerBackward(outputGrad(func(y float32) float32 {
-		if y > 0 {
-			return 1
-		}
-		return 0
-	}), "Relu")
+	registerBackward(func(*graph.Node, int64, kernelFunc, trainMode) (*gradOp, error) {
+		return &gradOp{keepOut: true, grad: reluGrad}, nil
+	}, "Relu")
 	registerBackward(outputGrad(func(y float32) float32 { return y * (1 - y) }), "Sigmoid")
 	registerBackward(outputGrad(func(y float32) float32 { return 1 - y*y }), "Tanh")
 	registerBackward(func(n *graph.Node, _ int64, _ kernelFunc, _ trainMode) (*gradOp, error) {
@@ -59,6 +56,23 @@ func init() {
 			return nil
 		}}, nil
 	}, "Identity")
+}
+
+// reluGrad passes the gradient where the output is positive; written out
+// because it runs after nearly every layer.
+func reluGrad(c *execContext, in, out, dy, dx []*Tensor) error {
+	c.alloc(dx[0], graph.Float32, in[0].Shape...)
+	y, d, g := out[0].F32, dy[0].F32, dx[0].F32
+	g = g[:len(y)]
+	d = d[:len(y)]
+	for i, v := range y {
+		if v > 0 {
+			g[i] = d[i]
+		} else {
+			g[i] = 0
+		}
+	}
+	return nil
 }
 
 // outputGrad is the backward of y = f(x) with f′ written in terms of y.
