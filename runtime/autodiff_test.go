@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"strings"
 	"testing"
 
 	"github.com/onnxcompress/onnxcompress/graph"
@@ -77,7 +78,16 @@ func checkGrad(t *testing.T, gc gradCase) {
 	t.Helper()
 	m, feeds, names := gc.model()
 	opts := gc.opts
-	opts.Threads, opts.InputGrads = 2, true
+	opts.InputGrads = true
+	checkModelGrad(t, m, feeds, names, opts)
+}
+
+// checkModelGrad is checkGrad on any model: names are graph inputs (with
+// opts.InputGrads) or trainable initializers (opts.Trainable), perturbed in
+// place.
+func checkModelGrad(t *testing.T, m *graph.Model, feeds map[string]*Tensor, names []string, opts TrainOptions) {
+	t.Helper()
+	opts.Threads = 2
 	tape, err := NewTape(m, opts)
 	if err != nil {
 		t.Fatal(err)
@@ -117,7 +127,12 @@ func checkGrad(t *testing.T, gc gradCase) {
 	}
 	const h = 1e-2
 	for _, name := range names {
-		x := feeds[name].F32
+		var x []float32
+		if f, ok := feeds[name]; ok {
+			x = f.F32
+		} else {
+			x = tape.Param(name).F32
+		}
 		got := analytic[name]
 		num := make([]float64, len(x))
 		for i := range x {
@@ -139,12 +154,12 @@ func checkGrad(t *testing.T, gc gradCase) {
 			continue
 		}
 		if rel := math.Sqrt(diff / math.Max(norm, 1e-30)); rel > 1e-2 {
-			t.Errorf("%s input %s: gradient off by %.3g relative L2\n analytic %v\n numeric  %v", gc.op, name, rel, head(got), head(num))
+			t.Errorf("input %s: gradient off by %.3g relative L2\n analytic %v\n numeric  %v", name, rel, head(got), head(num))
 			continue
 		}
 		for i := range num {
 			if math.Abs(got[i]-num[i]) > 2e-2*peak {
-				t.Errorf("%s input %s[%d]: analytic %g, numeric %g", gc.op, name, i, got[i], num[i])
+				t.Errorf("input %s[%d]: analytic %g, numeric %g", name, i, got[i], num[i])
 				break
 			}
 		}
@@ -477,5 +492,76 @@ func TestDropoutTraining(t *testing.T) {
 	}
 	if frac := float64(dropped) / 2000; math.Abs(frac-0.25) > 0.04 {
 		t.Errorf("dropped %.3f of the elements, want about 0.25", frac)
+	}
+}
+
+// residualModel is x → Conv(W1,B1) → Relu → Conv(W2) + the first conv's
+// output (a value read twice) → GlobalAveragePool → Flatten → Gemm(W3,B3).
+func residualModel(rng *rand.Rand) (*graph.Model, map[string]*Tensor, []string) {
+	g := &graph.Graph{Name: "residual"}
+	b := graph.NewBuilder(g)
+	w := func(name string, dims ...int64) *graph.Value {
+		n := 1
+		for _, d := range dims {
+			n *= int(d)
+		}
+		return b.Const(name, graph.NewFloat32(name, dims, randFloats(rng, n)))
+	}
+	x := b.Input("x", graph.Float32, graph.KnownShape(2, 2, 5, 5))
+	pads := graph.IntsAttr("pads", 1, 1, 1, 1)
+	c1 := b.Op("Conv", "c1", []*graph.Value{x, w("W1", 3, 2, 3, 3), w("B1", 3)}, pads)
+	r := b.Op("Relu", "r", []*graph.Value{c1})
+	c2 := b.Op("Conv", "c2", []*graph.Value{r, w("W2", 3, 3, 3, 3)}, pads)
+	sum := b.Op("Add", "add", []*graph.Value{c2, c1})
+	gp := b.Op("GlobalAveragePool", "gap", []*graph.Value{sum})
+	f := b.Op("Flatten", "flat", []*graph.Value{gp})
+	y := b.Op("Gemm", "fc", []*graph.Value{f, w("W3", 4, 3), w("B3", 4)}, graph.IntAttr("transB", 1))
+	b.Output(y)
+	m := &graph.Model{IRVersion: 8, Opsets: []graph.OpsetImport{{Version: 13}}, Graph: g}
+	return m, map[string]*Tensor{"x": randTensor(rng, 2, 2, 5, 5)}, []string{"W1", "B1", "W2", "W3", "B3"}
+}
+
+// Gradients with respect to trainable initializers through a small residual
+// network, a value read by two nodes included.
+func TestGradThroughNetworkToInitializers(t *testing.T) {
+	m, feeds, names := residualModel(rand.New(rand.NewPCG(25, 26)))
+	checkModelGrad(t, m, feeds, append(names, "x"), TrainOptions{Trainable: names, InputGrads: true})
+}
+
+// The tape keeps only what backward kernels read: the Conv inputs and the
+// Relu output, not the Add's or pooling's outputs, and never constants.
+func TestTapeKeepsOnlyWhatBackwardReads(t *testing.T) {
+	m, _, names := residualModel(rand.New(rand.NewPCG(1, 1)))
+	tape, err := NewTape(m, TrainOptions{Trainable: names})
+	if err != nil {
+		t.Fatal(err)
+	}
+	kept := map[string]bool{"x": tape.keep[tape.slotOf["x"]]}
+	for _, n := range m.Graph.Nodes {
+		kept[n.Name] = tape.keep[tape.slotOf[n.Outputs[0].Name]]
+	}
+	for _, name := range []string{"x", "r"} {
+		if !kept[name] {
+			t.Errorf("%s not kept for the backward pass", name)
+		}
+	}
+	for _, name := range []string{"c1", "c2", "add", "gap", "fc"} {
+		if kept[name] {
+			t.Errorf("%s kept though no backward kernel reads it", name)
+		}
+	}
+}
+
+func TestTapeRefusesOpsWithoutBackward(t *testing.T) {
+	g := &graph.Graph{Name: "nobackward"}
+	b := graph.NewBuilder(g)
+	x := b.Input("x", graph.Float32, graph.KnownShape(2, 3))
+	b.Output(b.Op("Erf", "erf", []*graph.Value{b.Op("Relu", "r", []*graph.Value{x})}))
+	m := &graph.Model{IRVersion: 8, Opsets: []graph.OpsetImport{{Version: 13}}, Graph: g}
+	if _, err := NewTape(m, TrainOptions{InputGrads: true}); err == nil || !strings.Contains(err.Error(), "erf") {
+		t.Errorf("error %v, want one naming the Erf node", err)
+	}
+	if _, err := NewTape(m, TrainOptions{}); err != nil {
+		t.Errorf("nothing to differentiate, yet %v", err)
 	}
 }
