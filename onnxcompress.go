@@ -10,6 +10,7 @@ import (
 	"github.com/onnxcompress/onnxcompress/graph"
 	"github.com/onnxcompress/onnxcompress/onnx"
 	"github.com/onnxcompress/onnxcompress/rewrite"
+	"github.com/onnxcompress/onnxcompress/runtime"
 )
 
 // Load reads an ONNX model; external data is resolved inside its folder.
@@ -194,3 +195,32 @@ const AutoMethod = rewrite.AutoMethod
 
 // MethodNames lists the compression methods.
 func MethodNames() []string { return rewrite.MethodNames() }
+
+// CalibrationBatches cuts the first samples of d (in order) into batches
+// for Options.Calibration, fed to m's single real input.
+func CalibrationBatches(m *graph.Model, d *dataset.Dataset, samples, batch int) ([]map[string]*runtime.Tensor, error) {
+	ins := graph.RealInputs(m.Graph)
+	if len(ins) != 1 {
+		return nil, fmt.Errorf("calibration data feeds one input; the model has %d", len(ins))
+	}
+	if samples <= 0 || samples > d.N {
+		samples = d.N
+	}
+	if batch <= 0 {
+		batch = 64
+	}
+	var out []map[string]*runtime.Tensor
+	for start := 0; start < samples; start += batch {
+		idx := make([]int, 0, batch)
+		for i := start; i < min(start+batch, samples); i++ {
+			idx = append(idx, i)
+		}
+		x := make([]float32, len(idx)*d.SampleSize())
+		if err := d.Batch(idx, x); err != nil {
+			return nil, err
+		}
+		shape := append([]int{len(idx)}, d.Shape...)
+		out = append(out, map[string]*runtime.Tensor{ins[0].Name: runtime.NewFloat32Tensor(shape, x)})
+	}
+	return out, nil
+}

@@ -28,8 +28,16 @@ func rewriteLayers(s *state) error {
 		if err != nil {
 			return err
 		}
-		before := graph.NodeCost(g, idx, l.Node)
-		e := &Emitter{b: b, layer: l, method: method.Name(), opset: opset, seed: s.opts.Seed}
+		// Earlier rewrites (pruning) may have changed this layer's weight:
+		// work on the graph as it is now, but report the cost the layer had
+		// when it was selected, as inspect of the original counts it.
+		before := l.Cost
+		idx = graph.NewIndex(g)
+		if fresh, err := layerOf(g, idx, l.Node); err == nil && fresh != nil {
+			fresh.Cost = l.Cost
+			l = fresh
+		}
+		e := &Emitter{b: b, layer: l, method: method.Name(), opset: opset, seed: s.opts.Seed, ranges: s.ranges}
 		out, relErr, err := method.Apply(e, l, p)
 		if err != nil {
 			e.rollback(g)
@@ -43,7 +51,7 @@ func rewriteLayers(s *state) error {
 		for _, n := range e.nodes {
 			after += graph.NodeCost(g, idx, n).Params
 		}
-		if after >= before.Params && !keepsParamCount(method) && !s.opts.Force {
+		if after >= graph.NodeCost(g, idx, l.Node).Params && !keepsParamCount(method) && !s.opts.Force {
 			e.rollback(g)
 			s.report.skip(l, method.Name(), fmt.Sprintf("does not reduce parameters (%d → %d)", before.Params, after))
 			continue

@@ -14,6 +14,7 @@ type Emitter struct {
 	method string
 	opset  int64
 	seed   uint64
+	ranges map[string][2]float64
 	nodes  []*graph.Node
 	consts []*graph.Value
 }
@@ -21,6 +22,13 @@ type Emitter struct {
 // Opset is the model's default-domain opset, which bounds the ops a method
 // may emit.
 func (e *Emitter) Opset() int64 { return e.opset }
+
+// ActivationRange is the calibrated range of v (see Options.Calibration);
+// ok is false without calibration data.
+func (e *Emitter) ActivationRange(v *graph.Value) (lo, hi float64, ok bool) {
+	r, ok := e.ranges[v.Name]
+	return r[0], r[1], ok
+}
 
 // Seed is Options.Seed, for methods whose solvers draw random numbers.
 func (e *Emitter) Seed() uint64 { return e.seed }

@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/onnxcompress/onnxcompress/graph"
+	"github.com/onnxcompress/onnxcompress/runtime"
 )
 
 // Options say what Compress does.
@@ -45,6 +46,14 @@ type Options struct {
 	// Force applies rewrites even when they do not reduce the cost, which
 	// exactness checks at full rank need.
 	Force bool
+
+	// Calibration holds batches of model inputs (by input name) run through
+	// this project's runtime to measure activation ranges; quant then
+	// quantises the activations too (static QDQ).
+	Calibration []map[string]*runtime.Tensor
+	// CalibPercentile, in (50, 100), clips activation ranges to the
+	// (100−P)-th…P-th percentiles; 0 uses min and max.
+	CalibPercentile float64
 
 	// Seed makes randomized solvers repeatable.
 	Seed uint64

@@ -18,6 +18,7 @@ var passes = []pass{
 	{"infer-shapes", inferShapes},
 	{"fold-batchnorm", foldBatchNormsIfAsked},
 	{"select-layers", selectLayers},
+	{"calibrate", calibrate},
 	{"plan", planLayers},
 	{"rewrite", rewriteLayers},
 	{"dead-nodes", eliminateDeadNodes},
@@ -42,6 +43,8 @@ type state struct {
 	// values: inference runs at the probe shapes (batch 1), which must not
 	// leak into the written model (a dynamic batch stays dynamic).
 	declared map[*graph.Value]*graph.ValueType
+	// ranges are calibrated activation ranges by value name.
+	ranges map[string][2]float64
 }
 
 type appliedRewrite struct {

@@ -18,9 +18,10 @@ import (
 //
 // Per-channel DequantizeLinear (the axis attribute) needs opset ≥ 13; below
 // that one scale covers the whole weight, and below opset 10 there is no
-// DequantizeLinear at all. Activations stay float: quantising them needs
-// ranges from calibration data run through the model, which is not done
-// here.
+// DequantizeLinear at all. With calibration data (Options.Calibration) the
+// layer's input activation is quantised too: QuantizeLinear →
+// DequantizeLinear with a uint8 scale and zero point from its calibrated
+// range; without, activations stay float (weight-only).
 //
 // Here --ratio counts weight bytes: int8 keeps 1/4 of float32, so any ratio
 // ≥ 0.25 gives 8 bits and a smaller one cannot be met. The scales (4 bytes
@@ -105,6 +106,17 @@ func (quantMethod) Apply(e *Emitter, l *Layer, p LayerPlan) (*graph.Value, float
 	if err != nil {
 		return nil, 0, err
 	}
+	if lo, hi, ok := e.ActivationRange(l.Input); ok {
+		// Static QDQ: uint8 asymmetric activations from the calibrated range
+		// (ONNX Runtime's CPU convention: u8 activations, s8 weights).
+		xq, err := quantizeActivation(e, l.Input, lo, hi)
+		if err != nil {
+			return nil, 0, fmt.Errorf("%s: %w", l.Node.Label(), err)
+		}
+		withInput := *l
+		withInput.Input = xq
+		l = &withInput
+	}
 	if dq := emittedDequantize(e.b.G, doc); dq != nil {
 		return emitWithWeight(e, l, dq), relErr, nil
 	}
@@ -165,4 +177,18 @@ func emittedDequantize(g *graph.Graph, doc string) *graph.Value {
 		}
 	}
 	return nil
+}
+
+// quantizeActivation emits QuantizeLinear → DequantizeLinear of x with a
+// per-tensor uint8 affine map covering [lo, hi] (and 0, so zero padding
+// stays exact).
+func quantizeActivation(e *Emitter, x *graph.Value, lo, hi float64) (*graph.Value, error) {
+	a, err := solvers.AffineFromRange(lo, hi, solvers.QuantScheme{Bits: quantBits})
+	if err != nil {
+		return nil, err
+	}
+	scale := e.Tensor("x_scale", graph.NewFloat32("", nil, []float32{a.Scale}))
+	zero := e.Tensor("x_zero_point", &graph.Tensor{DType: graph.Uint8, Raw: []byte{byte(a.ZeroPoint)}})
+	q := e.Op("QuantizeLinear", "xq", []*graph.Value{x, scale, zero})
+	return e.Op("DequantizeLinear", "xdq", []*graph.Value{q, scale, zero}), nil
 }

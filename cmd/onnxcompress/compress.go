@@ -11,6 +11,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/onnxcompress/onnxcompress"
+	"github.com/onnxcompress/onnxcompress/graph"
 	"github.com/urfave/cli/v2"
 )
 
@@ -46,6 +47,13 @@ needs --ratio or --macs-ratio).`,
 			&cli.StringFlag{Name: "report", Usage: "write the report as JSON to `FILE`"},
 			&cli.BoolFlag{Name: "json", Usage: "print the report as JSON instead of a table"},
 			&cli.IntFlag{Name: "probe", Value: 1, Usage: "measure output error on `N` random input batches in this tool's runtime (0: don't)"},
+			&cli.StringFlag{Name: "calib", Usage: "calibration `DATA` (as for eval): activation ranges for quant"},
+			&cli.IntFlag{Name: "calib-samples", Value: 256, Usage: "use the first `N` calibration samples"},
+			&cli.Float64Flag{Name: "calib-percentile", Usage: "clip activation ranges to the (100-P)..P percentiles (P in (50,100); 0: min/max)"},
+			&cli.StringFlag{Name: "split", Value: "train", Usage: "IDX split of --calib: train or test"},
+			&cli.Float64Flag{Name: "scale", Usage: "calibration data: multiply raw values first (default 1/255 for 8-bit data)"},
+			&cli.StringFlag{Name: "mean", Usage: "calibration data: per-channel mean `M[,M,M]`"},
+			&cli.StringFlag{Name: "std", Usage: "calibration data: per-channel std `S[,S,S]`"},
 			&cli.Uint64Flag{Name: "seed", Value: 1, Usage: "seed for randomized solvers and probes"},
 			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "print nothing but errors"},
 		},
@@ -81,6 +89,16 @@ func runCompress(c *cli.Context) error {
 		return usageError{fmt.Errorf("%s: %w", path, err)}
 	}
 	opts.InputShapes = shapes
+	if c.String("calib") != "" {
+		d, err := openDataAt(c, c.String("calib"), graph.RealInputs(m.Graph))
+		if err != nil {
+			return err
+		}
+		if opts.Calibration, err = onnxcompress.CalibrationBatches(m, d, c.Int("calib-samples"), 64); err != nil {
+			return usageError{fmt.Errorf("%s: %w", path, err)}
+		}
+		opts.CalibPercentile = c.Float64("calib-percentile")
+	}
 	done, err := onnxcompress.Compress(context.Background(), m, onnxcompress.CompressOptions{Options: opts, Probes: c.Int("probe")})
 	if err != nil {
 		var ue *onnxcompress.UsageError

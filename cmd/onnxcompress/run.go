@@ -105,6 +105,19 @@ func dataFlags() []cli.Flag {
 }
 
 func openData(c *cli.Context, shape []int64) (*dataset.Dataset, error) {
+	return openDataShaped(c, c.String("data"), shape)
+}
+
+// openDataAt opens path for a model with these inputs (one image input).
+func openDataAt(c *cli.Context, path string, inputs []*graph.Value) (*dataset.Dataset, error) {
+	var shape []int64
+	if len(inputs) == 1 && inputs[0].Type != nil {
+		shape, _ = concreteTail(inputs[0].Type.Shape)
+	}
+	return openDataShaped(c, path, shape)
+}
+
+func openDataShaped(c *cli.Context, path string, shape []int64) (*dataset.Dataset, error) {
 	opts := dataset.Options{Split: c.String("split"), Scale: float32(c.Float64("scale"))}
 	var err error
 	if opts.Mean, err = floatList("--mean", c.String("mean")); err != nil {
@@ -116,7 +129,7 @@ func openData(c *cli.Context, shape []int64) (*dataset.Dataset, error) {
 	if len(shape) == 4 {
 		opts.Channels, opts.Height, opts.Width = int(shape[1]), int(shape[2]), int(shape[3])
 	}
-	d, err := dataset.Open(c.String("data"), opts)
+	d, err := dataset.Open(path, opts)
 	if err != nil {
 		return nil, usageError{err}
 	}
