@@ -251,7 +251,11 @@ func conv2D(c *execContext, w window, group, nb, ch, m int, x, wt, bias, y []flo
 		return bias[o]
 	}
 	pointwise := w.kH == 1 && w.kW == 1 && w.sH == 1 && w.sW == 1 && w.padT == 0 && w.padL == 0 && w.padB == 0 && w.padR == 0
-	if pointwise && outHW >= 256 {
+	packed, _ := c.backend.(packedGEMM)
+	if packed != nil && packed.packedPanelWidth() == 0 {
+		packed = nil
+	}
+	if pointwise && outHW >= 256 && packed == nil {
 		// The input planes already are the GEMM's right-hand matrix.
 		for n := 0; n < nb; n++ {
 			for g := 0; g < group; g++ {
@@ -267,7 +271,6 @@ func conv2D(c *execContext, w window, group, nb, ch, m int, x, wt, bias, y []flo
 	total := nb * outHW
 	chunk := max(64, convChunkBytes/4/kk) * max(1, c.threads)
 	chunk = min(total, (chunk+31)/32*32)
-	packed, _ := c.backend.(packedGEMM)
 	width := 0
 	if packed != nil {
 		width = packed.packedPanelWidth()

@@ -9,7 +9,7 @@ const (
 )
 
 //go:noescape
-func sgemmKernel12x32(k int, a, b, c *float32, ldc int)
+func sgemmKernel12x32(k int, a, b, c *float32, ldc int, add bool)
 
 func cpuid(leaf, sub uint32) (eax, ebx, ecx, edx uint32)
 
@@ -36,8 +36,9 @@ var hasAVX512 = func() bool {
 	return ebx7&avx512f != 0
 }()
 
-func microKernel(k int, a, b, c []float32, ldc int) {
-	sgemmKernel12x32(k, &a[0], &b[0], &c[0], ldc)
+// microKernel sets the 12×32 tile at c to A·B, or adds A·B to it.
+func microKernel(k int, a, b, c []float32, ldc int, add bool) {
+	sgemmKernel12x32(k, &a[0], &b[0], &c[0], ldc, add)
 }
 
 //go:noescape

@@ -1,11 +1,12 @@
 #include "textflag.h"
 
-// func sgemmKernel12x32(k int, a, b, c *float32, ldc int)
+// func sgemmKernel12x32(k int, a, b, c *float32, ldc int, add bool)
 //
-// C[12×32] (row stride ldc floats) += Ap·Bp, where Ap holds k columns of 12
+// C[12×32] (row stride ldc floats) = Ap·Bp, plus C's old value when add,
+// where Ap holds k columns of 12
 // packed rows (Ap[p*12+i]) and Bp k rows of 32 packed columns (Bp[p*32+j]).
 // Accumulators: Z8+2i and Z9+2i hold row i, columns 0-15 and 16-31.
-TEXT ·sgemmKernel12x32(SB), NOSPLIT, $0-40
+TEXT ·sgemmKernel12x32(SB), NOSPLIT, $0-41
 	MOVQ k+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ b+16(FP), DI
@@ -70,6 +71,9 @@ loop:
 	DECQ CX
 	JNE loop
 store:
+	MOVBLZX add+40(FP), AX
+	TESTL AX, AX
+	JEQ assign
 	VADDPS (DX), Z8, Z8
 	VMOVUPS Z8, (DX)
 	VADDPS 64(DX), Z9, Z9
@@ -128,6 +132,44 @@ store:
 	VADDPS (DX), Z30, Z30
 	VMOVUPS Z30, (DX)
 	VADDPS 64(DX), Z31, Z31
+	VMOVUPS Z31, 64(DX)
+	VZEROUPPER
+	RET
+assign:
+	VMOVUPS Z8, (DX)
+	VMOVUPS Z9, 64(DX)
+	ADDQ R8, DX
+	VMOVUPS Z10, (DX)
+	VMOVUPS Z11, 64(DX)
+	ADDQ R8, DX
+	VMOVUPS Z12, (DX)
+	VMOVUPS Z13, 64(DX)
+	ADDQ R8, DX
+	VMOVUPS Z14, (DX)
+	VMOVUPS Z15, 64(DX)
+	ADDQ R8, DX
+	VMOVUPS Z16, (DX)
+	VMOVUPS Z17, 64(DX)
+	ADDQ R8, DX
+	VMOVUPS Z18, (DX)
+	VMOVUPS Z19, 64(DX)
+	ADDQ R8, DX
+	VMOVUPS Z20, (DX)
+	VMOVUPS Z21, 64(DX)
+	ADDQ R8, DX
+	VMOVUPS Z22, (DX)
+	VMOVUPS Z23, 64(DX)
+	ADDQ R8, DX
+	VMOVUPS Z24, (DX)
+	VMOVUPS Z25, 64(DX)
+	ADDQ R8, DX
+	VMOVUPS Z26, (DX)
+	VMOVUPS Z27, 64(DX)
+	ADDQ R8, DX
+	VMOVUPS Z28, (DX)
+	VMOVUPS Z29, 64(DX)
+	ADDQ R8, DX
+	VMOVUPS Z30, (DX)
 	VMOVUPS Z31, 64(DX)
 	VZEROUPPER
 	RET

@@ -45,7 +45,7 @@ func blockedSgemm(threads int, transA, transB bool, m, n, k int, alpha float32, 
 					packA(ap, a, lda, transA, alpha, ic, mc, pc, kc)
 					for jp := 0; jp < panelsN; jp++ {
 						cols := min(kernelCols, nc-jp*kernelCols)
-						panelTiles(kc, ap, mc, bp[jp*kc*kernelCols:], cols, c[ic*ldc+jc+jp*kernelCols:], ldc)
+						panelTiles(kc, ap, mc, bp[jp*kc*kernelCols:], cols, c[ic*ldc+jc+jp*kernelCols:], ldc, true)
 					}
 				}
 			})
@@ -53,22 +53,26 @@ func blockedSgemm(threads int, transA, transB bool, m, n, k int, alpha float32, 
 	}
 }
 
-// panelTiles adds A·B into c for every 12-row panel of the packed ap (rows
-// rows in all) against one packed 32-column panel of B (cols valid columns).
-// Partial tiles go through a scratch tile.
-func panelTiles(kc int, ap []float32, rows int, bPanel []float32, cols int, c []float32, ldc int) {
+// panelTiles sets (add false) or adds to c the product A·B of every 12-row
+// panel of the packed ap (rows rows in all) against one packed 32-column
+// panel of B (cols valid columns). Partial tiles go through a scratch tile.
+func panelTiles(kc int, ap []float32, rows int, bPanel []float32, cols int, c []float32, ldc int, add bool) {
 	for i := 0; i*kernelRows < rows; i++ {
 		aPanel := ap[i*kc*kernelRows:]
 		r := min(kernelRows, rows-i*kernelRows)
 		tile := c[i*kernelRows*ldc:]
 		if r == kernelRows && cols == kernelCols {
-			microKernel(kc, aPanel, bPanel, tile, ldc)
+			microKernel(kc, aPanel, bPanel, tile, ldc, add)
 			continue
 		}
 		var edge [kernelRows * kernelCols]float32
-		microKernel(kc, aPanel, bPanel, edge[:], kernelCols)
+		microKernel(kc, aPanel, bPanel, edge[:], kernelCols, false)
 		for row := 0; row < r; row++ {
 			dst := tile[row*ldc:][:cols]
+			if !add {
+				copy(dst, edge[row*kernelCols:])
+				continue
+			}
 			for j := range dst {
 				dst[j] += edge[row*kernelCols+j]
 			}
@@ -157,8 +161,8 @@ func sgemmPackedB(threads, m, n, k int, a []float32, lda int, ap, bp []float32, 
 	if m == 0 || n == 0 {
 		return
 	}
-	scaleMatrix(c, m, n, ldc, 0)
 	if k == 0 {
+		scaleMatrix(c, m, n, ldc, 0)
 		return
 	}
 	panelsN := (n + kernelCols - 1) / kernelCols
@@ -173,7 +177,8 @@ func sgemmPackedB(threads, m, n, k int, a []float32, lda int, ap, bp []float32, 
 		runWorkers(workers, func(w int) {
 			for jp := w * panelsN / workers; jp < (w+1)*panelsN/workers; jp++ {
 				cols := min(kernelCols, n-jp*kernelCols)
-				panelTiles(kc, apBlock, m, bp[jp*k*kernelCols+pc*kernelCols:], cols, c[jp*kernelCols:], ldc)
+				// The first K block sets C; the others add to it.
+				panelTiles(kc, apBlock, m, bp[jp*k*kernelCols+pc*kernelCols:], cols, c[jp*kernelCols:], ldc, pc > 0)
 			}
 		})
 	}

@@ -9,7 +9,7 @@ const (
 
 var hasAVX512 = false
 
-func microKernel(k int, a, b, c []float32, ldc int) {
+func microKernel(k int, a, b, c []float32, ldc int, add bool) {
 	panic("runtime: no sgemm micro-kernel on this architecture")
 }
 
