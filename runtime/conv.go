@@ -234,6 +234,11 @@ type packedWeights struct {
 // weights for every call.
 const convChunkBytes = 4 << 20
 
+// packedChunkBytes is the same bound for backends that take im2col in their
+// panel layout and keep constant weights packed: nothing is repacked per
+// chunk, so chunks can be small enough for the panels to stay in L2.
+const packedChunkBytes = 512 << 10
+
 // conv2D computes a grouped 2-D convolution in NCHW, then bias and act.
 // packedW, when not nil, holds each group's weights packed by the backend.
 func conv2D(c *execContext, w window, group, nb, ch, m int, x, wt, bias, y []float32, act activation, packedW [][]float32) {
@@ -269,7 +274,11 @@ func conv2D(c *execContext, w window, group, nb, ch, m int, x, wt, bias, y []flo
 		return
 	}
 	total := nb * outHW
-	chunk := max(64, convChunkBytes/4/kk) * max(1, c.threads)
+	budget := convChunkBytes
+	if packed != nil {
+		budget = packedChunkBytes
+	}
+	chunk := max(64, budget/4/kk) * max(1, c.threads)
 	chunk = min(total, (chunk+31)/32*32)
 	width := 0
 	if packed != nil {
