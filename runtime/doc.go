@@ -11,6 +11,9 @@
 //	out, err := s.Run(map[string]*runtime.Tensor{"input": x})
 //	logits := out["logits"] // owned by the caller
 //
+// Options.ExtraOutputs also returns named intermediate values (calibration,
+// probing).
+//
 // NewSession validates every node once, parses attributes once, folds
 // Constant nodes and everything computed from constants only, fuses a
 // Relu/LeakyRelu/Clip into the Conv before it, and records after which node

@@ -3,6 +3,7 @@ package runtime
 import (
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/onnxcompress/onnxcompress/graph"
 )
@@ -13,8 +14,12 @@ type Options struct {
 	// one per CPU core.
 	Threads int
 	// Backend selects the GEMM: "go", "openblas", or "" for automatic
-	// (OpenBLAS when it loads, overridable by $ONNXCOMPRESS_BLAS).
+	// (see the package doc; overridable by $ONNXCOMPRESS_BLAS).
 	Backend string
+	// ExtraOutputs names intermediate values Run returns besides the graph
+	// outputs (activations for calibration and probing). They are kept out
+	// of fusion and buffer reuse.
+	ExtraOutputs []string
 }
 
 // Session runs one model many times. It is not safe for concurrent Runs.
@@ -153,13 +158,20 @@ func NewSession(m *graph.Model, opts Options) (*Session, error) {
 		st.outBuf = make([]*Tensor, len(st.out))
 		s.steps = append(s.steps, st)
 	}
+	outNames := make([]string, 0, len(g.Outputs)+len(opts.ExtraOutputs))
 	for _, v := range g.Outputs {
-		i, ok := s.slotOf[v.Name]
+		outNames = append(outNames, v.Name)
+	}
+	for _, name := range append(outNames, opts.ExtraOutputs...) {
+		i, ok := s.slotOf[name]
 		if !ok {
-			return nil, fmt.Errorf("runtime: graph output %q is never produced", v.Name)
+			return nil, fmt.Errorf("runtime: output %q is not a value of the graph", name)
+		}
+		if slices.Contains(s.outNames, name) {
+			continue
 		}
 		s.outputs = append(s.outputs, i)
-		s.outNames = append(s.outNames, v.Name)
+		s.outNames = append(s.outNames, name)
 	}
 	if err := s.foldConstants(); err != nil {
 		return nil, err
@@ -194,7 +206,8 @@ func (s *Session) InputNames() []string {
 	return out
 }
 
-// OutputNames lists the graph outputs a Run returns, in graph order.
+// OutputNames lists the values a Run returns: the graph outputs in graph
+// order, then Options.ExtraOutputs.
 func (s *Session) OutputNames() []string { return append([]string(nil), s.outNames...) }
 
 // foldConstants runs, once, every node whose inputs are all constants

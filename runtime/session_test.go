@@ -316,3 +316,27 @@ func TestFusedActivationsMatchUnfused(t *testing.T) {
 		expectClose(t, tc.producer+"+"+tc.act, a[name], c[name], 0, 0)
 	}
 }
+
+// ExtraOutputs returns intermediates, which then stay unfused and intact.
+func TestExtraOutputs(t *testing.T) {
+	g := &graph.Graph{}
+	b := graph.NewBuilder(g)
+	x := b.Input("x", graph.Float32, graph.KnownShape(1, 1, 3, 3))
+	w := b.Const("w", graph.NewFloat32("", []int64{1, 1, 1, 1}, []float32{-1}))
+	conv := b.Op("Conv", "conv", []*graph.Value{x, w})
+	b.Output(b.Op("Relu", "relu", []*graph.Value{conv}))
+	s, err := NewSession(model13(g), Options{ExtraOutputs: []string{conv.Name}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := s.Run(map[string]*Tensor{"x": NewFloat32Tensor([]int{1, 1, 3, 3}, []float32{1, 2, 3, 4, 5, 6, 7, 8, 9})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := out[conv.Name]; got == nil || got.F32[8] != -9 {
+		t.Fatalf("conv activation = %v, want -x", got)
+	}
+	if _, err := NewSession(model13(g), Options{ExtraOutputs: []string{"nope"}}); err == nil {
+		t.Fatal("unknown extra output accepted")
+	}
+}
