@@ -7,17 +7,34 @@
 set -eu
 cd "$(dirname "$0")/../.."
 ITERS=${ITERS:-20}
+ROUNDS=${ROUNDS:-3} # ours and torch alternate; each side reports its median round
+median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 if [ $# -eq 0 ]; then
 	set -- testmodels/fmnist/lenet5.onnx 64
 	[ -f testmodels/fmnist/resnet20.onnx ] && set -- "$@" testmodels/fmnist/resnet20.onnx 64
 fi
-printf '%-36s %5s %12s %12s %7s\n' model batch "ours ms" "torch ms" ratio
+# Wall time per step (ours: mean over ITERS steps; torch: median), then CPU
+# time per step, steadier when other work shares the machine.
+printf '%-36s %5s %9s %9s %6s %12s %12s %6s\n' model batch "ours ms" "torch ms" ratio "ours cpu-ms" "torch cpu-ms" ratio
 while [ $# -ge 2 ]; do
 	model=$1 batch=$2
 	shift 2
-	ours=$(ONNXCOMPRESS_BENCH_MODEL="$PWD/$model" ONNXCOMPRESS_BENCH_BATCH=$batch GOMAXPROCS=1 \
-		go test -run '^$' -bench '^BenchmarkTrainingStep$' -benchtime "${ITERS}x" -count 3 ./finetune/ |
-		awk '/^BenchmarkTrainingStep/ { print $3 / 1e6 }' | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }')
-	torch=$(/usr/bin/python3 bench/finetune/torch_onnx.py bench "$model" "$batch" "$ITERS" | awk '{ print $1 * 1000 }')
-	printf '%-36s %5d %12.2f %12.2f %7.2f\n' "$model" "$batch" "$ours" "$torch" "$(echo "$ours $torch" | awk '{ print $1 / $2 }')"
+	go test -c -o "${TMPDIR:-/tmp}/finetune.bench" ./finetune/
+	ours_runs="" torch_runs="" ours_cpu="" torch_cpu=""
+	for _ in $(seq "$ROUNDS"); do
+		line=$(ONNXCOMPRESS_BENCH_MODEL="$PWD/$model" ONNXCOMPRESS_BENCH_BATCH=$batch GOMAXPROCS=1 \
+			"${TMPDIR:-/tmp}/finetune.bench" -test.run '^$' -test.bench '^BenchmarkTrainingStep$' -test.benchtime "${ITERS}x" |
+			grep '^BenchmarkTrainingStep')
+		ours_runs="$ours_runs $(echo "$line" | awk '{ print $3 / 1e6 }')"
+		ours_cpu="$ours_cpu $(echo "$line" | awk '{ for (i = 1; i < NF; i++) if ($(i + 1) == "cpu-ms/op") print $i }')"
+		line=$(/usr/bin/python3 bench/finetune/torch_onnx.py bench "$model" "$batch" "$ITERS")
+		torch_runs="$torch_runs $(echo "$line" | awk '{ print $1 * 1000 }')"
+		torch_cpu="$torch_cpu $(echo "$line" | awk '{ print $2 * 1000 }')"
+	done
+	ours=$(echo $ours_runs | tr ' ' '\n' | median)
+	torch=$(echo $torch_runs | tr ' ' '\n' | median)
+	oc=$(echo $ours_cpu | tr ' ' '\n' | median)
+	tc=$(echo $torch_cpu | tr ' ' '\n' | median)
+	printf '%-36s %5d %9.2f %9.2f %6.2f %12.2f %12.2f %6.2f\n' "$model" "$batch" "$ours" "$torch" \
+		"$(echo "$ours $torch" | awk '{ print $1 / $2 }')" "$oc" "$tc" "$(echo "$oc $tc" | awk '{ print $1 / $2 }')"
 done

@@ -5,9 +5,12 @@ parameters: the reference the Go trainer is checked and benchmarked against.
       one forward/backward on the batch: writes ce_loss and ce_grad/<init>
       (cross-entropy with Y), kd_loss and kd_grad/<init> (distillation from
       the TEACHER logits at temperature T, weight ALPHA).
+  torch_onnx.py weighted JOBS.json
+      for each job {"model", "x", "r", "out"}: loss = sum(model(x) * r),
+      one backward, writes loss and grad/<init> to out (.npz).
   torch_onnx.py bench MODEL BATCH ITERS
-      median seconds of a training step (forward, CE, backward, SGD update)
-      on random data, one thread.
+      median wall seconds and mean CPU seconds of a training step (forward,
+      CE, backward, SGD update) on random data, one thread.
 """
 import sys, time
 import numpy as np
@@ -53,17 +56,26 @@ class OnnxModule(torch.nn.Module):
             a = attrs(n)
             op = n.op_type
             if op == "Conv":
-                pads = a.get("pads", [0, 0, 0, 0])
-                half = len(pads) // 2
-                xin = ins[0]
-                if list(pads[:half]) != list(pads[half:]):
-                    xin = F.pad(xin, sum(([pads[half + k], pads[k]] for k in reversed(range(half))), []))
-                    pad = 0
-                else:
-                    pad = tuple(pads[:half])
-                conv = F.conv2d if ins[1].dim() == 4 else F.conv1d
-                y = conv(xin, ins[1], ins[2] if len(ins) > 2 else None, stride=tuple(a.get("strides", [1] * half)),
-                         padding=pad, dilation=tuple(a.get("dilations", [1] * half)), groups=a.get("group", 1))
+                w = ins[1]
+                half = w.dim() - 2
+                strides = a.get("strides", [1] * half)
+                dil = a.get("dilations", [1] * half)
+                pads = list(a.get("pads", [0] * (2 * half)))
+                auto = a.get("auto_pad", b"NOTSET").decode()
+                if auto in ("SAME_UPPER", "SAME_LOWER"):
+                    for k in range(half):
+                        size = ins[0].shape[2 + k]
+                        out = -(-size // strides[k])
+                        total = max(0, (out - 1) * strides[k] + (w.shape[2 + k] - 1) * dil[k] + 1 - size)
+                        small, big = total // 2, total - total // 2
+                        pads[k], pads[half + k] = (small, big) if auto == "SAME_UPPER" else (big, small)
+                elif auto == "VALID":
+                    pads = [0] * (2 * half)
+                # F.pad lists the last axis first, begin then end.
+                xin = F.pad(ins[0], sum(([pads[k], pads[half + k]] for k in reversed(range(half))), []))
+                conv = F.conv2d if half == 2 else F.conv1d
+                y = conv(xin, w, ins[2] if len(ins) > 2 else None, stride=tuple(strides),
+                         dilation=tuple(dil), groups=a.get("group", 1))
             elif op == "Gemm":
                 A = ins[0].t() if a.get("transA", 0) else ins[0]
                 B = ins[1].t() if a.get("transB", 0) else ins[1]
@@ -103,7 +115,17 @@ class OnnxModule(torch.nn.Module):
             elif op == "Mul":
                 y = ins[0] * ins[1]
             elif op == "BatchNormalization":
-                y = F.batch_norm(ins[0], ins[3], ins[4], ins[1], ins[2], False, 0.0, a.get("epsilon", 1e-5))
+                y = F.batch_norm(ins[0], ins[3].detach(), ins[4].detach(), ins[1], ins[2], False, 0.0, a.get("epsilon", 1e-5))
+            elif op == "Identity":
+                y = ins[0]
+            elif op == "Constant":
+                y = torch.from_numpy(numpy_helper.to_array(a["value"]).copy())
+            elif op == "Sub":
+                y = ins[0] - ins[1]
+            elif op == "Div":
+                y = ins[0] / ins[1]
+            elif op == "Softmax":
+                y = F.softmax(ins[0], dim=a.get("axis", -1))
             elif op == "Einsum":
                 y = torch.einsum(a["equation"].decode(), *ins)
             else:
@@ -134,6 +156,21 @@ def grads(model_path, x_path, y_path, t_path, T, alpha, out_path):
     np.savez(out_path, **out)
 
 
+def weighted(jobs_path):
+    import json
+    for job in json.load(open(jobs_path)):
+        print(job["model"], file=sys.stderr)
+        net = OnnxModule(onnx.load(job["model"]))
+        out = net(torch.from_numpy(np.load(job["x"])))
+        loss = (out * torch.from_numpy(np.load(job["r"]))).sum()
+        loss.backward()
+        res = {"loss": np.array(loss.item(), dtype=np.float64)}
+        for name, key in net.names.items():
+            g = net.params[key].grad
+            res["grad/" + name] = (g if g is not None else torch.zeros_like(net.params[key])).detach().clone().numpy()
+        np.savez(job["out"], **res)
+
+
 def bench(model_path, batch, iters):
     model = onnx.load(model_path)
     net = OnnxModule(model)
@@ -143,20 +180,24 @@ def bench(model_path, batch, iters):
         classes = net(x).shape[1]
     y = torch.randint(0, classes, (batch,))
     opt = torch.optim.SGD(net.parameters(), lr=1e-3, momentum=0.9)
-    times = []
+    times, cpu = [], []
     for i in range(iters + 3):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         opt.zero_grad()
         F.cross_entropy(net(x), y).backward()
         opt.step()
         if i >= 3:
             times.append(time.perf_counter() - t0)
-    print("%.6f" % sorted(times)[len(times) // 2])
+            cpu.append(time.process_time() - c0)
+    # Median wall seconds, then mean CPU seconds per step.
+    print("%.6f %.6f" % (sorted(times)[len(times) // 2], sum(cpu) / len(cpu)))
 
 
 if __name__ == "__main__":
     if sys.argv[1] == "grads":
         grads(sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5], float(sys.argv[6]), float(sys.argv[7]), sys.argv[8])
+    elif sys.argv[1] == "weighted":
+        weighted(sys.argv[2])
     elif sys.argv[1] == "bench":
         bench(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))
     else:
