@@ -58,19 +58,18 @@ func init() {
 	}, "Identity")
 }
 
-// reluGrad passes the gradient where the output is positive; written out
-// because it runs after nearly every layer.
+// reluGrad passes the gradient where the output is positive. It runs after
+// nearly every layer, on data whose signs a branch cannot predict, so it
+// masks bits instead: Relu's output is +0 or positive (max never returns
+// −0 here), and a positive float's bits are a positive int32.
 func reluGrad(c *execContext, in, out, dy, dx []*Tensor) error {
 	c.alloc(dx[0], graph.Float32, in[0].Shape...)
 	y, d, g := out[0].F32, dy[0].F32, dx[0].F32
 	g = g[:len(y)]
 	d = d[:len(y)]
 	for i, v := range y {
-		if v > 0 {
-			g[i] = d[i]
-		} else {
-			g[i] = 0
-		}
+		mask := uint32(-int32(math.Float32bits(v)) >> 31)
+		g[i] = math.Float32frombits(math.Float32bits(d[i]) & mask)
 	}
 	return nil
 }
