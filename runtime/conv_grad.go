@@ -99,19 +99,35 @@ func col2imStrided(w window, cg int, col []float32, ld int, dst []float32) {
 		ki, kj := tap/w.kW, tap%w.kW
 		row := col[r*ld:][:outHW]
 		plane := dst[ci*inHW : (ci+1)*inHW]
+		iw0 := kj*w.dW - w.padL
+		// Output columns [first, last) read input columns inside the row.
+		first := 0
+		if iw0 < 0 {
+			first = min(w.outW, (-iw0+w.sW-1)/w.sW)
+		}
+		last := 0
+		if lim := w.inW - iw0; lim > 0 {
+			last = min(w.outW, (lim+w.sW-1)/w.sW)
+		}
+		if first >= last {
+			continue
+		}
 		for oh := 0; oh < w.outH; oh++ {
 			ih := oh*w.sH - w.padT + ki*w.dH
 			if ih < 0 || ih >= w.inH {
 				continue
 			}
-			src := row[oh*w.outW:][:w.outW]
+			src := row[oh*w.outW+first : oh*w.outW+last]
 			line := plane[ih*w.inW:][:w.inW]
-			iw := kj*w.dW - w.padL
-			for _, v := range src {
-				if iw >= 0 && iw < w.inW {
-					line[iw] += v
+			if w.sW == 1 {
+				seg := line[iw0+first : iw0+last]
+				for j, v := range src {
+					seg[j] += v
 				}
-				iw += w.sW
+				continue
+			}
+			for j, v := range src {
+				line[iw0+(first+j)*w.sW] += v
 			}
 		}
 	}

@@ -50,6 +50,33 @@ func compilePoolGrad(average bool) gradCompileFunc {
 
 func poolGrad(c *execContext, w window, planes int, x, dy, dx []float32, average, includePad bool) {
 	inHW, outHW := w.inH*w.inW, w.outH*w.outW
+	if !average && w.kH == 2 && w.kW == 2 && w.sH == 2 && w.sW == 2 && w.dH == 1 && w.dW == 1 &&
+		w.padT == 0 && w.padL == 0 && 2*w.outH <= w.inH && 2*w.outW <= w.inW {
+		// LeNet's and VGG's pooling: every window lies inside the input.
+		c.parallel(planes, func(lo, hi int) {
+			for p := lo; p < hi; p++ {
+				src, g, d := x[p*inHW:(p+1)*inHW], dx[p*inHW:(p+1)*inHW], dy[p*outHW:(p+1)*outHW]
+				for oh := 0; oh < w.outH; oh++ {
+					top := 2 * oh * w.inW
+					for ow, v := range d[oh*w.outW : (oh+1)*w.outW] {
+						i := top + 2*ow
+						best := i
+						if src[i+1] > src[best] {
+							best = i + 1
+						}
+						if src[i+w.inW] > src[best] {
+							best = i + w.inW
+						}
+						if src[i+w.inW+1] > src[best] {
+							best = i + w.inW + 1
+						}
+						g[best] += v
+					}
+				}
+			}
+		})
+		return
+	}
 	rowLo, rowHi, rowPad := tapRanges(w.outH, w.sH, w.padT, w.padB, w.kH, w.dH, w.inH)
 	colLo, colHi, colPad := tapRanges(w.outW, w.sW, w.padL, w.padR, w.kW, w.dW, w.inW)
 	c.parallel(planes, func(lo, hi int) {
