@@ -19,10 +19,11 @@ printf '%-36s %5s %9s %9s %6s %12s %12s %6s\n' model batch "ours ms" "torch ms" 
 while [ $# -ge 2 ]; do
 	model=$1 batch=$2
 	shift 2
+	case $model in /*) abs=$model ;; *) abs=$PWD/$model ;; esac
 	go test -c -o "${TMPDIR:-/tmp}/finetune.bench" ./finetune/
 	ours_runs="" torch_runs="" ours_cpu="" torch_cpu=""
 	for _ in $(seq "$ROUNDS"); do
-		line=$(ONNXCOMPRESS_BENCH_MODEL="$PWD/$model" ONNXCOMPRESS_BENCH_BATCH=$batch GOMAXPROCS=1 \
+		line=$(ONNXCOMPRESS_BENCH_MODEL="$abs" ONNXCOMPRESS_BENCH_BATCH=$batch GOMAXPROCS=1 \
 			"${TMPDIR:-/tmp}/finetune.bench" -test.run '^$' -test.bench '^BenchmarkTrainingStep$' -test.benchtime "${ITERS}x" |
 			grep '^BenchmarkTrainingStep')
 		ours_runs="$ours_runs $(echo "$line" | awk '{ print $3 / 1e6 }')"
