@@ -150,7 +150,8 @@ func TestTrainingStepMatchesPyTorch(t *testing.T) {
 // Every CNN and MLP test model (classic networks and edge cases: groups,
 // dilation, asymmetric pads, SAME padding, strides, 1-D, transposed Gemm,
 // N-D MatMul, shared weights, BatchNormalization, weights in Constant
-// nodes) gives PyTorch's gradients for all its weights, within 1e-4
+// nodes) and the small transformer (MatMul, Softmax, decomposed layer
+// normalisation) gives PyTorch's gradients for all its weights, within 1e-4
 // relative, for the loss Σ r·y with fixed random r.
 func TestTestModelGradientsMatchPyTorch(t *testing.T) {
 	reference.Require(t, reference.Torch)
@@ -169,9 +170,6 @@ func TestTestModelGradientsMatchPyTorch(t *testing.T) {
 	var jobs []job
 	var results []ours
 	for _, tc := range testmodels.All() {
-		if tc.Name == "transformer" {
-			continue // Pow, ReduceMean and Sqrt have no backward yet
-		}
 		m := tc.Build(1)
 		names, err := finetune.TrainableNames(m, "all")
 		if tc.Name == "edge_weights_in_constant" && err != nil {
@@ -265,6 +263,18 @@ func TestTestModelGradientsMatchPyTorch(t *testing.T) {
 		if math.Abs(res.loss-wl[0]) > 1e-4*math.Abs(wl[0]) {
 			t.Errorf("%s: loss %g, PyTorch %g", res.name, res.loss, wl[0])
 		}
+		// A gradient that is zero in exact arithmetic (a key bias under
+		// softmax) is rounding noise on both sides: errors are measured
+		// against at least 1e-3 of the model's largest gradient norm.
+		norms := map[string]float64{}
+		largest := 0.0
+		for n := range res.grads {
+			if w := want["grad/"+n]; w != nil {
+				wf, _ := w.Float32s()
+				norms[n] = l2(wf)
+				largest = math.Max(largest, norms[n])
+			}
+		}
 		for n, g := range res.grads {
 			w := want["grad/"+n]
 			if w == nil {
@@ -272,9 +282,21 @@ func TestTestModelGradientsMatchPyTorch(t *testing.T) {
 				continue
 			}
 			wf, _ := w.Float32s()
-			if rel := reference.RelL2(g, wf); rel > 1e-4 || math.IsNaN(rel) {
+			diff := make([]float32, len(g))
+			for i := range g {
+				diff[i] = g[i] - wf[i]
+			}
+			if rel := l2(diff) / math.Max(norms[n], 1e-3*largest); rel > 1e-4 || math.IsNaN(rel) {
 				t.Errorf("%s: gradient of %s is %.2g relative L2 from PyTorch", res.name, n, rel)
 			}
 		}
 	}
+}
+
+func l2(v []float32) float64 {
+	s := 0.0
+	for _, x := range v {
+		s += float64(x) * float64(x)
+	}
+	return math.Sqrt(s)
 }

@@ -49,7 +49,7 @@ func TrainableNames(m *graph.Model, which string) ([]string, error) {
 }
 
 // isWeightOrBias rules out float initializers that are not parameters:
-// BatchNormalization statistics, Clip bounds, shapes, Pad values.
+// BatchNormalization statistics, Clip bounds, Pad values, exponents.
 func isWeightOrBias(g *graph.Graph, v *graph.Value) bool {
 	read := false
 	for _, n := range g.Nodes {
@@ -62,7 +62,8 @@ func isWeightOrBias(g *graph.Graph, v *graph.Value) bool {
 			case n.OpType == "BatchNormalization" && i >= 3,
 				n.OpType == "Clip" && i >= 1,
 				n.OpType == "Pad" && i >= 1,
-				n.OpType == "Dropout" && i >= 1:
+				n.OpType == "Dropout" && i >= 1,
+				n.OpType == "Pow" && i == 1:
 				return false
 			}
 		}

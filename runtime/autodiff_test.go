@@ -1,7 +1,6 @@
 package runtime
 
 import (
-	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -568,11 +567,9 @@ func TestTapeRefusesOpsWithoutBackward(t *testing.T) {
 	}
 }
 
-// Every CNN and MLP test model trains: the tape builds with all its weights
-// trainable and gives finite gradients for each, zero only where a weight
-// cannot matter. (Their values are checked against PyTorch in finetune's
-// TestTestModelGradientsMatchPyTorch; the transformer needs backward
-// kernels for Pow, ReduceMean and Sqrt, not written yet.)
+// Every test model trains: the tape builds with all its weights trainable
+// and gives finite, non-zero gradients for each. (Their values are checked
+// against PyTorch in finetune's TestTestModelGradientsMatchPyTorch.)
 func TestTapeTrainsEveryTestModel(t *testing.T) {
 	for _, tc := range testmodels.All() {
 		t.Run(tc.Name, func(t *testing.T) {
@@ -584,9 +581,6 @@ func TestTapeTrainsEveryTestModel(t *testing.T) {
 				}
 			}
 			tape, err := NewTape(m, TrainOptions{Trainable: names, Threads: 2})
-			if errors.Is(err, ErrUnsupported) && tc.Name == "transformer" {
-				t.Skipf("known gap: %v", err)
-			}
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -636,4 +630,31 @@ func notAWeight(g *graph.Graph, v *graph.Value) bool {
 		}
 	}
 	return false
+}
+
+func TestGradReductionsPowSqrt(t *testing.T) {
+	rng := rand.New(rand.NewPCG(27, 28))
+	positive := func(shape ...int) *Tensor {
+		x := randTensor(rng, shape...)
+		for i := range x.F32 {
+			x.F32[i] = 0.5 + x.F32[i]*x.F32[i]
+		}
+		return x
+	}
+	i64 := func(v ...int64) *Tensor { return NewInt64Tensor([]int{len(v)}, v) }
+	cases := []struct {
+		name string
+		gc   gradCase
+	}{
+		{"ReduceMean-axes", gradCase{op: "ReduceMean", opset: 13, ins: []*Tensor{randTensor(rng, 2, 3, 4)}, attrs: []*graph.Attr{graph.IntsAttr("axes", -1)}}},
+		{"ReduceMean-all-nokeep", gradCase{op: "ReduceMean", opset: 13, ins: []*Tensor{randTensor(rng, 2, 3)}, attrs: []*graph.Attr{graph.IntAttr("keepdims", 0)}}},
+		{"ReduceMean-18", gradCase{op: "ReduceMean", opset: 18, ins: []*Tensor{randTensor(rng, 2, 3, 4), i64(0, 2)}}},
+		{"ReduceSum", gradCase{op: "ReduceSum", opset: 13, ins: []*Tensor{randTensor(rng, 2, 3, 4), i64(1)}, attrs: []*graph.Attr{graph.IntAttr("keepdims", 0)}}},
+		{"Pow-square", gradCase{op: "Pow", ins: []*Tensor{randTensor(rng, 3, 4), NewFloat32Tensor(nil, []float32{2})}, frozen: []int{1}}},
+		{"Pow-both", gradCase{op: "Pow", ins: []*Tensor{positive(3, 4), randTensor(rng, 4)}}},
+		{"Sqrt", gradCase{op: "Sqrt", ins: []*Tensor{positive(3, 4)}}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) { checkGrad(t, c.gc) })
+	}
 }

@@ -2,16 +2,17 @@ package runtime
 
 import (
 	"fmt"
+	"math"
 
 	"github.com/onnxcompress/onnxcompress/graph"
 )
 
-// Add, Sub, Mul, Div backward with broadcasting: each operand's gradient is
+// Add, Sub, Mul, Div, Pow backward with broadcasting: each operand's gradient is
 // the output gradient times the partial derivative, summed over the axes the
 // operand was broadcast along.
 
 func init() {
-	for op, code := range map[string]binOp{"Add": opAdd, "Sub": opSub, "Mul": opMul, "Div": opDiv} {
+	for op, code := range map[string]binOp{"Add": opAdd, "Sub": opSub, "Mul": opMul, "Div": opDiv, "Pow": opPow} {
 		registerBackward(compileBinaryGrad(code), op)
 	}
 }
@@ -22,7 +23,7 @@ func compileBinaryGrad(op binOp) gradCompileFunc {
 			return binaryGrad(c, op, in[0], in[1], dy[0], dx[0], dx[1])
 		}}
 		switch op {
-		case opMul, opDiv:
+		case opMul, opDiv, opPow:
 			g.keepIn = []int{0, 1}
 		}
 		return g, nil
@@ -30,6 +31,9 @@ func compileBinaryGrad(op binOp) gradCompileFunc {
 }
 
 func binaryGrad(c *execContext, op binOp, a, b, dy, da, db *Tensor) error {
+	if op == opPow && b.DType != graph.Float32 && db == nil && a.DType == graph.Float32 {
+		b = asFloat32(b) // an integer exponent
+	}
 	if a.DType != graph.Float32 || b.DType != graph.Float32 {
 		return fmt.Errorf("gradient of %s and %s operands is %w", a.DType, b.DType, ErrUnsupported)
 	}
@@ -60,6 +64,16 @@ func binaryGrad(c *execContext, op binOp, a, b, dy, da, db *Tensor) error {
 				y := b.F32[ib]
 				pa = g / y
 				pb = -pa * a.F32[ia] / y
+			case opPow:
+				x, e := float64(a.F32[ia]), float64(b.F32[ib])
+				pa = g * float32(e*math.Pow(x, e-1))
+				if gb != nil {
+					// Only where the base is positive is the power
+					// differentiable in the exponent.
+					if x > 0 {
+						pb = g * float32(math.Pow(x, e)*math.Log(x))
+					}
+				}
 			}
 			if ga != nil {
 				ga[ia] += pa

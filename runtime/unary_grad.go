@@ -18,6 +18,7 @@ func init() {
 	}, "Relu")
 	registerBackward(outputGrad(func(y float32) float32 { return y * (1 - y) }), "Sigmoid")
 	registerBackward(outputGrad(func(y float32) float32 { return 1 - y*y }), "Tanh")
+	registerBackward(outputGrad(func(y float32) float32 { return 0.5 / y }), "Sqrt")
 	registerBackward(func(n *graph.Node, _ int64, _ kernelFunc, _ trainMode) (*gradOp, error) {
 		alpha := n.AttrFloat("alpha", 0.2)
 		beta := n.AttrFloat("beta", 0.5)

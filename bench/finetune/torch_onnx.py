@@ -124,6 +124,16 @@ class OnnxModule(torch.nn.Module):
                 y = ins[0] - ins[1]
             elif op == "Div":
                 y = ins[0] / ins[1]
+            elif op == "Pow":
+                y = torch.pow(ins[0], ins[1])
+            elif op == "Sqrt":
+                y = torch.sqrt(ins[0])
+            elif op == "ReduceMean":
+                axes = a.get("axes", None)
+                if axes is None and len(ins) > 1 and ins[1] is not None:
+                    axes = [int(v) for v in ins[1]]
+                keep = bool(a.get("keepdims", 1))
+                y = ins[0].mean(dim=tuple(axes), keepdim=keep) if axes else ins[0].mean()
             elif op == "Softmax":
                 y = F.softmax(ins[0], dim=a.get("axis", -1))
             elif op == "Einsum":
