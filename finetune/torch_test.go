@@ -157,19 +157,31 @@ func TestTestModelGradientsMatchPyTorch(t *testing.T) {
 	reference.Require(t, reference.Torch)
 	dir := t.TempDir()
 	type job struct {
-		Model string `json:"model"`
-		X     string `json:"x"`
-		R     string `json:"r"`
-		Out   string `json:"out"`
+		Model      string `json:"model"`
+		X          string `json:"x"`
+		R          string `json:"r"`
+		Out        string `json:"out"`
+		BNTraining bool   `json:"bn_training"`
 	}
 	type ours struct {
 		name  string
 		loss  float64
 		grads map[string][]float32
+		stats map[string][]float32
 	}
 	var jobs []job
 	var results []ours
-	for _, tc := range testmodels.All() {
+	cases := testmodels.All()
+	// BatchNormalization in training mode: batch statistics, running ones
+	// updated as PyTorch does.
+	bnTraining := map[int]bool{}
+	for _, name := range []string{"vgg_bn", "resnet_basic", "edge_conv_bn"} {
+		tc, _ := testmodels.Lookup(name)
+		bnTraining[len(cases)] = true
+		tc.Name += "_bn_training"
+		cases = append(cases, tc)
+	}
+	for k, tc := range cases {
 		m := tc.Build(1)
 		names, err := finetune.TrainableNames(m, "all")
 		if tc.Name == "edge_weights_in_constant" && err != nil {
@@ -178,7 +190,7 @@ func TestTestModelGradientsMatchPyTorch(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", tc.Name, err)
 		}
-		tape, err := runtime.NewTape(m, runtime.TrainOptions{Trainable: names, Threads: 1})
+		tape, err := runtime.NewTape(m, runtime.TrainOptions{Trainable: names, Threads: 1, BatchNormTraining: bnTraining[k]})
 		if err != nil {
 			t.Fatalf("%s: %v", tc.Name, err)
 		}
@@ -220,12 +232,19 @@ func TestTestModelGradientsMatchPyTorch(t *testing.T) {
 		if err := tape.Backward(map[string]*runtime.Tensor{outName: runtime.NewFloat32Tensor(y.Shape, rs)}); err != nil {
 			t.Fatalf("%s: %v", tc.Name, err)
 		}
-		res := ours{name: tc.Name, loss: loss, grads: map[string][]float32{}}
+		res := ours{name: tc.Name, loss: loss, grads: map[string][]float32{}, stats: map[string][]float32{}}
 		for _, n := range names {
 			res.grads[n] = append([]float32(nil), tape.Grad(n).F32...)
 		}
+		for _, n := range m.Graph.Nodes {
+			if n.OpType == "BatchNormalization" && bnTraining[k] {
+				for _, v := range n.Inputs[3:5] {
+					res.stats[v.Name] = tape.Param(v.Name).F32
+				}
+			}
+		}
 		j := job{Model: filepath.Join(dir, tc.Name+".onnx"), X: filepath.Join(dir, tc.Name+".x.npy"),
-			R: filepath.Join(dir, tc.Name+".r.npy"), Out: filepath.Join(dir, tc.Name+".npz")}
+			R: filepath.Join(dir, tc.Name+".r.npy"), Out: filepath.Join(dir, tc.Name+".npz"), BNTraining: bnTraining[k]}
 		if err := onnx.Write(j.Model, m); err != nil {
 			t.Fatal(err)
 		}
@@ -288,6 +307,20 @@ func TestTestModelGradientsMatchPyTorch(t *testing.T) {
 			}
 			if rel := l2(diff) / math.Max(norms[n], 1e-3*largest); rel > 1e-4 || math.IsNaN(rel) {
 				t.Errorf("%s: gradient of %s is %.2g relative L2 from PyTorch", res.name, n, rel)
+			}
+		}
+		if bnTraining[k] && len(res.stats) == 0 {
+			t.Errorf("%s: no running statistics", res.name)
+		}
+		for n, got := range res.stats {
+			w := want["stat/"+n]
+			if w == nil {
+				t.Errorf("%s: PyTorch has no running statistic %s", res.name, n)
+				continue
+			}
+			wf, _ := w.Float32s()
+			if rel := reference.RelL2(got, wf); rel > 1e-5 || math.IsNaN(rel) {
+				t.Errorf("%s: running statistic %s is %.2g relative L2 from PyTorch", res.name, n, rel)
 			}
 		}
 	}

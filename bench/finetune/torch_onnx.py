@@ -6,8 +6,9 @@ parameters: the reference the Go trainer is checked and benchmarked against.
       (cross-entropy with Y), kd_loss and kd_grad/<init> (distillation from
       the TEACHER logits at temperature T, weight ALPHA).
   torch_onnx.py weighted JOBS.json
-      for each job {"model", "x", "r", "out"}: loss = sum(model(x) * r),
-      one backward, writes loss and grad/<init> to out (.npz).
+      for each job {"model", "x", "r", "out", "bn_training"}: loss =
+      sum(model(x) * r), one backward, writes loss, grad/<init> and (BN in
+      training mode) the updated running statistics stat/<init> to out (.npz).
   torch_onnx.py bench MODEL BATCH ITERS
       median wall seconds and mean CPU seconds of a training step (forward,
       CE, backward, SGD update) on random data, one thread.
@@ -27,9 +28,11 @@ def attrs(node):
 
 
 class OnnxModule(torch.nn.Module):
-    def __init__(self, model):
+    def __init__(self, model, bn_training=False):
         super().__init__()
         self.graph = model.graph
+        self.bn_training = bn_training
+        self.stats = {}
         self.params = torch.nn.ParameterDict()
         self.consts = {}
         self.names = {}
@@ -115,7 +118,15 @@ class OnnxModule(torch.nn.Module):
             elif op == "Mul":
                 y = ins[0] * ins[1]
             elif op == "BatchNormalization":
-                y = F.batch_norm(ins[0], ins[3].detach(), ins[4].detach(), ins[1], ins[2], False, 0.0, a.get("epsilon", 1e-5))
+                if self.bn_training:
+                    # ONNX momentum m keeps m of the running value; PyTorch's keeps 1 − m.
+                    mean, var = ins[3].detach().clone(), ins[4].detach().clone()
+                    y = F.batch_norm(ins[0], mean, var, ins[1], ins[2], True, 1 - a.get("momentum", 0.9),
+                                     a.get("epsilon", 1e-5))
+                    self.stats[n.input[3]], self.stats[n.input[4]] = mean, var
+                else:
+                    y = F.batch_norm(ins[0], ins[3].detach(), ins[4].detach(), ins[1], ins[2], False, 0.0,
+                                     a.get("epsilon", 1e-5))
             elif op == "Identity":
                 y = ins[0]
             elif op == "Constant":
@@ -170,7 +181,7 @@ def weighted(jobs_path):
     import json
     for job in json.load(open(jobs_path)):
         print(job["model"], file=sys.stderr)
-        net = OnnxModule(onnx.load(job["model"]))
+        net = OnnxModule(onnx.load(job["model"]), job.get("bn_training", False))
         out = net(torch.from_numpy(np.load(job["x"])))
         loss = (out * torch.from_numpy(np.load(job["r"]))).sum()
         loss.backward()
@@ -178,6 +189,8 @@ def weighted(jobs_path):
         for name, key in net.names.items():
             g = net.params[key].grad
             res["grad/" + name] = (g if g is not None else torch.zeros_like(net.params[key])).detach().clone().numpy()
+        for name, v in net.stats.items():
+            res["stat/" + name] = v.numpy()
         np.savez(job["out"], **res)
 
 
