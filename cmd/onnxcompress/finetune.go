@@ -138,6 +138,11 @@ func finetuneAction(c *cli.Context) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
+	go func() {
+		// After the first Ctrl-C, a second one kills the process as usual.
+		<-ctx.Done()
+		stop()
+	}()
 	res, err := finetune.Run(ctx, student, teacher, train, test, opts)
 	bar.clear()
 	if err != nil {
