@@ -5,15 +5,19 @@
 #  2. ONNX Runtime latency (1 intra-op thread, median) of the compressed vs
 #     original model, per method, on ResNet-18 224×224 batch 1 and LeNet-5
 #     batch 64, beside the MAC ratio from `onnxcompress inspect --json`.
+#     At --ratio 0.5 (global allocation) cp and debut do not finish on
+#     ResNet-18 within the timeout; debut is also run with --allocation
+#     uniform, which does finish (~3 min on a loaded 2-core machine).
 # Prints markdown tables with the date, CPU and load average.
 #
-# Usage: bench/rewrite/run.sh [ITERS] [RESNET_TIMEOUT]   (from anywhere; needs
+# Usage: bench/rewrite/run.sh [ITERS] [RESNET_TIMEOUT] [ROUNDS]   (from anywhere; needs
 # /usr/bin/python3 with torch+torchvision, GNU time, node and
 # node_modules/onnxruntime-node)
 set -eu
 root=$(cd "$(dirname "$0")/../.." && pwd)
 iters=${1:-20}
 resnet_timeout=${2:-150s}
+rounds=${3:-3}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
@@ -24,7 +28,8 @@ go build -o "$tmp/rewrite-bench" ./bench/rewrite
 /usr/bin/python3 internal/reference/export_torchvision.py resnet18 "$tmp/resnet18.onnx"
 
 machine() {
-	echo "$(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'),"\
+	echo "$(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"\
+		"(family $(grep -m1 'cpu family' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')),"\
 		"load average $(cut -d' ' -f1-3 /proc/loadavg) (shared machine)"
 }
 
@@ -42,9 +47,14 @@ echo "## ONNX Runtime latency, compressed vs original"
 echo
 machine
 echo
+echo "ms: fastest of $rounds alternating ONNX Runtime medians ($iters runs each, 1 intra-op thread)."
+echo
 "$tmp/rewrite-bench" -part latency -bin "$tmp/onnxcompress" -model testmodels/fmnist/lenet5.onnx -label "LeNet-5 b64" \
-	-shape 64,1,28,28 -iters "$iters" -work "$tmp"
+	-shape 64,1,28,28 -iters "$iters" -rounds "$rounds" -work "$tmp"
 "$tmp/rewrite-bench" -part latency -bin "$tmp/onnxcompress" -model "$tmp/resnet18.onnx" -label "ResNet-18 b1" \
-	-shape 1,3,224,224 -iters "$iters" -timeout "$resnet_timeout" -work "$tmp" | tail -n +3
+	-shape 1,3,224,224 -iters "$iters" -rounds "$rounds" -timeout "$resnet_timeout" -work "$tmp" | tail -n +3
+"$tmp/rewrite-bench" -part latency -bin "$tmp/onnxcompress" -model "$tmp/resnet18.onnx" -label "ResNet-18 b1" \
+	-shape 1,3,224,224 -iters "$iters" -rounds "$rounds" -timeout 240s -work "$tmp" -methods debut \
+	-target "--ratio 0.5 --allocation uniform" | tail -n +3
 echo
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
