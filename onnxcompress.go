@@ -68,6 +68,9 @@ func Inspect(m *graph.Model, shapes map[string]graph.Shape) (*InspectReport, err
 	if err != nil {
 		return nil, err
 	}
+	// Costing needs shapes at concrete input sizes; the model keeps the
+	// types it declares (a dynamic batch stays dynamic).
+	defer keepDeclaredTypes(m)()
 	if err := graph.InferShapes(m, shapes); err != nil {
 		return nil, err
 	}
@@ -223,4 +226,69 @@ func CalibrationBatches(m *graph.Model, d *dataset.Dataset, samples, batch int) 
 		out = append(out, map[string]*runtime.Tensor{ins[0].Name: runtime.NewFloat32Tensor(shape, x)})
 	}
 	return out, nil
+}
+
+// RunOnce runs m once in this project's runtime on graph tensors.
+func RunOnce(m *graph.Model, inputs map[string]*graph.Tensor) (map[string]*graph.Tensor, error) {
+	s, err := runtime.NewSession(m, runtime.Options{})
+	if err != nil {
+		return nil, err
+	}
+	in := map[string]*runtime.Tensor{}
+	for name, t := range inputs {
+		rt, err := runtime.FromGraph(t)
+		if err != nil {
+			return nil, err
+		}
+		in[name] = rt
+	}
+	out, err := s.Run(in)
+	if err != nil {
+		return nil, err
+	}
+	res := map[string]*graph.Tensor{}
+	for name, t := range out {
+		gt, err := t.ToGraph(name)
+		if err != nil {
+			return nil, err
+		}
+		res[name] = gt
+	}
+	return res, nil
+}
+
+// keepDeclaredTypes records the types of every value of m's graph and
+// returns the function that puts them back.
+func keepDeclaredTypes(m *graph.Model) (restore func()) {
+	saved := map[*graph.Value]*graph.ValueType{}
+	record := func(v *graph.Value) {
+		if v == nil {
+			return
+		}
+		if _, ok := saved[v]; ok {
+			return
+		}
+		saved[v] = v.Type
+		if v.Type != nil {
+			t := *v.Type
+			t.Shape = append(graph.Shape(nil), v.Type.Shape...)
+			saved[v] = &t
+		}
+	}
+	g := m.Graph
+	for _, list := range [][]*graph.Value{g.Inputs, g.Outputs, g.Initializers, g.ValueInfo} {
+		for _, v := range list {
+			record(v)
+		}
+	}
+	for _, n := range g.Nodes {
+		for _, v := range n.Outputs {
+			record(v)
+		}
+	}
+	return func() {
+		for v, t := range saved {
+			v.Type = t
+		}
+	}
 }

@@ -13,17 +13,35 @@ import (
 	"github.com/onnxcompress/onnxcompress/graph"
 )
 
-// The bundled model travels inside the binary, so `demo` works from an
+// The bundled models travel inside the binary, so `demo` works from an
 // installed executable as well as from a checkout.
 var (
 	//go:embed fmnist/lenet5.onnx
 	bundledLeNet []byte
 	//go:embed fmnist/lenet5.json
 	bundledLeNetJSON []byte
+	//go:embed fmnist/resnet20.onnx
+	bundledResNet20 []byte
+	//go:embed fmnist/resnet20.json
+	bundledResNet20JSON []byte
 )
 
-// LeNetInfo is what fmnist/train_lenet.py recorded about the bundled model.
-type LeNetInfo struct {
+// Bundled is a trained model committed with this package, with the record
+// its training script wrote.
+type Bundled struct {
+	name       string // file name without .onnx, under fmnist/
+	onnx, json []byte
+}
+
+// The bundled Fashion-MNIST models, made by fmnist/train_lenet.py and
+// fmnist/train_resnet20.py.
+var (
+	LeNet5FMNIST   = Bundled{"lenet5", bundledLeNet, bundledLeNetJSON}
+	ResNet20FMNIST = Bundled{"resnet20", bundledResNet20, bundledResNet20JSON}
+)
+
+// BundledInfo is what a training script recorded about a bundled model.
+type BundledInfo struct {
 	Architecture string
 	Dataset      string
 	Classes      []string
@@ -43,13 +61,17 @@ type LeNetInfo struct {
 	TorchVersion     string
 }
 
+// LeNetInfo is the bundled LeNet-5's record (the name predates the second
+// bundled model).
+type LeNetInfo = BundledInfo
+
 type tensorJSON struct {
 	Name  string            `json:"name"`
 	Shape []json.RawMessage `json:"shape"`
 	DType string            `json:"dtype"`
 }
 
-type lenetJSON struct {
+type recordJSON struct {
 	Architecture  string   `json:"architecture"`
 	Dataset       string   `json:"dataset"`
 	Classes       []string `json:"classes"`
@@ -82,13 +104,14 @@ func (t tensorJSON) shape() (graph.Shape, error) {
 	return s, nil
 }
 
-// BundledLeNetInfo decodes fmnist/lenet5.json.
-func BundledLeNetInfo() (LeNetInfo, error) {
-	var j lenetJSON
-	if err := json.Unmarshal(bundledLeNetJSON, &j); err != nil {
-		return LeNetInfo{}, fmt.Errorf("testmodels/fmnist/lenet5.json: %w", err)
+// Info decodes the model's record (fmnist/NAME.json).
+func (b Bundled) Info() (BundledInfo, error) {
+	where := "testmodels/fmnist/" + b.name + ".json"
+	var j recordJSON
+	if err := json.Unmarshal(b.json, &j); err != nil {
+		return BundledInfo{}, fmt.Errorf("%s: %w", where, err)
 	}
-	info := LeNetInfo{
+	info := BundledInfo{
 		Architecture: j.Architecture, Dataset: j.Dataset, Classes: j.Classes,
 		TestAccuracy: j.TestAccuracy, TestImages: j.TestImages,
 		Scale: j.Normalization.Scale, Mean: j.Normalization.Mean, Std: j.Normalization.Std,
@@ -97,27 +120,27 @@ func BundledLeNetInfo() (LeNetInfo, error) {
 	}
 	var err error
 	if info.InputShape, err = j.Input.shape(); err != nil {
-		return LeNetInfo{}, fmt.Errorf("testmodels/fmnist/lenet5.json: input %w", err)
+		return BundledInfo{}, fmt.Errorf("%s: input %w", where, err)
 	}
 	if info.OutputShape, err = j.Output.shape(); err != nil {
-		return LeNetInfo{}, fmt.Errorf("testmodels/fmnist/lenet5.json: output %w", err)
+		return BundledInfo{}, fmt.Errorf("%s: output %w", where, err)
 	}
 	if info.Std == 0 || info.Scale == 0 {
-		return LeNetInfo{}, fmt.Errorf("testmodels/fmnist/lenet5.json: normalisation scale %v std %v", info.Scale, info.Std)
+		return BundledInfo{}, fmt.Errorf("%s: normalisation scale %v std %v", where, info.Scale, info.Std)
 	}
 	return info, nil
 }
 
-// BundledLeNetONNX is the bundled model file's content.
-func BundledLeNetONNX() []byte { return bundledLeNet }
+// ONNX is the model file's content.
+func (b Bundled) ONNX() []byte { return b.onnx }
 
-// BundledLeNetPath is a path to the bundled LeNet-5 ONNX file: the committed
-// file when this package's sources are present (a checkout), otherwise a
-// copy extracted once into the user's cache folder.
-func BundledLeNetPath() (string, error) {
+// Path is a path to the model file: the committed file when this package's
+// sources are present (a checkout), otherwise a copy extracted once into
+// the user's cache folder.
+func (b Bundled) Path() (string, error) {
 	if _, src, _, ok := runtime.Caller(0); ok {
-		p := filepath.Join(filepath.Dir(src), "fmnist", "lenet5.onnx")
-		if data, err := os.ReadFile(p); err == nil && string(data) == string(bundledLeNet) {
+		p := filepath.Join(filepath.Dir(src), "fmnist", b.name+".onnx")
+		if data, err := os.ReadFile(p); err == nil && string(data) == string(b.onnx) {
 			return p, nil
 		}
 	}
@@ -125,19 +148,19 @@ func BundledLeNetPath() (string, error) {
 	if err != nil {
 		dir = os.TempDir()
 	}
-	sum := sha256.Sum256(bundledLeNet)
-	p := filepath.Join(dir, "onnxcompress", "lenet5-"+hex.EncodeToString(sum[:8])+".onnx")
-	if data, err := os.ReadFile(p); err == nil && string(data) == string(bundledLeNet) {
+	sum := sha256.Sum256(b.onnx)
+	p := filepath.Join(dir, "onnxcompress", b.name+"-"+hex.EncodeToString(sum[:8])+".onnx")
+	if data, err := os.ReadFile(p); err == nil && string(data) == string(b.onnx) {
 		return p, nil
 	}
 	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-		return "", fmt.Errorf("extract bundled LeNet-5: %w", err)
+		return "", fmt.Errorf("extract bundled %s: %w", b.name, err)
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(p), "lenet5-*.tmp")
+	tmp, err := os.CreateTemp(filepath.Dir(p), b.name+"-*.tmp")
 	if err != nil {
-		return "", fmt.Errorf("extract bundled LeNet-5: %w", err)
+		return "", fmt.Errorf("extract bundled %s: %w", b.name, err)
 	}
-	_, werr := tmp.Write(bundledLeNet)
+	_, werr := tmp.Write(b.onnx)
 	cerr := tmp.Close()
 	if werr == nil {
 		werr = cerr
@@ -147,7 +170,16 @@ func BundledLeNetPath() (string, error) {
 	}
 	if werr != nil {
 		os.Remove(tmp.Name())
-		return "", fmt.Errorf("extract bundled LeNet-5 to %s: %w", p, werr)
+		return "", fmt.Errorf("extract bundled %s to %s: %w", b.name, p, werr)
 	}
 	return p, nil
 }
+
+// BundledLeNetInfo decodes fmnist/lenet5.json.
+func BundledLeNetInfo() (LeNetInfo, error) { return LeNet5FMNIST.Info() }
+
+// BundledLeNetONNX is the bundled LeNet-5 file's content.
+func BundledLeNetONNX() []byte { return LeNet5FMNIST.ONNX() }
+
+// BundledLeNetPath is a path to the bundled LeNet-5 file (see Bundled.Path).
+func BundledLeNetPath() (string, error) { return LeNet5FMNIST.Path() }

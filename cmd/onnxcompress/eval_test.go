@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
@@ -15,16 +16,26 @@ import (
 
 const fashionMNIST = "/usr/share/datasets/fashion-mnist"
 
-// eval on the bundled LeNet reproduces the accuracy PyTorch recorded when it
-// trained the model, and ONNX Runtime agrees on the same 10,000 images.
-func TestEvalBundledLeNetMatchesPyTorchAndORT(t *testing.T) {
+// eval on each bundled model reproduces the accuracy PyTorch recorded when
+// it trained the model, and ONNX Runtime agrees on the same 10,000 images.
+func TestEvalBundledModelsMatchPyTorchAndORT(t *testing.T) {
 	reference.Require(t, reference.FashionMNIST, reference.ORT)
-	info, err := testmodels.BundledLeNetInfo()
-	if err != nil {
-		t.Fatal(err)
+	for _, b := range []testmodels.Bundled{testmodels.LeNet5FMNIST, testmodels.ResNet20FMNIST} {
+		info, err := b.Info()
+		if err != nil {
+			t.Fatal(err)
+		}
+		path, err := b.Path()
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Run(filepath.Base(path), func(t *testing.T) { checkBundledAccuracy(t, path, info) })
 	}
-	stdout, stderr, code := runCLI(t, "eval", bundledLeNet(t), "--data", fashionMNIST,
-		"--mean", "0.286", "--std", "0.353", "--json")
+}
+
+func checkBundledAccuracy(t *testing.T, path string, info testmodels.BundledInfo) {
+	mean, std := fmt.Sprint(info.Mean), fmt.Sprint(info.Std)
+	stdout, stderr, code := runCLI(t, "eval", path, "--data", fashionMNIST, "--mean", mean, "--std", std, "--json")
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
@@ -43,7 +54,7 @@ func TestEvalBundledLeNetMatchesPyTorchAndORT(t *testing.T) {
 		t.Errorf("accuracy %.4f, PyTorch recorded %.4f", res.Accuracy, info.TestAccuracy)
 	}
 
-	d, err := dataset.Open(fashionMNIST, dataset.Options{Split: "test", Mean: []float32{0.286}, Std: []float32{0.353}})
+	d, err := dataset.Open(fashionMNIST, dataset.Options{Split: "test", Mean: []float32{info.Mean}, Std: []float32{info.Std}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,15 +62,15 @@ func TestEvalBundledLeNetMatchesPyTorchAndORT(t *testing.T) {
 	for i := range all {
 		all[i] = i
 	}
-	x, err := d.BatchTensor("input", all)
+	x, err := d.BatchTensor(info.InputName, all)
 	if err != nil {
 		t.Fatal(err)
 	}
-	out, err := reference.RunORT(bundledLeNet(t), map[string]*graph.Tensor{"input": x}, 1)
+	out, err := reference.RunORT(path, map[string]*graph.Tensor{info.InputName: x}, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
-	logits, err := out["logits"].Float32s()
+	logits, err := out[info.OutputName].Float32s()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -20,7 +20,7 @@ import torch.nn.functional as F
 
 import fmnist_common as common
 
-EPOCHS = int(os.environ.get("EPOCHS", "6"))
+EPOCHS = int(os.environ.get("EPOCHS", "3"))
 BATCH = 128
 MIN_ACCURACY = 0.90
 
