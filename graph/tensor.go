@@ -354,3 +354,9 @@ func Float32ToBFloat16(f float32) uint16 {
 	b += 0x7fff + (b>>16)&1
 	return uint16(b >> 16)
 }
+
+// NewFloat64Tensor makes a float64 tensor holding data (copied).
+func NewFloat64Tensor(name string, dims []int64, data []float64) *Tensor {
+	t, _ := NewFromFloat64(name, Float64, dims, data)
+	return t
+}

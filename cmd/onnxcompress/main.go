@@ -38,6 +38,8 @@ func newApp() *cli.App {
 			inspectCommand(),
 			compressCommand(),
 			demoCommand(),
+			approxCommand(),
+			chainCommand(),
 			evalCommand(),
 			runCommand(),
 			benchCommand(),
