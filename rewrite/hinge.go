@@ -185,6 +185,9 @@ func refreshLayer(g *graph.Graph, idx *graph.Index, l *Layer) (*Layer, error) {
 // originalParams is the layer's weight and bias size at selection, which a
 // --ratio is a fraction of.
 func originalParams(l *Layer) float64 {
+	if l.Cost.Params > 0 { // the framework keeps the selection-time cost
+		return float64(l.Cost.Params)
+	}
 	n := float64(l.WeightParams())
 	if l.BiasConst != nil {
 		n += float64(l.BiasConst.Len())
