@@ -21,7 +21,7 @@ if ((${#missing[@]})); then
     if $sudo apt-get -o DPkg::Lock::Timeout=600 update -qq; then break; fi
     echo "setup: apt-get update failed (try $try), waiting for the lock"; sleep 10
   done
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get -o DPkg::Lock::Timeout=900 install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get -o DPkg::Lock::Timeout=900 install -y -qq "${missing[@]}" >/dev/null
 fi
 
 if [ ! -f node_modules/onnxruntime-node/bin/napi-v6/linux/x64/libonnxruntime.so.1 ] ||
