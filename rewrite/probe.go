@@ -87,25 +87,17 @@ func MeasureOutputErrors(orig, compressed *graph.Model, rep *Report, inputs map[
 	return worst, nil
 }
 
-// runWatching runs m with extra outputs for the named values.
+// runWatching runs m and also returns the named intermediate values (those
+// m has; a name it lacks is left out).
 func runWatching(m *graph.Model, watch []string, inputs map[string]*runtime.Tensor, threads int) (map[string]*runtime.Tensor, error) {
-	g := m.Graph
-	saved := g.Outputs
-	defer func() { g.Outputs = saved }()
-	idx := graph.NewIndex(g)
-	outs := append([]*graph.Value(nil), saved...)
-	present := map[string]bool{}
-	for _, v := range saved {
-		present[v.Name] = true
-	}
+	idx := graph.NewIndex(m.Graph)
+	var extra []string
 	for _, name := range watch {
-		if v := idx.ValueByName(name); v != nil && !present[name] {
-			outs = append(outs, v)
-			present[name] = true
+		if idx.ValueByName(name) != nil {
+			extra = append(extra, name)
 		}
 	}
-	g.Outputs = outs
-	s, err := runtime.NewSession(m, runtime.Options{Threads: threads})
+	s, err := runtime.NewSession(m, runtime.Options{Threads: threads, ExtraOutputs: extra})
 	if err != nil {
 		return nil, err
 	}
