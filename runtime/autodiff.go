@@ -196,16 +196,9 @@ func NewTape(m *graph.Model, opts TrainOptions) (*Tape, error) {
 		rng: rand.New(rand.NewPCG(opts.Seed, 0x6772616474617065))}
 	fold := &execContext{backend: be, threads: t.threads, pool: &pool{}}
 	for _, n := range g.Nodes {
-		if !n.IsDefaultDomain() {
-			return nil, nodeError(n, fmt.Errorf("domain %q is %w", n.Domain, ErrUnsupported))
-		}
-		compile, ok := forwardKernels[n.OpType]
-		if !ok {
-			return nil, nodeError(n, fmt.Errorf("op is %w", ErrUnsupported))
-		}
-		run, err := compile(n, opset)
+		run, err := compileNode(n, opset)
 		if err != nil {
-			return nil, nodeError(n, err)
+			return nil, err
 		}
 		st := tapeStep{step: step{node: n, run: run}}
 		foldable := true

@@ -115,21 +115,9 @@ func NewSession(m *graph.Model, opts Options) (*Session, error) {
 	}
 
 	for _, n := range g.Nodes {
-		if !n.IsDefaultDomain() {
-			return nil, nodeError(n, fmt.Errorf("domain %q is %w", n.Domain, ErrUnsupported))
-		}
-		compile, ok := forwardKernels[n.OpType]
-		if !ok {
-			return nil, nodeError(n, fmt.Errorf("op is %w", ErrUnsupported))
-		}
-		for _, a := range n.Attrs {
-			if a.Kind == graph.AttrGraph || a.Kind == graph.AttrGraphs {
-				return nil, nodeError(n, fmt.Errorf("subgraph attributes are %w", ErrUnsupported))
-			}
-		}
-		run, err := compile(n, opset)
+		run, err := compileNode(n, opset)
 		if err != nil {
-			return nil, nodeError(n, err)
+			return nil, err
 		}
 		st := step{node: n, run: run}
 		for _, v := range n.Inputs {
@@ -442,4 +430,26 @@ func checkInput(in sessionInput, t *Tensor) error {
 		}
 	}
 	return nil
+}
+
+// compileNode checks that n can run here (default domain, a kernel for its
+// op, no subgraphs) and prepares its forward kernel; errors name the node.
+func compileNode(n *graph.Node, opset int64) (kernelFunc, error) {
+	if !n.IsDefaultDomain() {
+		return nil, nodeError(n, fmt.Errorf("domain %q is %w", n.Domain, ErrUnsupported))
+	}
+	compile, ok := forwardKernels[n.OpType]
+	if !ok {
+		return nil, nodeError(n, fmt.Errorf("op is %w", ErrUnsupported))
+	}
+	for _, a := range n.Attrs {
+		if a.Kind == graph.AttrGraph || a.Kind == graph.AttrGraphs {
+			return nil, nodeError(n, fmt.Errorf("subgraph attributes are %w", ErrUnsupported))
+		}
+	}
+	run, err := compile(n, opset)
+	if err != nil {
+		return nil, nodeError(n, err)
+	}
+	return run, nil
 }
