@@ -171,7 +171,7 @@ func demoMethod(ctx context.Context, c *cli.Context, method, origPath string, te
 	diff.ExitErrHandler = func(*cli.Context, error) {}
 	// diff exits 1 when the models differ, which they do: only a missing
 	// page is trouble.
-	_ = diff.Run([]string{"onnxcompress", "diff", origPath, row.Model, "--html", row.Report, "--probe", "1"})
+	_ = diff.Run([]string{"onnxcompress", "diff", "--html", row.Report, "--probe", "1", origPath, row.Model})
 	if _, err := os.Stat(row.Report); err != nil {
 		row.Report = ""
 	}
