@@ -70,7 +70,7 @@ func Inspect(m *graph.Model, shapes map[string]graph.Shape) (*InspectReport, err
 	}
 	// Costing needs shapes at concrete input sizes; the model keeps the
 	// types it declares (a dynamic batch stays dynamic).
-	defer keepDeclaredTypes(m)()
+	defer graph.AllTypes(m.Graph).Restore()
 	if err := graph.InferShapes(m, shapes); err != nil {
 		return nil, err
 	}
@@ -255,40 +255,4 @@ func RunOnce(m *graph.Model, inputs map[string]*graph.Tensor) (map[string]*graph
 		res[name] = gt
 	}
 	return res, nil
-}
-
-// keepDeclaredTypes records the types of every value of m's graph and
-// returns the function that puts them back.
-func keepDeclaredTypes(m *graph.Model) (restore func()) {
-	saved := map[*graph.Value]*graph.ValueType{}
-	record := func(v *graph.Value) {
-		if v == nil {
-			return
-		}
-		if _, ok := saved[v]; ok {
-			return
-		}
-		saved[v] = v.Type
-		if v.Type != nil {
-			t := *v.Type
-			t.Shape = append(graph.Shape(nil), v.Type.Shape...)
-			saved[v] = &t
-		}
-	}
-	g := m.Graph
-	for _, list := range [][]*graph.Value{g.Inputs, g.Outputs, g.Initializers, g.ValueInfo} {
-		for _, v := range list {
-			record(v)
-		}
-	}
-	for _, n := range g.Nodes {
-		for _, v := range n.Outputs {
-			record(v)
-		}
-	}
-	return func() {
-		for v, t := range saved {
-			v.Type = t
-		}
-	}
 }

@@ -389,7 +389,7 @@ func commitChannelEdits(e *Emitter, flow channelFlow, edits []channelEdit, keep 
 		if v.Type == nil || !v.Type.HasShape || len(v.Type.Shape) < 2 || !v.Type.Shape[1].Known() || total == 0 {
 			return
 		}
-		t := cloneType(v.Type)
+		t := v.Type.Clone()
 		per := t.Shape[1].Value / int64(total)
 		t.Shape[1] = graph.Dim{Value: t.Shape[1].Value - int64(removed)*per}
 		v.Type = t

@@ -42,7 +42,7 @@ type state struct {
 	// declared keeps the file's own types of the interface and value_info
 	// values: inference runs at the probe shapes (batch 1), which must not
 	// leak into the written model (a dynamic batch stays dynamic).
-	declared map[*graph.Value]*graph.ValueType
+	declared graph.TypeSnapshot
 	// ranges are calibrated activation ranges by value name.
 	ranges map[string][2]float64
 }
@@ -97,30 +97,11 @@ func eliminateDeadNodes(s *state) error {
 func sortNodes(s *state) error { return graph.TopoSort(s.model.Graph) }
 
 func saveDeclaredTypes(s *state) error {
-	g := s.model.Graph
-	s.declared = map[*graph.Value]*graph.ValueType{}
-	for _, list := range [][]*graph.Value{g.Inputs, g.Outputs, g.ValueInfo} {
-		for _, v := range list {
-			if v != nil {
-				s.declared[v] = cloneType(v.Type)
-			}
-		}
-	}
+	s.declared = graph.DeclaredTypes(s.model.Graph)
 	return nil
 }
 
 func restoreDeclaredTypes(s *state) error {
-	for v, t := range s.declared {
-		v.Type = t
-	}
+	s.declared.Restore()
 	return nil
-}
-
-func cloneType(t *graph.ValueType) *graph.ValueType {
-	if t == nil {
-		return nil
-	}
-	c := *t
-	c.Shape = append(graph.Shape(nil), t.Shape...)
-	return &c
 }

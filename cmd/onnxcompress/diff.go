@@ -112,7 +112,7 @@ func buildDiff(c *cli.Context) (*htmlreport.Document, bool, error) {
 	}
 	var models [2]*graph.Model
 	var shapes [2]map[string]graph.Shape
-	var declared [2]savedTypes
+	var declared [2]graph.TypeSnapshot
 	for i, p := range []string{pathA, pathB} {
 		m, err := onnx.Read(p)
 		if err != nil {
@@ -122,7 +122,7 @@ func buildDiff(c *cli.Context) (*htmlreport.Document, bool, error) {
 		if err != nil {
 			return nil, false, fmt.Errorf("%s: %w", p, err)
 		}
-		declared[i] = declaredInterface(m)
+		declared[i] = graph.DeclaredTypes(m.Graph)
 		if err := graph.InferShapes(m, s); err != nil {
 			return nil, false, fmt.Errorf("%s: %w", p, err)
 		}
@@ -132,7 +132,7 @@ func buildDiff(c *cli.Context) (*htmlreport.Document, bool, error) {
 	for i := range models {
 		// Run at any batch (--data), as the files declare, not at the
 		// shapes the models were costed at.
-		declared[i].restore()
+		declared[i].Restore()
 	}
 	doc := &htmlreport.Document{
 		Schema: htmlreport.SchemaVersion, A: pathA, B: pathB, InputShapes: map[string]string{},
@@ -178,29 +178,6 @@ func compareNumerically(c *cli.Context, models [2]*graph.Model, shapes map[strin
 	}
 	num, layers := cmp.result(tol)
 	return num, layers, nil
-}
-
-// savedTypes keeps the declared types of a model's interface values.
-type savedTypes map[*graph.Value]*graph.ValueType
-
-func declaredInterface(m *graph.Model) savedTypes {
-	s := savedTypes{}
-	for _, v := range append(append([]*graph.Value(nil), m.Graph.Inputs...), m.Graph.Outputs...) {
-		if v != nil && v.Type != nil {
-			t := *v.Type
-			t.Shape = append(graph.Shape(nil), v.Type.Shape...)
-			s[v] = &t
-		} else if v != nil {
-			s[v] = nil
-		}
-	}
-	return s
-}
-
-func (s savedTypes) restore() {
-	for v, t := range s {
-		v.Type = t
-	}
 }
 
 func ratio(after, before int64) float64 {
