@@ -108,6 +108,10 @@ type Options struct {
 	Threads     int
 	Progress    func(Progress)
 	EpochReport func(Epoch)
+	// AfterStep runs after every optimizer step with the live parameters
+	// (updated in place) and the step's learning rate: proximal methods
+	// such as hinge apply their projection here.
+	AfterStep func(step int, params []Param, lr float64) error
 }
 
 // Progress is reported after every step.
@@ -281,6 +285,11 @@ training:
 			lr := sched.LR(step)
 			if err := optim.Step(params, lr); err != nil {
 				return nil, err
+			}
+			if opts.AfterStep != nil {
+				if err := opts.AfterStep(step, params, lr); err != nil {
+					return nil, err
+				}
 			}
 			step++
 			lossSum += loss
