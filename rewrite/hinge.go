@@ -475,3 +475,355 @@ func (e *Emitter) Tensor(suffix string, t *graph.Tensor) *graph.Value {
 	e.consts = append(e.consts, v)
 	return v
 }
+
+// The trained form (hinge.md A.3–A.7): HingeAttach splits each selected Conv
+// into Conv(U) → Conv 1×1(Â) with the svd2 initialisation, so the model
+// computes the same function and finetune's proximal training can drive
+// groups of every A to zero; HingeCompress then removes the groups a
+// selection drops: column groups by pruning (the single conv U·A[:, K],
+// propagated into BatchNormalization, Concat offsets and consumers by the
+// channel analysis of channels.go), row groups by decomposition. Which
+// groups a layer gets is read from the graph's structure: columns where its
+// output channels can be removed, rows where they cannot (residual
+// coupling, a graph output, an op that mixes channels).
+
+// HingeSite is one layer HingeAttach split.
+type HingeSite struct {
+	// Layer is the original Conv's name; that node now convolves with U.
+	Layer string `json:"layer"`
+	// Matrix is the new 1×1 Conv applying Â, and Weight its weight
+	// initializer [n, k, 1…] (Â[j, i] = A[i, j]); Bias is its bias
+	// initializer ("" when the layer had none).
+	Matrix string `json:"matrix"`
+	Weight string `json:"weight"`
+	Bias   string `json:"bias,omitempty"`
+	// Groups are the groups of A that are penalised and removed.
+	Groups solvers.HingeGroups `json:"groups"`
+	// Coupled says why columns cannot be removed (rows are used instead).
+	Coupled string `json:"coupled,omitempty"`
+}
+
+// hingeMatrixDoc starts the 1×1's doc_string; finetune's "factors" set
+// trains the inputs of such nodes.
+const hingeMatrixDoc = "onnxcompress: hinge sparsity matrix A of "
+
+// HingeAttach splits every Conv that opts select (Layers, Skip, Ops,
+// MinParams as for Compress) into Conv(U) → Conv 1×1(Â), in place. The
+// result computes the same function up to float32 rounding (C.1.1). Grouped
+// convs, convs whose bias is computed at run time and Gemm/MatMul layers
+// are left as they are.
+func HingeAttach(m *graph.Model, opts Options) ([]HingeSite, error) {
+	if m == nil || m.Graph == nil {
+		return nil, fmt.Errorf("hinge: no graph")
+	}
+	s := &state{model: m, opts: opts, plans: map[*Layer]LayerPlan{}, report: &Report{}, method: hingeMethod{}}
+	for _, p := range []pass{{"save-declared-types", saveDeclaredTypes}, {"infer-shapes", inferShapes}, {"select-layers", selectLayers}} {
+		if err := p.run(s); err != nil {
+			return nil, fmt.Errorf("%s: %w", p.name, err)
+		}
+	}
+	g := m.Graph
+	b := graph.NewBuilder(g)
+	var sites []HingeSite
+	for _, l := range s.layers {
+		if l.Kind != ConvLayer || l.Conv.Group != 1 || (l.Bias != nil && l.BiasConst == nil) {
+			continue
+		}
+		idx := graph.NewIndex(g)
+		flow := hingeTrace(g, idx, l)
+		site, err := hingeAttachLayer(b, l)
+		if err != nil {
+			return nil, err
+		}
+		if flow.blocked != "" {
+			site.Groups, site.Coupled = solvers.HingeRows, flow.blocked
+		}
+		sites = append(sites, site)
+	}
+	if err := finishHingeSurgery(m, s.opts.InputShapes, s.declared); err != nil {
+		return nil, err
+	}
+	return sites, nil
+}
+
+// finishHingeSurgery tidies the graph after hinge's edits: dead nodes and
+// initializers go, nodes are sorted, shapes are inferred at the concrete
+// input shapes (costing needs them) and the file's declared types are put
+// back.
+func finishHingeSurgery(m *graph.Model, shapes map[string]graph.Shape, declared graph.TypeSnapshot) error {
+	graph.EliminateDeadNodes(m.Graph)
+	if err := graph.TopoSort(m.Graph); err != nil {
+		return err
+	}
+	if err := graph.InferShapes(m, shapes); err != nil {
+		return err
+	}
+	declared.Restore()
+	return graph.Verify(m.Graph)
+}
+
+// hingeAttachLayer replaces l's weight by the svd2 filters U (k of them) and
+// moves the weight's mixing and the bias onto a new 1×1 Conv.
+func hingeAttachLayer(b *graph.Builder, l *Layer) (HingeSite, error) {
+	split, err := hingeSplitLayer(l)
+	if err != nil {
+		return HingeSite{}, err
+	}
+	u, a := split[0].u, split[0].a
+	k, n := a.Dims()
+	dtype := l.Weight.DType
+	uDims := append([]int64{int64(k)}, l.Weight.Dims[1:]...)
+	uT, err := graph.NewFromFloat64("", dtype, uDims, denseData(u.T()))
+	if err != nil {
+		return HingeSite{}, err
+	}
+	aDims := append([]int64{int64(n), int64(k)}, ones(len(l.Conv.Kernel))...)
+	aT, err := graph.NewFromFloat64("", dtype, aDims, denseData(a.T()))
+	if err != nil {
+		return HingeSite{}, err
+	}
+	name := l.Node.Name
+	uV := b.Const(name+"/hinge/U", uT)
+	aV := b.Const(name+"/hinge/A", aT)
+	inputs := []*graph.Value{nil, aV}
+	site := HingeSite{Layer: name, Weight: aV.Name, Groups: solvers.HingeColumns}
+	if l.Bias != nil {
+		inputs = append(inputs, l.Bias)
+		site.Bias = l.Bias.Name
+	}
+	mid := b.Value(name + "/hinge/XU")
+	inputs[0] = mid
+	attrs := l.Conv.pointwise().attrs()
+	matrix := &graph.Node{Name: b.Name(name + "/hinge/A"), OpType: "Conv", Inputs: inputs,
+		Outputs: []*graph.Value{l.Node.Outputs[0]}, Attrs: attrs, DocString: hingeMatrixDoc + name}
+	site.Matrix = matrix.Name
+	l.Node.Inputs = []*graph.Value{l.Node.Inputs[0], uV}
+	l.Node.Outputs[0] = mid
+	g := b.G
+	nodes := make([]*graph.Node, 0, len(g.Nodes)+1)
+	for _, nd := range g.Nodes {
+		nodes = append(nodes, nd)
+		if nd == l.Node {
+			nodes = append(nodes, matrix)
+		}
+	}
+	g.Nodes = nodes
+	return site, nil
+}
+
+// HingeNorms reads each site's group norms from m.
+func HingeNorms(m *graph.Model, sites []HingeSite) ([][]float64, error) {
+	out := make([][]float64, len(sites))
+	for i, s := range sites {
+		_, a, err := hingeSiteMatrix(m.Graph, nil, s)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = solvers.HingeGroupNorms(a, s.Groups)
+	}
+	return out, nil
+}
+
+// hingeSiteMatrix finds a site's 1×1 node and returns A (k×n, the paper's
+// orientation) from its weight.
+func hingeSiteMatrix(g *graph.Graph, idx *graph.Index, s HingeSite) (*graph.Node, *mat.Dense, error) {
+	if idx == nil {
+		idx = graph.NewIndex(g)
+	}
+	var node *graph.Node
+	for _, n := range g.Nodes {
+		if n.Name == s.Matrix {
+			node = n
+			break
+		}
+	}
+	if node == nil || node.OpType != "Conv" || len(node.Inputs) < 2 {
+		return nil, nil, fmt.Errorf("hinge: no 1×1 Conv %q for layer %s", s.Matrix, s.Layer)
+	}
+	t, ok := graph.ConstTensor(g, idx, node.Inputs[1])
+	if !ok || len(t.Dims) < 2 {
+		return nil, nil, fmt.Errorf("hinge: Conv %s: weight is not constant", s.Matrix)
+	}
+	data, err := t.Float64s()
+	if err != nil {
+		return nil, nil, fmt.Errorf("hinge: Conv %s: %w", s.Matrix, err)
+	}
+	n, k := int(t.Dims[0]), int(t.Dims[1])
+	return node, mat.DenseCopyOf(mat.NewDense(n, k, data).T()), nil
+}
+
+// HingeCompress removes, from every site of m (as HingeAttach made them),
+// the groups that keep[i] (sorted group indices of site i) leaves out, in
+// place (A.3):
+//
+//   - columns K: the pair becomes the single Conv U·A[:, K] with bias b[K],
+//     and the nodes that see the removed channels are sliced (channels.go);
+//     with every column kept it is merged into one Conv (A.3.4);
+//   - rows R: Conv U[:, R] then 1×1 A[R, :] when that costs fewer MACs per
+//     position than one conv (|R|·(d + n) < d·n), otherwise the two are
+//     merged into one Conv computing U[:, R]·A[R, :].
+//
+// When every removed group is exactly zero the function is unchanged up to
+// float rounding (C.1.5).
+func HingeCompress(m *graph.Model, sites []HingeSite, keep [][]int) error {
+	if len(keep) != len(sites) {
+		return fmt.Errorf("hinge: %d kept-group lists for %d layers", len(keep), len(sites))
+	}
+	g := m.Graph
+	declared := graph.DeclaredTypes(g)
+	shapes, err := graph.ConcreteInputShapes(g, nil)
+	if err != nil {
+		return err
+	}
+	if err := graph.InferShapes(m, shapes); err != nil {
+		return err
+	}
+	b := graph.NewBuilder(g)
+	for i, s := range sites {
+		if err := hingeCompressSite(b, s, keep[i]); err != nil {
+			return fmt.Errorf("hinge: layer %s: %w", s.Layer, err)
+		}
+	}
+	return finishHingeSurgery(m, shapes, declared)
+}
+
+func hingeCompressSite(b *graph.Builder, s HingeSite, keep []int) error {
+	g := b.G
+	idx := graph.NewIndex(g)
+	matrix, a, err := hingeSiteMatrix(g, idx, s)
+	if err != nil {
+		return err
+	}
+	conv := idx.Producer(matrix.Inputs[0])
+	if conv == nil || conv.Name != s.Layer || conv.OpType != "Conv" || len(idx.Consumers(matrix.Inputs[0])) != 1 {
+		return fmt.Errorf("the 1×1 %s no longer follows its Conv alone", s.Matrix)
+	}
+	uT, ok := graph.ConstTensor(g, idx, conv.Input(1))
+	if !ok || len(uT.Dims) < 3 {
+		return fmt.Errorf("Conv %s: weight is not constant", conv.Label())
+	}
+	uData, err := uT.Float64s()
+	if err != nil {
+		return err
+	}
+	k, n := a.Dims()
+	d := uT.Len() / k
+	u := mat.DenseCopyOf(mat.NewDense(k, d, uData).T())
+	var biasA []float64
+	if bv := matrix.Input(2); bv != nil {
+		t, ok := graph.ConstTensor(g, idx, bv)
+		if !ok || t.Len() != n {
+			return fmt.Errorf("Conv %s: bias is not a constant of %d channels", s.Matrix, n)
+		}
+		if biasA, err = t.Float64s(); err != nil {
+			return err
+		}
+	}
+	e := &Emitter{b: b, layer: &Layer{Node: conv, Weight: uT}, method: "hinge"}
+	groups := n
+	if s.Groups == solvers.HingeRows {
+		groups = k
+	}
+	if err := hingeCheckKeep(keep, groups); err != nil {
+		return err
+	}
+	if s.Groups == solvers.HingeColumns {
+		if len(keep) == n {
+			w, bias, err := solvers.HingeMerge(u, a, nil, biasA)
+			if err != nil {
+				return err
+			}
+			return hingeFuse(e, conv, matrix, uT.Dims, w, bias, fmt.Sprintf("all %d filters kept, A merged", n))
+		}
+		flow := traceChannels(g, idx, matrix)
+		if flow.blocked != "" {
+			return fmt.Errorf("cannot prune output channels: %s", flow.blocked)
+		}
+		edits, err := channelEdits(g, flow, keep)
+		if err != nil {
+			return err
+		}
+		w, bias, err := solvers.HingePrune(u, a, nil, biasA, keep)
+		if err != nil {
+			return err
+		}
+		if err := hingeFuse(e, conv, matrix, uT.Dims, w, bias, fmt.Sprintf("pruned to %d of %d filters", len(keep), n)); err != nil {
+			return err
+		}
+		commitChannelEdits(e, flow, edits, keep, fmt.Sprintf(
+			"onnxcompress: input channels sliced because hinge pruned %s from %d to %d output channels", s.Layer, n, len(keep)))
+		return nil
+	}
+	wR, aR, _, err := solvers.HingeSlice(u, a, nil, keep, nil)
+	if err != nil {
+		return err
+	}
+	r := len(keep)
+	if r*(d+n) >= d*n {
+		w, bias, err := solvers.HingeMerge(wR, aR, nil, biasA)
+		if err != nil {
+			return err
+		}
+		return hingeFuse(e, conv, matrix, uT.Dims, w, bias, fmt.Sprintf("rank %d of %d kept, merged (no cheaper split)", r, k))
+	}
+	uDims := append([]int64{int64(r)}, uT.Dims[1:]...)
+	uV, err := e.Weight("U", uDims, denseData(wR.T()))
+	if err != nil {
+		return err
+	}
+	aT, _ := graph.ConstTensor(g, idx, matrix.Inputs[1])
+	aDims := append([]int64{int64(n), int64(r)}, aT.Dims[2:]...)
+	aV, err := e.Weight("A", aDims, denseData(aR.T()))
+	if err != nil {
+		return err
+	}
+	conv.Inputs[1] = uV
+	matrix.Inputs[1] = aV
+	matrix.Inputs[0].Type = nil
+	prov := fmt.Sprintf("onnxcompress: hinge decomposed %s: rank %d of %d kept", s.Layer, r, k)
+	conv.DocString, matrix.DocString = prov, prov
+	return nil
+}
+
+func hingeCheckKeep(keep []int, groups int) error {
+	if len(keep) == 0 {
+		return fmt.Errorf("no group kept")
+	}
+	for i, g := range keep {
+		if g < 0 || g >= groups || (i > 0 && keep[i-1] >= g) {
+			return fmt.Errorf("kept groups %v are not increasing indices below %d", keep, groups)
+		}
+	}
+	return nil
+}
+
+// hingeFuse makes conv compute w (d×n', the paper's orientation) with bias
+// and write the 1×1's output; the 1×1 goes.
+func hingeFuse(e *Emitter, conv, matrix *graph.Node, uDims []int64, w *mat.Dense, bias []float64, what string) error {
+	_, n := w.Dims()
+	dims := append([]int64{int64(n)}, uDims[1:]...)
+	wV, err := e.Weight("W", dims, denseData(w.T()))
+	if err != nil {
+		return err
+	}
+	inputs := []*graph.Value{conv.Inputs[0], wV}
+	if bias != nil {
+		bV, err := e.Weight("B", []int64{int64(n)}, bias)
+		if err != nil {
+			return err
+		}
+		inputs = append(inputs, bV)
+	}
+	conv.Inputs = inputs
+	conv.Outputs[0] = matrix.Outputs[0]
+	conv.DocString = fmt.Sprintf("onnxcompress: hinge %s: %s", conv.Name, what)
+	g := e.b.G
+	nodes := g.Nodes[:0]
+	for _, nd := range g.Nodes {
+		if nd != matrix {
+			nodes = append(nodes, nd)
+		}
+	}
+	g.Nodes = nodes
+	return nil
+}

@@ -13,6 +13,7 @@ import (
 	"github.com/onnxcompress/onnxcompress/graph"
 	"github.com/onnxcompress/onnxcompress/internal/reference"
 	"github.com/onnxcompress/onnxcompress/onnx"
+	"github.com/onnxcompress/onnxcompress/solvers"
 	"github.com/onnxcompress/onnxcompress/testmodels"
 )
 
@@ -488,6 +489,309 @@ func TestHingeIsDeterministic(t *testing.T) {
 		}
 		if !bytes.Equal(enc[0], enc[1]) {
 			t.Errorf("%s: two runs encode differently", name)
+		}
+	}
+}
+
+// hingeTrainedCases are the architectures the trained form must handle, as
+// graphs: plain chains with BatchNorm (VGG), residual basic and bottleneck
+// blocks, inverted residuals with depthwise convs (MobileNet) and Concat
+// feature reuse (DenseNet).
+func hingeTrainedCases(t *testing.T) map[string]*graph.Model {
+	out := map[string]*graph.Model{"densenet": testmodels.DenseNet(1)}
+	for _, name := range []string{"vgg_bn", "resnet_basic", "resnet_bottleneck", "mobilenet_v2", "lenet5"} {
+		out[name] = mustCase(t, name).Build(1)
+	}
+	return out
+}
+
+func cloneModel(t *testing.T, m *graph.Model) *graph.Model {
+	t.Helper()
+	data, err := onnx.Encode(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := onnx.Decode(data, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func countOps(m *graph.Model, op string) int {
+	n := 0
+	for _, nd := range m.Graph.Nodes {
+		if nd.OpType == op {
+			n++
+		}
+	}
+	return n
+}
+
+// C.1 invariants 1, 5, 6 and 7 on whole graphs, checked in ONNX Runtime:
+// attaching the matrices preserves the function; zeroing ~40% of every
+// layer's groups and compressing (columns pruned through BN, depthwise
+// convs, Concat and consumers; rows decomposed) is output-identical to the
+// zeroed model; keeping every group merges back to one conv per layer; the
+// compressed graph passes the checker with consistent shapes and the
+// residual adds intact.
+func TestHingeTrainedFormIsExactInORT(t *testing.T) {
+	reference.Require(t, reference.ORT, reference.Checker)
+	dir := t.TempDir()
+	cases := hingeTrainedCases(t)
+	names := make([]string, 0, len(cases))
+	for name := range cases {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	var jobs []reference.ORTJob
+	var paths []string
+	write := func(m *graph.Model, file string) string {
+		p := filepath.Join(dir, file)
+		if err := onnx.Write(p, m); err != nil {
+			t.Fatal(err)
+		}
+		paths = append(paths, p)
+		return p
+	}
+	for _, name := range names {
+		orig := cases[name]
+		shape := []int64{2, 3, 32, 32}
+		if name == "lenet5" {
+			shape = []int64{2, 1, 28, 28}
+		}
+		in := map[string]*graph.Tensor{"input": randomInput(7, shape...)}
+		origPath := write(orig, name+".onnx")
+		m := cloneModel(t, orig)
+		sites, err := HingeAttach(m, Options{})
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if len(sites) == 0 {
+			t.Fatalf("%s: no layer attached", name)
+		}
+		attachedPath := write(m, name+".attached.onnx")
+		for _, s := range sites {
+			if (s.Groups == solvers.HingeRows) != (s.Coupled != "") {
+				t.Errorf("%s: %s: groups %v, coupling %q", name, s.Layer, s.Groups, s.Coupled)
+			}
+			// A basic block's second conv feeds the residual Add: only
+			// rows; its first conv's channels end in the second: columns.
+			if name == "resnet_basic" && strings.HasSuffix(s.Layer, ".conv2") && !strings.Contains(s.Coupled, "residual coupling") {
+				t.Errorf("%s: %s is not decomposed for its residual (%q)", name, s.Layer, s.Coupled)
+			}
+			if name == "resnet_basic" && strings.HasSuffix(s.Layer, ".conv1") && s.Groups != solvers.HingeColumns {
+				t.Errorf("%s: %s is not pruned: %s", name, s.Layer, s.Coupled)
+			}
+		}
+		// Keep every group: each pair merges back into one conv.
+		merged := cloneModel(t, m)
+		all := make([][]int, len(sites))
+		norms, err := HingeNorms(merged, sites)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range sites {
+			all[i] = hingeIota(len(norms[i]))
+		}
+		if err := HingeCompress(merged, sites, all); err != nil {
+			t.Fatalf("%s: keeping all: %v", name, err)
+		}
+		if got, want := countOps(merged, "Conv"), countOps(orig, "Conv"); got != want {
+			t.Errorf("%s: %d convs after merging everything back, want %d", name, got, want)
+		}
+		mergedPath := write(merged, name+".merged.onnx")
+
+		// Zero the smallest ~40% of every layer's groups, then remove them.
+		keep := make([][]int, len(sites))
+		for i, s := range sites {
+			count := max(1, len(norms[i])*3/5)
+			if keep[i], err = solvers.HingeSelectTop(norms[i], count); err != nil {
+				t.Fatal(err)
+			}
+			zeroHingeGroups(t, m, s, keep[i])
+		}
+		zeroedPath := write(m, name+".zeroed.onnx")
+		pruned := cloneModel(t, m)
+		if err := HingeCompress(pruned, sites, keep); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if err := graph.VerifyModel(pruned); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		checkChannelCounts(t, name, pruned)
+		if got, want := countOps(pruned, "Add"), countOps(orig, "Add"); got != want {
+			t.Errorf("%s: %d Add nodes after pruning, the original has %d", name, got, want)
+		}
+		if got, want := countOps(pruned, "Concat"), countOps(orig, "Concat"); got != want {
+			t.Errorf("%s: %d Concat nodes after pruning, the original has %d", name, got, want)
+		}
+		_, before := graph.ModelCost(orig)
+		_, after := graph.ModelCost(pruned)
+		if after.MACs >= before.MACs {
+			t.Errorf("%s: MACs %d → %d after removing 40%% of the groups", name, before.MACs, after.MACs)
+		}
+		prunedPath := write(pruned, name+".pruned.onnx")
+		jobs = append(jobs,
+			reference.ORTJob{Model: origPath, Inputs: in}, reference.ORTJob{Model: attachedPath, Inputs: in},
+			reference.ORTJob{Model: mergedPath, Inputs: in},
+			reference.ORTJob{Model: zeroedPath, Inputs: in}, reference.ORTJob{Model: prunedPath, Inputs: in})
+	}
+	errs, err := reference.CheckModels(paths...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, e := range errs {
+		if e != nil {
+			t.Errorf("checker: %s: %v", paths[i], e)
+		}
+	}
+	res, err := reference.RunORTBatch(jobs, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, name := range names {
+		r := res[5*i : 5*i+5]
+		for _, x := range r {
+			if x.Err != nil {
+				t.Fatalf("%s: %v", name, x.Err)
+			}
+		}
+		compare := func(what string, got, want reference.ORTResult) {
+			for out, w := range want.Outputs {
+				wf, _ := w.Float32s()
+				gf, _ := got.Outputs[out].Float32s()
+				if e := reference.RelL2(gf, wf); !(e <= 1e-5) {
+					t.Errorf("%s: %s: output %s differs by relative L2 %.3g", name, what, out, e)
+				}
+			}
+		}
+		compare("attached vs original", r[1], r[0])
+		compare("all kept and merged vs original", r[2], r[0])
+		compare("compressed vs zeroed", r[4], r[3])
+	}
+}
+
+func hingeIota(n int) []int {
+	out := make([]int, n)
+	for i := range out {
+		out[i] = i
+	}
+	return out
+}
+
+// zeroHingeGroups sets the groups of site s that keep leaves out to zero in
+// m's Â initializer. A removed column leaves its bias as a constant channel,
+// which BatchNorm shifts again, so for columns the consumers' weights that
+// read the removed channels are zeroed too: then the channels are unread and
+// removing them must change nothing.
+func zeroHingeGroups(t *testing.T, m *graph.Model, s HingeSite, keep []int) {
+	t.Helper()
+	if s.Groups == solvers.HingeColumns {
+		g := m.Graph
+		idx := graph.NewIndex(g)
+		node, a, err := hingeSiteMatrix(g, idx, s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, n := a.Dims()
+		flow := traceChannels(g, idx, node)
+		if flow.blocked != "" {
+			t.Fatalf("%s: columns but %s", s.Layer, flow.blocked)
+		}
+		kept := map[int]bool{}
+		for _, k := range keep {
+			kept[k] = true
+		}
+		var removed []int
+		for j := 0; j < n; j++ {
+			if !kept[j] {
+				removed = append(removed, j)
+			}
+		}
+		for _, c := range flow.consumers {
+			w, _ := graph.ConstTensor(g, idx, c.node.Inputs[1])
+			if c.node.OpType == "Gemm" && c.node.AttrInt("transB", 0) == 0 {
+				t.Fatalf("%s: consumer %s is not a transB Gemm", s.Layer, c.node.Name)
+			}
+			var channels []int
+			for _, j := range removed {
+				channels = append(channels, c.offset+j)
+			}
+			zeroInputs(t, w, featureBlocks(channels, c.spatial))
+		}
+	}
+	for _, v := range m.Graph.Initializers {
+		if v.Name != s.Weight {
+			continue
+		}
+		data, err := v.Const.Float32s()
+		if err != nil {
+			t.Fatal(err)
+		}
+		n, k := int(v.Const.Dims[0]), int(v.Const.Dims[1])
+		kept := map[int]bool{}
+		for _, g := range keep {
+			kept[g] = true
+		}
+		for j := 0; j < n; j++ {
+			for i := 0; i < k; i++ {
+				g := j
+				if s.Groups == solvers.HingeRows {
+					g = i
+				}
+				if !kept[g] {
+					data[j*k+i] = 0
+				}
+			}
+		}
+		v.Const = graph.NewFloat32(v.Name, v.Const.Dims, data)
+		return
+	}
+	t.Fatalf("no initializer %s", s.Weight)
+}
+
+// checkChannelCounts is C.1.7: every Conv reads as many channels as its
+// input has (times group), every BatchNormalization has one parameter per
+// channel, and every Concat's output width is the sum of its inputs'.
+func checkChannelCounts(t *testing.T, name string, m *graph.Model) {
+	t.Helper()
+	c := cloneModel(t, m)
+	shapes, err := graph.ConcreteInputShapes(c.Graph, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := graph.InferShapes(c, shapes); err != nil {
+		t.Fatal(err)
+	}
+	g := c.Graph
+	idx := graph.NewIndex(g)
+	for _, n := range g.Nodes {
+		ch, ok := channelCount(n.Inputs[0])
+		if !ok {
+			continue
+		}
+		switch n.OpType {
+		case "Conv":
+			w, _ := graph.ConstTensor(g, idx, n.Inputs[1])
+			if got := int(w.Dims[1] * n.AttrInt("group", 1)); got != ch {
+				t.Errorf("%s: Conv %s reads %d channels of %d", name, n.Name, got, ch)
+			}
+		case "BatchNormalization":
+			for _, p := range n.Inputs[1:] {
+				if tt, _ := graph.ConstTensor(g, idx, p); tt.Len() != ch {
+					t.Errorf("%s: BatchNormalization %s has %d parameters for %d channels", name, n.Name, tt.Len(), ch)
+				}
+			}
+		case "Concat":
+			sum := 0
+			for _, v := range n.Inputs {
+				w, _ := channelCount(v)
+				sum += w
+			}
+			if out, _ := channelCount(n.Outputs[0]); out != sum {
+				t.Errorf("%s: Concat %s outputs %d channels from %d", name, n.Name, out, sum)
+			}
 		}
 	}
 }
