@@ -611,15 +611,33 @@ func hingeAttachLayer(b *graph.Builder, l *Layer) (HingeSite, error) {
 	return site, nil
 }
 
-// HingeNorms reads each site's group norms from m.
+// HingeNorms reads each site's group norms from m. A column group counts
+// its bias entry too: only a zero column with a zero bias is an output
+// channel that is identically zero, so only then is pruning it exact.
 func HingeNorms(m *graph.Model, sites []HingeSite) ([][]float64, error) {
+	g := m.Graph
+	idx := graph.NewIndex(g)
 	out := make([][]float64, len(sites))
 	for i, s := range sites {
-		_, a, err := hingeSiteMatrix(m.Graph, nil, s)
+		node, a, err := hingeSiteMatrix(g, idx, s)
 		if err != nil {
 			return nil, err
 		}
 		out[i] = solvers.HingeGroupNorms(a, s.Groups)
+		if s.Groups != solvers.HingeColumns || node.Input(2) == nil {
+			continue
+		}
+		t, ok := graph.ConstTensor(g, idx, node.Input(2))
+		if !ok || t.Len() != len(out[i]) {
+			return nil, fmt.Errorf("hinge: Conv %s: bias is not a constant of %d channels", s.Matrix, len(out[i]))
+		}
+		b, err := t.Float64s()
+		if err != nil {
+			return nil, err
+		}
+		for j, v := range b {
+			out[i][j] = math.Hypot(out[i][j], v)
+		}
 	}
 	return out, nil
 }

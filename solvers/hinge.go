@@ -351,3 +351,76 @@ func HingePrune(w, a mat.Matrix, biasConv, biasA []float64, keep []int) (*mat.De
 	}
 	return HingeMerge(w, aK, biasConv, bK)
 }
+
+// HingeThreshold is where HingeSearchThreshold stopped.
+type HingeThreshold struct {
+	T, Ratio   float64
+	Iterations int
+	// Met says |Ratio − target| ≤ tol. When not, (Above, RatioAbove) is the
+	// largest threshold found whose ratio is still above the target, for a
+	// caller that can refine between thresholds.
+	Met               bool
+	Above, RatioAbove float64
+}
+
+// HingeSearchThreshold finds a threshold T with |ratio(T) − target| ≤ tol
+// by bisection on [0, hi] (A.7, where the official code walks T in steps
+// of 0.01 halved at each crossing; bisection reaches the same bracket in
+// fewer evaluations). ratio must be non-increasing in T, as the cost of the
+// model compressed at threshold T is. It stops after maxIter evaluations or
+// when the bracket can no longer shrink: r(T) is a step function, and a
+// single group may be worth more than 2·tol.
+func HingeSearchThreshold(ratio func(t float64) (float64, error), target, tol, hi float64, maxIter int) (HingeThreshold, error) {
+	if !(target > 0) || !(tol >= 0) || !(hi > 0) || math.IsInf(hi, 0) {
+		return HingeThreshold{}, fmt.Errorf("hinge threshold search: target %g, tolerance %g and upper end %g must be positive and finite", target, tol, hi)
+	}
+	res := HingeThreshold{}
+	eval := func(t float64) (float64, error) {
+		res.Iterations++
+		r, err := ratio(t)
+		if err == nil && (math.IsNaN(r) || r < 0) {
+			err = fmt.Errorf("hinge threshold search: ratio %g at threshold %g", r, t)
+		}
+		return r, err
+	}
+	done := func(t, r float64) HingeThreshold {
+		res.T, res.Ratio, res.Met = t, r, math.Abs(r-target) <= tol
+		return res
+	}
+	lo, rLo, err := 0.0, 0.0, error(nil)
+	if rLo, err = eval(lo); err != nil {
+		return res, err
+	}
+	res.Above, res.RatioAbove = lo, rLo
+	if rLo <= target+tol {
+		return done(lo, rLo), nil // already small enough (or too small) with nothing thresholded
+	}
+	rHi, err := eval(hi)
+	if err != nil {
+		return res, err
+	}
+	if rHi >= target-tol {
+		return done(hi, rHi), nil // the floor of kept groups: as far as it goes
+	}
+	for res.Iterations < maxIter {
+		mid := lo + (hi-lo)/2
+		if mid <= lo || mid >= hi {
+			break
+		}
+		r, err := eval(mid)
+		if err != nil {
+			return res, err
+		}
+		if math.Abs(r-target) <= tol {
+			return done(mid, r), nil
+		}
+		if r > target {
+			lo, rLo = mid, r
+			res.Above, res.RatioAbove = lo, rLo
+		} else {
+			hi, rHi = mid, r
+		}
+	}
+	res.T, res.Ratio = hi, rHi
+	return res, nil
+}

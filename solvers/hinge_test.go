@@ -435,3 +435,71 @@ func TestHingeWeightAlgebra(t *testing.T) {
 		t.Error("short conv bias accepted")
 	}
 }
+
+// C.1.9: on a non-increasing step function the search ends within the
+// tolerance when a step lands there, and reports failure (with the bracket
+// above the target) when one step jumps over the whole window.
+func TestHingeSearchThreshold(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 9))
+	norms := make([]float64, 1000)
+	costs := make([]float64, 1000)
+	for i := range norms {
+		norms[i] = rng.ExpFloat64()
+		costs[i] = 0.0005 + 0.0015*rng.Float64() // each step below 0.0015: the window is reachable
+	}
+	total := 0.0
+	for _, c := range costs {
+		total += c
+	}
+	calls := 0
+	ratio := func(th float64) (float64, error) {
+		calls++
+		r := 1.0
+		for i, n := range norms {
+			if n < th {
+				r -= costs[i] / total * 0.9
+			}
+		}
+		return r, nil
+	}
+	prev := 2.0
+	for _, th := range []float64{0, 0.1, 0.5, 1, 2, 5} {
+		r, _ := ratio(th)
+		if r > prev {
+			t.Fatalf("test ratio not monotone")
+		}
+		prev = r
+	}
+	for _, target := range []float64{0.3, 0.5, 0.77} {
+		res, err := HingeSearchThreshold(ratio, target, 0.001, 10, 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !res.Met || math.Abs(res.Ratio-target) > 0.001 {
+			t.Errorf("target %g: ratio %g at T=%g, met %v", target, res.Ratio, res.T, res.Met)
+		}
+		if r, _ := ratio(res.T); r != res.Ratio {
+			t.Errorf("target %g: reported ratio %g, ratio(T) is %g", target, res.Ratio, r)
+		}
+		if res.Iterations > 100 {
+			t.Errorf("%d iterations", res.Iterations)
+		}
+	}
+	// One group worth 0.1 straddles the target: no threshold meets it.
+	step := func(th float64) (float64, error) {
+		if th > 1 {
+			return 0.45, nil
+		}
+		return 0.55, nil
+	}
+	res, err := HingeSearchThreshold(step, 0.5, 0.001, 4, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Met || res.RatioAbove != 0.55 || res.Above > 1 || res.Above < 0.99 {
+		t.Errorf("jump over the window: %+v", res)
+	}
+	if _, err := HingeSearchThreshold(step, 0, 0.001, 4, 100); err == nil {
+		t.Error("target 0 accepted")
+	}
+}
