@@ -1,0 +1,156 @@
+package onnxcompress
+
+import (
+	"context"
+	"math/rand/v2"
+	"path/filepath"
+	"slices"
+	"testing"
+
+	"github.com/onnxcompress/onnxcompress/finetune"
+	"github.com/onnxcompress/onnxcompress/finetune/dataset"
+	"github.com/onnxcompress/onnxcompress/graph"
+	"github.com/onnxcompress/onnxcompress/internal/reference"
+	"github.com/onnxcompress/onnxcompress/onnx"
+	"github.com/onnxcompress/onnxcompress/runtime"
+	"github.com/onnxcompress/onnxcompress/testmodels"
+)
+
+// lenetLCS trains the bundled LeNet a few steps as an LCS subspace on
+// random images labelled by the model itself (enough to move the weights;
+// the accuracy figures come from bench/lcs).
+func lenetLCS(t *testing.T, mode, sub string) (*graph.Model, *LCSSubspace, *dataset.Dataset) {
+	t.Helper()
+	path, err := testmodels.LeNet5FMNIST.Path()
+	if err != nil {
+		t.Fatal(err)
+	}
+	teacher, err := onnx.Read(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	student, _ := Clone(teacher)
+	rng := rand.New(rand.NewPCG(1, 2))
+	const n = 96
+	x := make([]float32, n*28*28)
+	for i := range x {
+		x[i] = float32(rng.NormFloat64())
+	}
+	data, err := dataset.FromTensors(graph.NewFloat32("x", []int64{n, 1, 28, 28}, x), nil, dataset.Options{Scale: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := TrainLCS(context.Background(), student, teacher, data, nil, LCSOptions{
+		Options: finetune.Options{MaxSteps: 4, Batch: 16, LR: 1e-3, Seed: 3, Holdout: 0.25},
+		Mode:    mode, Subspace: sub, WarmupFraction: 0.25, EvalLevels: lcsEnds(mode)})
+	if err != nil {
+		t.Fatalf("%s %s: %v", mode, sub, err)
+	}
+	return student, res.Subspace, data
+}
+
+func lcsEnds(mode string) []float64 {
+	g, _ := finetune.LCSGrid(mode)
+	return []float64{g[0], g[len(g)-1]}
+}
+
+// Every grid member: valid ONNX, the same outputs in ONNX Runtime and in
+// this runtime, and the same outputs as the trained graph with the level's
+// weights written in (narrowing and dequantizing change nothing).
+func TestLCSFamilyMatchesInToolAndORT(t *testing.T) {
+	reference.Require(t, reference.ORT, reference.Checker)
+	dir := t.TempDir()
+	probe := make([]float32, 4*28*28)
+	rng := rand.New(rand.NewPCG(4, 4))
+	for i := range probe {
+		probe[i] = float32(rng.NormFloat64())
+	}
+	in := runtime.NewFloat32Tensor([]int{4, 1, 28, 28}, probe)
+	for _, c := range []struct{ mode, sub string }{
+		{finetune.LCSUnstructured, finetune.LCSPoint}, {finetune.LCSUnstructured, finetune.LCSLine},
+		{finetune.LCSStructured, finetune.LCSPoint}, {finetune.LCSQuantized, finetune.LCSLine},
+	} {
+		m, s, _ := lenetLCS(t, c.mode, c.sub)
+		grid, _ := finetune.LCSGrid(c.mode)
+		var jobs []reference.ORTJob
+		var want []*runtime.Tensor
+		for _, level := range grid {
+			sm, rep, err := LCSLevelModel(m, s, level)
+			if err != nil {
+				t.Fatalf("%s %s level %g: %v", c.mode, c.sub, level, err)
+			}
+			if c.mode == finetune.LCSStructured && level < 1 && len(rep.Narrowed) != 4 {
+				t.Errorf("level %g: narrowed %v, masked %v", level, rep.Narrowed, rep.Masked)
+			}
+			file := filepath.Join(dir, c.mode+c.sub+FormatLevel(level)+".onnx")
+			if err := Save(file, sm); err != nil {
+				t.Fatal(err)
+			}
+			if err := reference.CheckModel(file); err != nil {
+				t.Errorf("%s: %v", file, err)
+			}
+			got := runModel(t, sm, in)
+			masked, _ := Clone(m)
+			w, _ := s.Weights(level)
+			if err := setFloat32s(masked, w); err != nil {
+				t.Fatal(err)
+			}
+			if e := reference.RelL2(got.F32, runModel(t, masked, in).F32); e > 1e-6 {
+				t.Errorf("%s %s level %g: static model differs from the trained graph at the level by %g", c.mode, c.sub, level, e)
+			}
+			x, _ := in.ToGraph("input")
+			jobs = append(jobs, reference.ORTJob{Model: file, Inputs: map[string]*graph.Tensor{m.Graph.Inputs[0].Name: x}})
+			want = append(want, got)
+		}
+		results, err := reference.RunORTBatch(jobs, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, r := range results {
+			if r.Err != nil {
+				t.Fatal(r.Err)
+			}
+			ort, _ := r.Outputs[m.Graph.Outputs[0].Name].Float32s()
+			if e := reference.RelL2(want[i].F32, ort); e > 1e-5 {
+				t.Errorf("%s %s level %g: ORT and this runtime differ by %g", c.mode, c.sub, grid[i], e)
+			}
+		}
+	}
+}
+
+func runModel(t *testing.T, m *graph.Model, in *runtime.Tensor) *runtime.Tensor {
+	t.Helper()
+	s, err := runtime.NewSession(m, runtime.Options{Threads: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := s.Run(map[string]*runtime.Tensor{s.InputNames()[0]: in})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out[s.OutputNames()[0]]
+}
+
+func TestSaveLoadLCS(t *testing.T) {
+	m, s, _ := lenetLCS(t, finetune.LCSUnstructured, finetune.LCSLine)
+	file := filepath.Join(t.TempDir(), "lcs.onnx")
+	if err := SaveLCS(file, m, s); err != nil {
+		t.Fatal(err)
+	}
+	m2, s2, err := LoadLCS(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(m2.Graph.Initializers) != len(m.Graph.Initializers) || s2.Mode != s.Mode || s2.Subspace != s.Subspace || len(s2.End0) != len(s.End0) || len(s2.End0) == 0 {
+		t.Fatalf("round trip: %d initializers (want %d), %s %s, %d lines", len(m2.Graph.Initializers), len(m.Graph.Initializers), s2.Mode, s2.Subspace, len(s2.End0))
+	}
+	for name, w := range s.End0 {
+		if !slices.Equal(w, s2.End0[name]) || !slices.Equal(s.End1[name], s2.End1[name]) {
+			t.Errorf("%s: endpoints changed in the round trip", name)
+		}
+	}
+	plain, _ := Clone(m)
+	if _, err := LCSFromModel(plain); err == nil {
+		t.Error("a model without LCS metadata was accepted")
+	}
+}

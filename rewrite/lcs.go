@@ -1,0 +1,223 @@
+package rewrite
+
+import (
+	"fmt"
+	"slices"
+
+	"github.com/onnxcompress/onnxcompress/graph"
+)
+
+// Export of an LCS subspace (lcs.md B.7). Training (finetune.RunLCS) gives
+// the compressed weights of every level as data; this file turns them into
+// graphs with standard ops only:
+//   - LCSStatic makes the static model of one level: masked weights stored
+//     as they are (zeros stay dense: the IR has no sparse initializers), or
+//     int8 codes read through DequantizeLinear for a bit width, or layers
+//     narrowed to their leading output channels (real Conv/Gemm slicing,
+//     propagated to consumers by the channel analysis of channels.go);
+//   - LCSAdaptive joins several static models into one graph with an int64
+//     input "lcs_level" (an index into the grid) that picks a member
+//     through a chain of If nodes.
+
+// LCSMember is what the static model of one level stores.
+type LCSMember struct {
+	// Values replaces the data of float32 initializers (the interpolated,
+	// masked or fake-quantized weights).
+	Values map[string][]float32
+	// Codes stores these float32 initializers as int8 codes instead, read
+	// through one DequantizeLinear each: Dequantize(code) = (code − zero)·scale.
+	Codes map[string]LCSCodes
+	// Widths narrows these layers (node name → leading output channels
+	// kept); their trailing channels must already be zero in Values.
+	Widths map[string]int
+	// Provenance goes into the model's metadata ("onnxcompress.lcs.level").
+	Provenance string
+}
+
+// LCSCodes are one tensor's integer codes (in int8 range) and their
+// per-tensor affine map.
+type LCSCodes struct {
+	Codes     []int32
+	Scale     float32
+	ZeroPoint int32
+}
+
+// LCSStaticReport says which layers a static member narrowed and which it
+// could only mask (their channels tied to another branch or an op that
+// mixes channels).
+type LCSStaticReport struct {
+	Narrowed []string          `json:"narrowed,omitempty"`
+	Masked   map[string]string `json:"masked,omitempty"`
+}
+
+// LCSStatic turns m, in place, into the static model of one level.
+func LCSStatic(m *graph.Model, member LCSMember) (*LCSStaticReport, error) {
+	g := m.Graph
+	byName := map[string]*graph.Value{}
+	for _, v := range g.Initializers {
+		byName[v.Name] = v
+	}
+	for _, name := range sortedKeys(member.Values) {
+		v := byName[name]
+		if v == nil || v.Const == nil || v.Const.DType != graph.Float32 {
+			return nil, fmt.Errorf("lcs: %q is not a float32 initializer", name)
+		}
+		data := member.Values[name]
+		if v.Const.Len() != len(data) {
+			return nil, fmt.Errorf("lcs: initializer %q holds %d values, the level gives %d", name, v.Const.Len(), len(data))
+		}
+		t := graph.NewFloat32(v.Name, slices.Clone(v.Const.Dims), slices.Clone(data))
+		t.DocString = v.Const.DocString
+		v.Const = t
+	}
+	if len(member.Codes) > 0 {
+		if err := lcsDequantize(m, byName, member.Codes); err != nil {
+			return nil, err
+		}
+	}
+	rep := &LCSStaticReport{Masked: map[string]string{}}
+	if len(member.Widths) > 0 {
+		if err := lcsNarrow(m, member.Widths, rep); err != nil {
+			return nil, err
+		}
+	}
+	if member.Provenance != "" {
+		m.SetMetadata("onnxcompress.lcs.level", member.Provenance)
+	}
+	graph.EliminateDeadNodes(g)
+	if err := graph.TopoSort(g); err != nil {
+		return nil, err
+	}
+	return rep, graph.VerifyModel(m)
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+// lcsDequantize stores each coded tensor as int8 codes, a scalar scale and
+// zero point, and a DequantizeLinear whose output every reader of the
+// float tensor reads instead.
+func lcsDequantize(m *graph.Model, byName map[string]*graph.Value, codes map[string]LCSCodes) error {
+	if m.OpsetVersion("") < 10 {
+		return fmt.Errorf("lcs: DequantizeLinear needs opset ≥ 10, the model imports %d", m.OpsetVersion(""))
+	}
+	g := m.Graph
+	b := graph.NewBuilder(g)
+	var front []*graph.Node
+	for _, name := range sortedKeys(codes) {
+		v := byName[name]
+		c := codes[name]
+		if v == nil || v.Const == nil || v.Const.Len() != len(c.Codes) {
+			return fmt.Errorf("lcs: codes for %q do not match an initializer of their size", name)
+		}
+		raw := make([]byte, len(c.Codes))
+		for i, q := range c.Codes {
+			if q < -128 || q > 127 {
+				return fmt.Errorf("lcs: code %d of %q is outside int8", q, name)
+			}
+			raw[i] = byte(int8(q))
+		}
+		if c.ZeroPoint < -128 || c.ZeroPoint > 127 {
+			return fmt.Errorf("lcs: zero point %d of %q is outside int8", c.ZeroPoint, name)
+		}
+		q := b.Const(name+"/lcs_q", &graph.Tensor{DType: graph.Int8, Dims: slices.Clone(v.Const.Dims), Raw: raw,
+			DocString: fmt.Sprintf("onnxcompress lcs: codes of %s", name)})
+		scale := b.Const(name+"/lcs_scale", graph.NewFloat32("", nil, []float32{c.Scale}))
+		zero := b.Const(name+"/lcs_zero_point", &graph.Tensor{DType: graph.Int8, Raw: []byte{byte(int8(c.ZeroPoint))}})
+		dq := &graph.Node{Name: b.Name(name + "/lcs_dequantize"), OpType: "DequantizeLinear",
+			Inputs: []*graph.Value{q, scale, zero}, Outputs: []*graph.Value{b.Value(name + "/lcs_dq")},
+			DocString: "onnxcompress lcs: dequantized weight"}
+		for _, n := range g.Nodes {
+			for i, in := range n.Inputs {
+				if in == v {
+					n.Inputs[i] = dq.Outputs[0]
+				}
+			}
+		}
+		for i, out := range g.Outputs {
+			if out == v {
+				return fmt.Errorf("lcs: %q is a graph output", g.Outputs[i].Name)
+			}
+		}
+		front = append(front, dq)
+	}
+	g.Nodes = append(front, g.Nodes...)
+	return nil
+}
+
+// lcsNarrow slices each narrowed layer's weight and bias to its leading
+// output channels and the nodes its channels reach to match. Layers whose
+// channels cannot be followed stay masked (their zeros give the same
+// outputs).
+func lcsNarrow(m *graph.Model, widths map[string]int, rep *LCSStaticReport) error {
+	g := m.Graph
+	declared := graph.DeclaredTypes(g)
+	defer declared.Restore()
+	shapes, err := graph.ConcreteInputShapes(g, nil)
+	if err != nil {
+		return err
+	}
+	if err := graph.InferShapes(m, shapes); err != nil {
+		return err
+	}
+	for _, l := range FindLayers(g) {
+		keepN, ok := widths[l.Node.Name]
+		if !ok {
+			continue
+		}
+		idx := graph.NewIndex(g)
+		l, err := layerOf(g, idx, l.Node)
+		if err != nil {
+			return err
+		}
+		n := l.Out()
+		if keepN < 1 || keepN > n {
+			return fmt.Errorf("lcs: keep %d of the %d output channels of %s", keepN, n, l.Node.Label())
+		}
+		if keepN == n {
+			continue
+		}
+		flow := hingeTrace(g, idx, l)
+		if flow.blocked != "" {
+			rep.Masked[l.Node.Name] = flow.blocked
+			continue
+		}
+		keep := make([]int, keepN)
+		for i := range keep {
+			keep[i] = i
+		}
+		wAxis := 0
+		if l.Kind == MatMulLayer || l.Kind == GemmLayer && !l.Gemm.TransB {
+			wAxis = 1
+		}
+		w, err := sliceAxis(l.Weight, wAxis, keep)
+		if err != nil {
+			return err
+		}
+		var bias *graph.Tensor
+		if ax := hingeBiasAxis(l); ax >= 0 {
+			if bias, err = sliceAxis(l.BiasConst, ax, keep); err != nil {
+				return err
+			}
+		}
+		edits, err := channelEdits(g, flow, keep)
+		if err != nil {
+			return err
+		}
+		e := &Emitter{b: graph.NewBuilder(g), layer: l, method: "lcs", opset: m.OpsetVersion("")}
+		l.Node.Inputs[1] = e.Tensor("W", w)
+		if bias != nil {
+			l.Node.Inputs[2] = e.Tensor("B", bias)
+		}
+		commitChannelEdits(e, flow, edits, keep, fmt.Sprintf(
+			"onnxcompress: input channels sliced because lcs narrowed %s from %d to %d output channels", l.Node.Label(), n, keepN))
+		rep.Narrowed = append(rep.Narrowed, l.Node.Name)
+	}
+	return nil
+}
