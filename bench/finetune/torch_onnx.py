@@ -9,6 +9,13 @@ parameters: the reference the Go trainer is checked and benchmarked against.
       for each job {"model", "x", "r", "out", "bn_training"}: loss =
       sum(model(x) * r), one backward, writes loss, grad/<init> and (BN in
       training mode) the updated running statistics stat/<init> to out (.npz).
+  torch_onnx.py fd64
+      reads one JSON job a line from stdin, {"model", "inputs": {name:
+      {"shape", "data"}}, "weights": {output: {"shape", "data"}}, "perturb":
+      [names of inputs or initializers], "bn_training", "h"}, evaluates the
+      model in float64 and answers one JSON line: the outputs and the central
+      differences (step h, default 1e-6) of L = sum(output * weight) with
+      respect to every element of the perturbed tensors, or {"error"}.
   torch_onnx.py bench MODEL BATCH ITERS
       median wall seconds and mean CPU seconds of a training step (forward,
       CE, backward, SGD update) on random data, one thread.
@@ -27,11 +34,25 @@ def attrs(node):
     return {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
 
 
+def text(v):
+    return v.decode() if isinstance(v, bytes) else v
+
+
+def ints(t):
+    return [int(v) for v in t.reshape(-1)]
+
+
 class OnnxModule(torch.nn.Module):
-    def __init__(self, model, bn_training=False):
+    """Interprets an ONNX graph with torch ops; float initializers become
+    parameters of dtype (float32 for the training references, float64 for the
+    finite-difference reference)."""
+
+    def __init__(self, model, bn_training=False, dtype=torch.float32):
         super().__init__()
         self.graph = model.graph
+        self.opset = max([o.version for o in model.opset_import if o.domain in ("", "ai.onnx")] or [1])
         self.bn_training = bn_training
+        self.dtype = dtype
         self.stats = {}
         self.params = torch.nn.ParameterDict()
         self.consts = {}
@@ -41,7 +62,7 @@ class OnnxModule(torch.nn.Module):
             if arr.dtype == np.float32:
                 key = "p%d" % i
                 self.names[init.name] = key
-                self.params[key] = torch.nn.Parameter(torch.from_numpy(arr.copy()))
+                self.params[key] = torch.nn.Parameter(torch.from_numpy(arr.astype(np.float64) if dtype == torch.float64 else arr.copy()))
             else:
                 self.consts[init.name] = torch.from_numpy(arr.copy())
 
@@ -53,106 +74,234 @@ class OnnxModule(torch.nn.Module):
         return self.consts[name]
 
     def forward(self, x):
-        env = {self.graph.input[0].name: x}
+        return self.run({self.graph.input[0].name: x})[self.graph.output[0].name]
+
+    def run(self, feeds):
+        """Evaluates the graph on feeds (graph input name → tensor) and
+        returns every value by name."""
+        env = dict(feeds)
         for n in self.graph.node:
             ins = [self.value(env, i) if i else None for i in n.input]
-            a = attrs(n)
-            op = n.op_type
-            if op == "Conv":
-                w = ins[1]
-                half = w.dim() - 2
-                strides = a.get("strides", [1] * half)
-                dil = a.get("dilations", [1] * half)
-                pads = list(a.get("pads", [0] * (2 * half)))
-                auto = a.get("auto_pad", b"NOTSET").decode()
-                if auto in ("SAME_UPPER", "SAME_LOWER"):
-                    for k in range(half):
-                        size = ins[0].shape[2 + k]
-                        out = -(-size // strides[k])
-                        total = max(0, (out - 1) * strides[k] + (w.shape[2 + k] - 1) * dil[k] + 1 - size)
-                        small, big = total // 2, total - total // 2
-                        pads[k], pads[half + k] = (small, big) if auto == "SAME_UPPER" else (big, small)
-                elif auto == "VALID":
-                    pads = [0] * (2 * half)
-                # F.pad lists the last axis first, begin then end.
-                xin = F.pad(ins[0], sum(([pads[k], pads[half + k]] for k in reversed(range(half))), []))
-                conv = F.conv2d if half == 2 else F.conv1d
-                y = conv(xin, w, ins[2] if len(ins) > 2 else None, stride=tuple(strides),
-                         dilation=tuple(dil), groups=a.get("group", 1))
-            elif op == "Gemm":
-                A = ins[0].t() if a.get("transA", 0) else ins[0]
-                B = ins[1].t() if a.get("transB", 0) else ins[1]
-                y = a.get("alpha", 1.0) * (A @ B)
-                if len(ins) > 2 and ins[2] is not None:
-                    y = y + a.get("beta", 1.0) * ins[2]
-            elif op == "MatMul":
-                y = ins[0] @ ins[1]
-            elif op == "Relu":
-                y = F.relu(ins[0])
-            elif op == "Clip":
-                lo = ins[1].item() if len(ins) > 1 and ins[1] is not None else a.get("min", None)
-                hi = ins[2].item() if len(ins) > 2 and ins[2] is not None else a.get("max", None)
-                y = torch.clamp(ins[0], lo, hi)
-            elif op == "MaxPool":
-                p = a.get("pads", [0, 0, 0, 0])
-                y = F.max_pool2d(ins[0], a["kernel_shape"], a.get("strides", a["kernel_shape"]), (p[0], p[1]),
-                                 ceil_mode=bool(a.get("ceil_mode", 0)))
-            elif op == "AveragePool":
-                p = a.get("pads", [0, 0, 0, 0])
-                y = F.avg_pool2d(ins[0], a["kernel_shape"], a.get("strides", a["kernel_shape"]), (p[0], p[1]),
-                                 ceil_mode=bool(a.get("ceil_mode", 0)),
-                                 count_include_pad=bool(a.get("count_include_pad", 0)))
-            elif op == "GlobalAveragePool":
-                y = ins[0].mean(dim=(2, 3), keepdim=True)
-            elif op == "Flatten":
-                ax = a.get("axis", 1)
-                y = ins[0].reshape(int(np.prod(ins[0].shape[:ax])), -1)
-            elif op == "Reshape":
-                shape = [int(s) for s in ins[1]]
-                shape = [ins[0].shape[k] if s == 0 else s for k, s in enumerate(shape)]
-                y = ins[0].reshape(shape)
-            elif op == "Transpose":
-                y = ins[0].permute(*a["perm"])
-            elif op == "Add":
-                y = ins[0] + ins[1]
-            elif op == "Mul":
-                y = ins[0] * ins[1]
-            elif op == "BatchNormalization":
-                if self.bn_training:
-                    # ONNX momentum m keeps m of the running value; PyTorch's keeps 1 − m.
-                    mean, var = ins[3].detach().clone(), ins[4].detach().clone()
-                    y = F.batch_norm(ins[0], mean, var, ins[1], ins[2], True, 1 - a.get("momentum", 0.9),
-                                     a.get("epsilon", 1e-5))
-                    self.stats[n.input[3]], self.stats[n.input[4]] = mean, var
-                else:
-                    y = F.batch_norm(ins[0], ins[3].detach(), ins[4].detach(), ins[1], ins[2], False, 0.0,
-                                     a.get("epsilon", 1e-5))
-            elif op == "Identity":
-                y = ins[0]
-            elif op == "Constant":
-                y = torch.from_numpy(numpy_helper.to_array(a["value"]).copy())
-            elif op == "Sub":
-                y = ins[0] - ins[1]
-            elif op == "Div":
-                y = ins[0] / ins[1]
-            elif op == "Pow":
-                y = torch.pow(ins[0], ins[1])
-            elif op == "Sqrt":
-                y = torch.sqrt(ins[0])
-            elif op == "ReduceMean":
-                axes = a.get("axes", None)
-                if axes is None and len(ins) > 1 and ins[1] is not None:
-                    axes = [int(v) for v in ins[1]]
-                keep = bool(a.get("keepdims", 1))
-                y = ins[0].mean(dim=tuple(axes), keepdim=keep) if axes else ins[0].mean()
-            elif op == "Softmax":
-                y = F.softmax(ins[0], dim=a.get("axis", -1))
-            elif op == "Einsum":
-                y = torch.einsum(a["equation"].decode(), *ins)
-            else:
-                raise SystemExit("torch_onnx.py: op %s not supported" % op)
-            env[n.output[0]] = y
-        return env[self.graph.output[0].name]
+            outs = self.apply(n, ins, attrs(n))
+            for name, y in zip(n.output, outs):
+                if name:
+                    env[name] = y
+        return env
+
+    def apply(self, n, ins, a):
+        op = n.op_type
+        x = ins[0] if ins else None
+        opt = lambda i: ins[i] if len(ins) > i and ins[i] is not None else None
+        if op == "Conv":
+            w = ins[1]
+            half = w.dim() - 2
+            strides = a.get("strides", [1] * half)
+            dil = a.get("dilations", [1] * half)
+            pads = list(a.get("pads", [0] * (2 * half)))
+            auto = text(a.get("auto_pad", "NOTSET"))
+            if auto in ("SAME_UPPER", "SAME_LOWER"):
+                for k in range(half):
+                    size = x.shape[2 + k]
+                    out = -(-size // strides[k])
+                    total = max(0, (out - 1) * strides[k] + (w.shape[2 + k] - 1) * dil[k] + 1 - size)
+                    small, big = total // 2, total - total // 2
+                    pads[k], pads[half + k] = (small, big) if auto == "SAME_UPPER" else (big, small)
+            elif auto == "VALID":
+                pads = [0] * (2 * half)
+            # F.pad lists the last axis first, begin then end.
+            xin = F.pad(x, sum(([pads[k], pads[half + k]] for k in reversed(range(half))), []))
+            conv = F.conv2d if half == 2 else F.conv1d
+            return [conv(xin, w, opt(2), stride=tuple(strides), dilation=tuple(dil), groups=a.get("group", 1))]
+        if op == "Gemm":
+            A = x.t() if a.get("transA", 0) else x
+            B = ins[1].t() if a.get("transB", 0) else ins[1]
+            y = a.get("alpha", 1.0) * (A @ B)
+            if opt(2) is not None:
+                y = y + a.get("beta", 1.0) * ins[2]
+            return [y]
+        if op == "MatMul":
+            return [x @ ins[1]]
+        if op in ("MaxPool", "AveragePool"):
+            return [self.pool(x, a, op == "MaxPool")]
+        if op == "GlobalAveragePool":
+            return [x.mean(dim=tuple(range(2, x.dim())), keepdim=True)]
+        if op == "BatchNormalization":
+            if self.bn_training:
+                # ONNX momentum m keeps m of the running value; PyTorch's keeps 1 − m.
+                mean, var = ins[3].detach().clone(), ins[4].detach().clone()
+                y = F.batch_norm(x, mean, var, ins[1], ins[2], True, 1 - a.get("momentum", 0.9), a.get("epsilon", 1e-5))
+                self.stats[n.input[3]], self.stats[n.input[4]] = mean, var
+                return [y]
+            return [F.batch_norm(x, ins[3].detach(), ins[4].detach(), ins[1], ins[2], False, 0.0, a.get("epsilon", 1e-5))]
+        if op == "Dropout":
+            return [x]
+        if op == "Constant":
+            return [torch.from_numpy(numpy_helper.to_array(a["value"]).copy())]
+        if op in BINARY:
+            return [BINARY[op](x, ins[1])]
+        if op in UNARY:
+            return [UNARY[op](x, a)]
+        if op == "Clip":
+            lo = ins[1].item() if opt(1) is not None else a.get("min", None)
+            hi = ins[2].item() if opt(2) is not None else a.get("max", None)
+            return [torch.clamp(x, lo, hi)]
+        if op in ("Softmax", "LogSoftmax"):
+            f = F.softmax if op == "Softmax" else F.log_softmax
+            if self.opset >= 13:
+                return [f(x, dim=a.get("axis", -1))]
+            # Before opset 13 the input is flattened to 2-D at axis.
+            ax = a.get("axis", 1) % max(1, x.dim())
+            return [f(x.reshape(int(np.prod(x.shape[:ax])), -1), dim=1).reshape(x.shape)]
+        if op == "Flatten":
+            ax = a.get("axis", 1) % (x.dim() + 1)
+            return [x.reshape(int(np.prod(x.shape[:ax])), -1)]
+        if op == "Reshape":
+            shape = ints(ins[1])
+            shape = [x.shape[k] if s == 0 and not a.get("allowzero", 0) else s for k, s in enumerate(shape)]
+            return [x.reshape(shape)]
+        if op == "Transpose":
+            return [x.permute(*a.get("perm", list(reversed(range(x.dim())))))]
+        if op == "Concat":
+            return [torch.cat([v for v in ins if v is not None], dim=a["axis"])]
+        if op == "Split":
+            ax = a.get("axis", 0) % x.dim()
+            sizes = ints(ins[1]) if opt(1) is not None else a.get("split", None)
+            if sizes is None:
+                sizes = [x.shape[ax] // len(n.output)] * len(n.output)
+            return list(torch.split(x, sizes, dim=ax))
+        if op == "Slice":
+            starts, ends = ints(ins[1]), ints(ins[2])
+            axes = ints(ins[3]) if opt(3) is not None else list(range(len(starts)))
+            steps = ints(ins[4]) if opt(4) is not None else [1] * len(starts)
+            for s, e, ax, st in zip(starts, ends, axes, steps):
+                ax %= x.dim()
+                idx = list(range(*slice(s, e, st).indices(x.shape[ax])))
+                x = x.index_select(ax, torch.tensor(idx, dtype=torch.long))
+            return [x]
+        if op == "Pad":
+            return [self.pad(x, ins, a)]
+        if op == "Expand":
+            return [torch.broadcast_to(x, torch.broadcast_shapes(x.shape, tuple(ints(ins[1]))))]
+        if op in ("Squeeze", "Unsqueeze"):
+            axes = ints(ins[1]) if opt(1) is not None else a.get("axes", None)
+            if op == "Squeeze":
+                axes = [d for d in range(x.dim()) if x.shape[d] == 1] if axes is None else axes
+                return [x.reshape([d for k, d in enumerate(x.shape) if k not in [v % x.dim() for v in axes]])]
+            out = x.dim() + len(axes)
+            shape, it = [], iter(x.shape)
+            for k in range(out):
+                shape.append(1 if k in [v % out for v in axes] else next(it))
+            return [x.reshape(shape)]
+        if op in ("ReduceMean", "ReduceSum"):
+            axes = a.get("axes", None)
+            if axes is None and opt(1) is not None:
+                axes = ints(ins[1])
+            if not axes:
+                if a.get("noop_with_empty_axes", 0):
+                    return [x]
+                axes = list(range(x.dim()))
+            keep = bool(a.get("keepdims", 1))
+            f = torch.mean if op == "ReduceMean" else torch.sum
+            return [f(x, dim=tuple(axes), keepdim=keep)]
+        if op == "Einsum":
+            return [torch.einsum(text(a["equation"]), *ins)]
+        raise SystemExit("torch_onnx.py: op %s not supported" % op)
+
+    def pad(self, x, ins, a):
+        if self.opset >= 11:
+            pads = ints(ins[1])
+            value = ins[2].item() if len(ins) > 2 and ins[2] is not None else 0.0
+        else:
+            pads, value = a["pads"], a.get("value", 0.0)
+        mode = text(a.get("mode", "constant"))
+        r = x.dim()
+        if mode == "constant":
+            return F.pad(x, sum(([pads[k], pads[r + k]] for k in reversed(range(r))), []), value=value)
+        for ax in range(r):
+            size, before, after = x.shape[ax], pads[ax], pads[r + ax]
+            idx = []
+            for i in range(-before, size + after):
+                if mode == "edge":
+                    idx.append(min(max(i, 0), size - 1))
+                else:  # reflect: mirror about the first and last element
+                    j = i
+                    while j < 0 or j >= size:
+                        j = -j if j < 0 else 2 * (size - 1) - j
+                    idx.append(j)
+            x = x.index_select(ax, torch.tensor(idx, dtype=torch.long))
+        return x
+
+    def pool(self, x, a, is_max):
+        kernel = a["kernel_shape"]
+        nd = len(kernel)
+        strides = a.get("strides", [1] * nd)
+        dil = a.get("dilations", [1] * nd)
+        pads = list(a.get("pads", [0] * (2 * nd)))
+        ceil = a.get("ceil_mode", 0)
+        include = a.get("count_include_pad", 0)
+        auto = text(a.get("auto_pad", "NOTSET"))
+        if auto in ("SAME_UPPER", "SAME_LOWER"):
+            for k in range(nd):
+                size = x.shape[2 + k]
+                total = max(0, (-(-size // strides[k]) - 1) * strides[k] + (kernel[k] - 1) * dil[k] + 1 - size)
+                small, big = total // 2, total - total // 2
+                pads[k], pads[nd + k] = (small, big) if auto == "SAME_UPPER" else (big, small)
+        elif auto == "VALID":
+            pads = [0] * (2 * nd)
+        if nd == 2 and pads[:2] == pads[2:] and dil == [1, 1] and not ceil:
+            # PyTorch's own kernels (what the step benchmark should time).
+            if is_max:
+                return F.max_pool2d(x, kernel, strides, (pads[0], pads[1]))
+            return F.avg_pool2d(x, kernel, strides, (pads[0], pads[1]), count_include_pad=bool(include))
+        # Any rank, asymmetric pads, dilation, ceil mode: gather the windows.
+        outs = []
+        for k in range(nd):
+            span = x.shape[2 + k] + pads[k] + pads[nd + k] - (kernel[k] - 1) * dil[k] - 1
+            o = (-(-span // strides[k]) if ceil else span // strides[k]) + 1
+            if ceil and (o - 1) * strides[k] >= x.shape[2 + k] + pads[k]:
+                o -= 1  # the last window would start in the end padding
+            outs.append(o)
+        fill = float("-inf") if is_max else 0.0
+        real = torch.ones((1, 1) + tuple(x.shape[2:]), dtype=x.dtype)
+        extra = [max(0, (outs[k] - 1) * strides[k] + (kernel[k] - 1) * dil[k] + 1 - (x.shape[2 + k] + pads[k] + pads[nd + k])) for k in range(nd)]
+        spec = lambda e: sum(([pads[k], pads[nd + k] + e[k]] for k in reversed(range(nd))), [])
+        xp = F.pad(x, spec(extra), value=fill)
+        realp = F.pad(real, spec(extra), value=0.0)
+        inside = F.pad(F.pad(real, spec([0] * nd), value=1.0), spec_extra(nd, extra), value=0.0)
+        for k in range(nd):
+            idx = (torch.arange(outs[k]) * strides[k])[:, None] + (torch.arange(kernel[k]) * dil[k])[None, :]
+            ax = 2 + 2 * k
+            xp, realp, inside = [t.index_select(ax, idx.reshape(-1)).unflatten(ax, (outs[k], kernel[k])) for t in (xp, realp, inside)]
+        order = [0, 1] + [2 + 2 * k for k in range(nd)] + [3 + 2 * k for k in range(nd)]
+        xp, realp, inside = [t.permute(*order).flatten(2 + nd) for t in (xp, realp, inside)]
+        if is_max:
+            return xp.amax(dim=-1)
+        count = (inside if include else realp).sum(dim=-1)
+        return xp.sum(dim=-1) / count
+
+
+def spec_extra(nd, extra):
+    return sum(([0, extra[k]] for k in reversed(range(nd))), [])
+
+
+BINARY = {
+    "Add": lambda a, b: a + b,
+    "Sub": lambda a, b: a - b,
+    "Mul": lambda a, b: a * b,
+    "Div": lambda a, b: a / b,
+    "Pow": torch.pow,
+}
+
+UNARY = {
+    "Relu": lambda x, a: F.relu(x),
+    "Identity": lambda x, a: x,
+    "Sigmoid": lambda x, a: torch.sigmoid(x),
+    "Tanh": lambda x, a: torch.tanh(x),
+    "Sqrt": lambda x, a: torch.sqrt(x),
+    "LeakyRelu": lambda x, a: F.leaky_relu(x, a.get("alpha", 0.01)),
+    "HardSigmoid": lambda x, a: torch.clamp(a.get("alpha", 0.2) * x + a.get("beta", 0.5), 0, 1),
+    "HardSwish": lambda x, a: x * torch.clamp(x / 6 + 0.5, 0, 1),
+}
 
 
 def grads(model_path, x_path, y_path, t_path, T, alpha, out_path):
@@ -216,11 +365,51 @@ def bench(model_path, batch, iters):
     print("%.6f %.6f" % (sorted(times)[len(times) // 2], sum(cpu) / len(cpu)))
 
 
+
+def fd64(job):
+    """Central differences in float64 of L = sum over outputs of sum(y * r)
+    with respect to every element of the named inputs or initializers."""
+    net = OnnxModule(onnx.load(job["model"]), job.get("bn_training", False), torch.float64)
+    as64 = lambda t: torch.tensor(t["data"], dtype=torch.float64).reshape(tuple(t["shape"] or ()))
+    feeds = {name: as64(t) for name, t in job["inputs"].items()}
+    weights = {name: as64(t) for name, t in job["weights"].items()}
+    h = job.get("h", 1e-6)
+    with torch.no_grad():
+        loss = lambda: sum(float((env[name] * r).sum()) for env in [net.run(feeds)] for name, r in weights.items())
+        env = net.run(feeds)
+        reply = {"outputs": {name: env[name].reshape(-1).tolist() for name in weights}, "grads": {}}
+        for name in job["perturb"]:
+            x = feeds[name] if name in feeds else net.params[net.names[name]].data
+            flat, g = x.view(-1), []
+            for i in range(flat.numel()):
+                orig = flat[i].item()
+                flat[i] = orig + h
+                up = loss()
+                flat[i] = orig - h
+                down = loss()
+                flat[i] = orig
+                g.append((up - down) / (2 * h))
+            reply["grads"][name] = g
+    return reply
+
+
+def fd64_serve():
+    import json
+    for line in sys.stdin:
+        try:
+            reply = fd64(json.loads(line))
+        except BaseException as e:  # SystemExit from an unsupported op included
+            reply = {"error": "%s: %s" % (type(e).__name__, e)}
+        print(json.dumps(reply), flush=True)
+
+
 if __name__ == "__main__":
     if sys.argv[1] == "grads":
         grads(sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5], float(sys.argv[6]), float(sys.argv[7]), sys.argv[8])
     elif sys.argv[1] == "weighted":
         weighted(sys.argv[2])
+    elif sys.argv[1] == "fd64":
+        fd64_serve()
     elif sys.argv[1] == "bench":
         bench(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))
     else:

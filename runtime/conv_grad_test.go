@@ -1,0 +1,38 @@
+package runtime
+
+import (
+	"math/rand/v2"
+	"testing"
+
+	"github.com/onnxcompress/onnxcompress/graph"
+)
+
+func TestGradConv(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	cases := []struct {
+		name  string
+		x, w  []int
+		attrs []*graph.Attr
+		bias  bool
+	}{
+		{"plain", []int{2, 3, 5, 5}, []int{4, 3, 3, 3}, nil, true},
+		{"pads-stride", []int{2, 2, 6, 5}, []int{3, 2, 3, 2}, []*graph.Attr{graph.IntsAttr("pads", 1, 0, 2, 1), graph.IntsAttr("strides", 2, 1)}, true},
+		{"dilation", []int{1, 2, 7, 7}, []int{2, 2, 3, 3}, []*graph.Attr{graph.IntsAttr("dilations", 2, 2), graph.IntsAttr("pads", 1, 1, 1, 1)}, false},
+		{"groups", []int{2, 4, 5, 5}, []int{6, 2, 3, 3}, []*graph.Attr{graph.IntAttr("group", 2), graph.IntsAttr("pads", 1, 1, 1, 1)}, true},
+		{"depthwise", []int{2, 3, 5, 5}, []int{3, 1, 3, 3}, []*graph.Attr{graph.IntAttr("group", 3), graph.IntsAttr("strides", 2, 2), graph.IntsAttr("pads", 1, 1, 1, 1)}, true},
+		{"same-upper", []int{1, 2, 5, 6}, []int{3, 2, 2, 3}, []*graph.Attr{graph.StringAttr("auto_pad", "SAME_UPPER"), graph.IntsAttr("strides", 2, 2)}, true},
+		{"same-lower", []int{1, 2, 5, 6}, []int{3, 2, 2, 3}, []*graph.Attr{graph.StringAttr("auto_pad", "SAME_LOWER"), graph.IntsAttr("strides", 2, 2)}, true},
+		{"valid", []int{1, 2, 5, 6}, []int{3, 2, 3, 2}, []*graph.Attr{graph.StringAttr("auto_pad", "VALID"), graph.IntsAttr("strides", 1, 2)}, false},
+		{"1d", []int{2, 3, 9}, []int{4, 3, 3}, []*graph.Attr{graph.IntsAttr("pads", 1, 2), graph.IntsAttr("strides", 2)}, true},
+		{"pointwise", []int{2, 3, 4, 4}, []int{5, 3, 1, 1}, nil, true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			ins := []*Tensor{randTensor(rng, tc.x...), randTensor(rng, tc.w...)}
+			if tc.bias {
+				ins = append(ins, randTensor(rng, tc.w[0]))
+			}
+			checkGrad(t, gradCase{op: "Conv", attrs: tc.attrs, ins: ins})
+		})
+	}
+}
