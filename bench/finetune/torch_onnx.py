@@ -133,6 +133,8 @@ class OnnxModule(torch.nn.Module):
                 self.stats[n.input[3]], self.stats[n.input[4]] = mean, var
                 return [y]
             return [F.batch_norm(x, ins[3].detach(), ins[4].detach(), ins[1], ins[2], False, 0.0, a.get("epsilon", 1e-5))]
+        if op == "InstanceNormalization":
+            return [F.instance_norm(x, weight=ins[1], bias=ins[2], eps=a.get("epsilon", 1e-5))]
         if op == "Dropout":
             return [x]
         if op == "Constant":
