@@ -3,14 +3,25 @@ package onnxcompress
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"strings"
 
-	"github.com/onnxcompress/onnxcompress/finetune"
 	"github.com/onnxcompress/onnxcompress/finetune/dataset"
 	"github.com/onnxcompress/onnxcompress/graph"
 	"github.com/onnxcompress/onnxcompress/onnx"
 	"github.com/onnxcompress/onnxcompress/rewrite"
 	"github.com/onnxcompress/onnxcompress/runtime"
+)
+
+// The model vocabulary, from package graph.
+type (
+	// Model is an ONNX model in memory: the graph and the model-level fields
+	// (opsets, IR version, metadata) a Save writes back unchanged.
+	Model = graph.Model
+	// Tensor is a named, typed array: an initializer, an input or an output.
+	Tensor = graph.Tensor
+	// Shape is a tensor shape whose dimensions may be unknown or symbolic.
+	Shape = graph.Shape
 )
 
 // Load reads an ONNX model; external data is resolved inside its folder.
@@ -33,9 +44,49 @@ func Clone(m *graph.Model) (*graph.Model, error) {
 }
 
 // InputShapes completes the given shapes with m's declared ones, unknown
-// dimensions set to 1.
+// dimensions set to 1. The empty name stands for a model's only input.
 func InputShapes(m *graph.Model, given map[string]graph.Shape) (map[string]graph.Shape, error) {
-	return graph.ConcreteInputShapes(m.Graph, given)
+	if s, ok := given[""]; ok {
+		ins := graph.RealInputs(m.Graph)
+		if len(ins) != 1 {
+			return nil, badInput(fmt.Errorf("shape %v: the model has %d inputs; name one as NAME=dims", s, len(ins)))
+		}
+		named := map[string]graph.Shape{ins[0].Name: s}
+		for k, v := range given {
+			if k != "" {
+				named[k] = v
+			}
+		}
+		given = named
+	}
+	shapes, err := graph.ConcreteInputShapes(m.Graph, given)
+	return shapes, badInput(err)
+}
+
+// ParseInputShapes reads shapes written "[NAME=]D1,D2,...", as the
+// command line's --shape takes them; an unnamed shape is keyed by the empty
+// name, which InputShapes gives to a model's only input.
+func ParseInputShapes(specs []string) (map[string]Shape, error) {
+	out := map[string]Shape{}
+	for _, spec := range specs {
+		name, dims := "", spec
+		if i := strings.IndexByte(spec, '='); i >= 0 {
+			name, dims = spec[:i], spec[i+1:]
+		}
+		var ds []int64
+		for _, p := range strings.Split(dims, ",") {
+			d, err := strconv.ParseInt(strings.TrimSpace(p), 10, 64)
+			if err != nil || d <= 0 {
+				return nil, badInput(fmt.Errorf("shape %q: %q is not a positive dimension", spec, p))
+			}
+			ds = append(ds, d)
+		}
+		if _, dup := out[name]; dup {
+			return nil, badInput(fmt.Errorf("shape %q: input %q has two shapes", spec, name))
+		}
+		out[name] = graph.KnownShape(ds...)
+	}
+	return out, nil
 }
 
 // LayerInfo is one weighted layer as Inspect sees it.
@@ -172,11 +223,6 @@ func Compress(ctx context.Context, m *graph.Model, opts CompressOptions) (*Compr
 	return res, nil
 }
 
-// Evaluate scores m's top-1 accuracy and cross-entropy on labelled data.
-func Evaluate(ctx context.Context, m *graph.Model, d *dataset.Dataset, opts finetune.EvalOptions) (finetune.EvalResult, error) {
-	return finetune.Evaluate(ctx, m, d, opts)
-}
-
 // The compression vocabulary, from package rewrite.
 type (
 	// Options say what Compress rewrites and how far.
@@ -226,33 +272,4 @@ func CalibrationBatches(m *graph.Model, d *dataset.Dataset, samples, batch int) 
 		out = append(out, map[string]*runtime.Tensor{ins[0].Name: runtime.NewFloat32Tensor(shape, x)})
 	}
 	return out, nil
-}
-
-// RunOnce runs m once in this project's runtime on graph tensors.
-func RunOnce(m *graph.Model, inputs map[string]*graph.Tensor) (map[string]*graph.Tensor, error) {
-	s, err := runtime.NewSession(m, runtime.Options{})
-	if err != nil {
-		return nil, err
-	}
-	in := map[string]*runtime.Tensor{}
-	for name, t := range inputs {
-		rt, err := runtime.FromGraph(t)
-		if err != nil {
-			return nil, err
-		}
-		in[name] = rt
-	}
-	out, err := s.Run(in)
-	if err != nil {
-		return nil, err
-	}
-	res := map[string]*graph.Tensor{}
-	for name, t := range out {
-		gt, err := t.ToGraph(name)
-		if err != nil {
-			return nil, err
-		}
-		res[name] = gt
-	}
-	return res, nil
 }

@@ -2,10 +2,10 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"strings"
 
 	"github.com/onnxcompress/onnxcompress"
-	"github.com/onnxcompress/onnxcompress/finetune/dataset"
 	"github.com/urfave/cli/v2"
 )
 
@@ -27,12 +27,13 @@ func approxCommand() *cli.Command {
 			&cli.IntFlag{Name: "iters", Usage: "iterations of the iterative solvers (cp, tr, debut, tucker's HOOI)"},
 			&cli.Uint64Flag{Name: "seed", Value: 1},
 			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "write the factors to `FILE.npz`"},
-			&cli.BoolFlag{Name: "json", Usage: "print JSON"},
+			jsonFlag(),
+			quietFlag(),
 		},
 		Action: func(c *cli.Context) error {
-			x, err := dataset.ReadNPY(c.String("matrix"))
+			x, err := onnxcompress.ReadNPY(c.String("matrix"))
 			if err != nil {
-				return usageError{err}
+				return err
 			}
 			res, err := onnxcompress.Approximate(x, onnxcompress.ApproxOptions{
 				Method: c.String("method"), Rank: c.Int("rank"), Ratio: c.Float64("ratio"),
@@ -41,24 +42,24 @@ func approxCommand() *cli.Command {
 				return usageError{fmt.Errorf("%s: %w", c.String("matrix"), err)}
 			}
 			if out := c.String("output"); out != "" {
-				if err := dataset.WriteNPZ(out, res.Factors, false); err != nil {
+				if err := res.WriteNPZ(out); err != nil {
 					return err
 				}
 			}
-			if c.Bool("json") {
-				return writeJSON(c.App.Writer, struct {
-					Errors   []float64 `json:"errors"`
-					RelError float64   `json:"rel_error"`
-					Params   int       `json:"params"`
-					Elements int       `json:"elements"`
-				}{res.Errors, res.RelError, res.Params, x.Len()})
-			}
-			for i, e := range res.Errors {
-				fmt.Fprintf(c.App.Writer, "iteration %d: relative error %.6f\n", i+1, e)
-			}
-			fmt.Fprintf(c.App.Writer, "%s: relative error %.6f with %d parameters (%.2f%% of %d)\n", c.String("method"),
-				res.RelError, res.Params, 100*float64(res.Params)/float64(x.Len()), x.Len())
-			return nil
+			summary := struct {
+				Errors   []float64 `json:"errors"`
+				RelError float64   `json:"rel_error"`
+				Params   int       `json:"params"`
+				Elements int       `json:"elements"`
+			}{res.Errors, res.RelError, res.Params, x.Len()}
+			return printResult(c, summary, func(w io.Writer) error {
+				for i, e := range res.Errors {
+					fmt.Fprintf(w, "iteration %d: relative error %.6f\n", i+1, e)
+				}
+				_, err := fmt.Fprintf(w, "%s: relative error %.6f with %d parameters (%.2f%% of %d)\n", c.String("method"),
+					res.RelError, res.Params, 100*float64(res.Params)/float64(x.Len()), x.Len())
+				return err
+			})
 		},
 	}
 }
@@ -72,27 +73,27 @@ func chainCommand() *cli.Command {
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "sup", Required: true, Usage: "superscripts (debut.md §1.3)"},
 			&cli.StringFlag{Name: "sub", Required: true, Usage: "subscripts"},
-			&cli.BoolFlag{Name: "json", Usage: "print JSON"},
+			jsonFlag(),
+			quietFlag(),
 		},
 		Action: func(c *cli.Context) error {
 			info, err := onnxcompress.DescribeChain(c.String("sup"), c.String("sub"))
 			if err != nil {
 				return usageError{err}
 			}
-			if c.Bool("json") {
-				if err := writeJSON(c.App.Writer, info); err != nil {
-					return err
-				}
-			} else {
-				w := c.App.Writer
+			err = printResult(c, info, func(w io.Writer) error {
 				fmt.Fprintf(w, "chain   %s\n", info.Chain)
 				if !info.Valid {
 					fmt.Fprintf(w, "invalid: %s\n", info.Invalid)
-				} else {
-					fmt.Fprintf(w, "matrix  %d×%d, %d factors, sizes %s\n", info.Rows, info.Cols, info.Factors, joinInts(info.Sizes))
-					fmt.Fprintf(w, "shape   %s, canonical %v, dense (bipolar test) %v\n", info.Shape, info.Canonical, info.Dense)
-					fmt.Fprintf(w, "params  %d (LC %.2f%%), MACs per vector %d\n", info.Params, 100*info.LC, info.MACs)
+					return nil
 				}
+				fmt.Fprintf(w, "matrix  %d×%d, %d factors, sizes %s\n", info.Rows, info.Cols, info.Factors, joinInts(info.Sizes))
+				fmt.Fprintf(w, "shape   %s, canonical %v, dense (bipolar test) %v\n", info.Shape, info.Canonical, info.Dense)
+				_, err := fmt.Fprintf(w, "params  %d (LC %.2f%%), MACs per vector %d\n", info.Params, 100*info.LC, info.MACs)
+				return err
+			})
+			if err != nil {
+				return err
 			}
 			if !info.Valid {
 				return cli.Exit("", exitBadInput)

@@ -1,9 +1,7 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -11,7 +9,6 @@ import (
 	"text/tabwriter"
 
 	"github.com/onnxcompress/onnxcompress"
-	"github.com/onnxcompress/onnxcompress/graph"
 	"github.com/urfave/cli/v2"
 )
 
@@ -55,7 +52,7 @@ needs --ratio or --macs-ratio).`,
 			&cli.StringFlag{Name: "mean", Usage: "calibration data: per-channel mean `M[,M,M]`"},
 			&cli.StringFlag{Name: "std", Usage: "calibration data: per-channel std `S[,S,S]`"},
 			&cli.Uint64Flag{Name: "seed", Value: 1, Usage: "seed for randomized solvers and probes"},
-			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "print nothing but errors"},
+			quietFlag(),
 		},
 		Action: runCompress,
 	}
@@ -84,28 +81,25 @@ func runCompress(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	shapes, err := inputShapes(m, c.StringSlice("shape"))
-	if err != nil {
-		return usageError{fmt.Errorf("%s: %w", path, err)}
+	if opts.InputShapes, err = onnxcompress.ParseInputShapes(c.StringSlice("shape")); err != nil {
+		return fmt.Errorf("--%w", err)
 	}
-	opts.InputShapes = shapes
 	if c.String("calib") != "" {
-		d, err := openDataAt(c, c.String("calib"), graph.RealInputs(m.Graph))
+		d, err := openData(c, c.String("calib"), m)
 		if err != nil {
 			return err
 		}
 		if opts.Calibration, err = onnxcompress.CalibrationBatches(m, d, c.Int("calib-samples"), 64); err != nil {
-			return usageError{fmt.Errorf("%s: %w", path, err)}
+			return usageError{withPath(path, err)}
 		}
 		opts.CalibPercentile = c.Float64("calib-percentile")
 	}
-	done, err := onnxcompress.Compress(context.Background(), m, onnxcompress.CompressOptions{Options: opts, Probes: c.Int("probe")})
+	bar := newProgress(c, "compress")
+	opts.Progress = func(done, total int, layer string) { bar.update(done, total, layer) }
+	done, err := onnxcompress.Compress(c.Context, m, onnxcompress.CompressOptions{Options: opts, Probes: c.Int("probe")})
+	bar.clear()
 	if err != nil {
-		var ue *onnxcompress.UsageError
-		if errors.As(err, &ue) {
-			return usageError{fmt.Errorf("%s: %w", path, err)}
-		}
-		return fmt.Errorf("%s: %w", path, err)
+		return withPath(path, err)
 	}
 	rep := done.Report
 	res := compressResult{Model: path, Output: c.String("output"), Method: opts.Method, Report: rep, OutputError: done.OutputError}
@@ -125,13 +119,7 @@ func runCompress(c *cli.Context) error {
 			return err
 		}
 	}
-	if c.Bool("quiet") {
-		return nil
-	}
-	if c.Bool("json") {
-		return writeJSON(c.App.Writer, res)
-	}
-	return res.printTable(c.App.Writer)
+	return printResult(c, res, res.printTable)
 }
 
 func compressOptions(c *cli.Context) (onnxcompress.Options, error) {

@@ -1,20 +1,12 @@
 package main
 
 import (
-	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
-	"strings"
-	"time"
 
-	"github.com/onnxcompress/onnxcompress/finetune"
-	"github.com/onnxcompress/onnxcompress/finetune/dataset"
-	"github.com/onnxcompress/onnxcompress/graph"
-	"github.com/onnxcompress/onnxcompress/onnx"
-	"github.com/onnxcompress/onnxcompress/runtime"
+	"github.com/onnxcompress/onnxcompress"
 	"github.com/urfave/cli/v2"
 )
 
@@ -31,7 +23,8 @@ on the hold-out part into the same graph. Ctrl-C stops and writes the best model
 
 Examples:
    onnxcompress finetune small.onnx -o tuned.onnx --teacher lenet5.onnx \
-      --data /usr/share/datasets/fashion-mnist --mean 0.286 --std 0.353 --epochs 2`,
+      --data /usr/share/datasets/fashion-mnist --mean 0.286 --std 0.353 --epochs 2
+   onnxcompress finetune small.onnx -o tuned.onnx --teacher lenet5.onnx --data train.npz --max-steps 300 --json`,
 		Flags: append(finetuneDataFlags(),
 			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "write the fine-tuned model to `FILE` (required)"},
 			&cli.StringFlag{Name: "teacher", Usage: "the original model `ORIG` to distil from (required)"},
@@ -53,6 +46,8 @@ Examples:
 			&cli.IntFlag{Name: "eval-limit", Usage: "evaluate on at most `N` samples per split"},
 			&cli.IntFlag{Name: "threads", Usage: "worker threads (0: one per core)"},
 			&cli.StringFlag{Name: "device", Value: "cpu", Usage: "cpu (the only device so far)"},
+			jsonFlag(),
+			quietFlag(),
 		),
 		Action: finetuneAction,
 	}
@@ -67,7 +62,53 @@ func finetuneDataFlags() []cli.Flag {
 			out = append(out, f)
 		}
 	}
-	return append(out, &cli.StringFlag{Name: "split", Value: "train", Hidden: true})
+	return out
+}
+
+// epochLine is one evaluation of a fine-tuning run in --json output.
+type epochLine struct {
+	Epoch           int      `json:"epoch"`
+	Steps           int      `json:"steps"`
+	Loss            float64  `json:"loss"`
+	HoldoutAccuracy float64  `json:"holdout_accuracy"`
+	TestAccuracy    *float64 `json:"test_accuracy,omitempty"`
+	Best            bool     `json:"best"`
+}
+
+func newEpochLine(e onnxcompress.Epoch) epochLine {
+	l := epochLine{Epoch: e.Epoch, Steps: e.Steps, Loss: e.Loss, HoldoutAccuracy: e.Holdout.Accuracy, Best: e.Best}
+	if e.Test != nil {
+		acc := e.Test.Accuracy
+		l.TestAccuracy = &acc
+	}
+	return l
+}
+
+func (l epochLine) String() string {
+	line := fmt.Sprintf("epoch %d: step %d", l.Epoch, l.Steps)
+	if l.Epoch > 0 {
+		line += fmt.Sprintf(", train loss %.4f", l.Loss)
+	}
+	line += fmt.Sprintf(", hold-out top-1 %.2f%%", 100*l.HoldoutAccuracy)
+	if l.TestAccuracy != nil {
+		line += fmt.Sprintf(", test top-1 %.2f%%", 100**l.TestAccuracy)
+	}
+	if l.Best {
+		line += " (best)"
+	}
+	return line
+}
+
+// finetuneResult is what finetune prints with --json.
+type finetuneResult struct {
+	Model       string      `json:"model"`
+	Teacher     string      `json:"teacher"`
+	Output      string      `json:"output"`
+	Steps       int         `json:"steps"`
+	Interrupted bool        `json:"interrupted"`
+	Trained     []string    `json:"trained"`
+	Best        epochLine   `json:"best"`
+	Epochs      []epochLine `json:"epochs"`
 }
 
 func finetuneAction(c *cli.Context) error {
@@ -83,131 +124,75 @@ func finetuneAction(c *cli.Context) error {
 	if d := c.String("device"); d != "cpu" {
 		return badInput("--device %s: only cpu is supported", d)
 	}
-	student, err := onnx.Read(path)
+	student, err := onnxcompress.Load(path)
 	if err != nil {
 		return err
 	}
-	teacher, err := onnx.Read(c.String("teacher"))
+	teacher, err := onnxcompress.Load(c.String("teacher"))
 	if err != nil {
 		return err
 	}
-	ins := graph.RealInputs(student.Graph)
-	var shape []int64
-	if len(ins) == 1 && ins[0].Type != nil {
-		shape, _ = concreteTail(ins[0].Type.Shape)
-	}
-	train, err := openData(c, shape)
+	dataOpts, err := dataOptions(c)
 	if err != nil {
 		return err
 	}
-	if err := c.Set("split", "test"); err != nil {
+	train, test, err := onnxcompress.OpenSplits(c.String("data"), student, dataOpts)
+	if err != nil {
 		return err
-	}
-	test, err := openData(c, shape)
-	if err != nil || test.Labels == nil || test.Path == train.Path && test.N == train.N && train.Kind != dataset.KindIDX {
-		test = nil // the data has no separate labelled test split
 	}
 	out := c.App.Writer
-	bar := newProgressPrinter(out)
-	opts := finetune.Options{
+	talk := !c.Bool("quiet") && !c.Bool("json")
+	bar := newProgress(c, "finetune")
+	opts := onnxcompress.FinetuneOptions{
 		Epochs: c.Int("epochs"), MaxSteps: c.Int("max-steps"), Batch: c.Int("batch"), LR: c.Float64("lr"),
 		Seed: c.Uint64("seed"), Optimizer: c.String("optimizer"), WeightDecay: c.Float64("weight-decay"),
 		Train: c.String("train"), BatchNormTraining: c.Bool("bn-training"),
-		Distillation: finetune.Distillation{Temperature: c.Float64("kd-temperature"), Alpha: c.Float64("kd-alpha")},
+		Distillation: onnxcompress.Distillation{Temperature: c.Float64("kd-temperature"), Alpha: c.Float64("kd-alpha")},
 		Schedule:     c.String("schedule"), Warmup: c.Int("warmup"), ClipNorm: c.Float64("clip-norm"),
 		Holdout: c.Float64("holdout"), EvalLimit: c.Int("eval-limit"), Threads: c.Int("threads"),
-		Progress: bar.step,
-		EpochReport: func(e finetune.Epoch) {
+		Progress: func(p onnxcompress.FinetuneProgress) {
+			bar.update(p.Step, p.TotalSteps, fmt.Sprintf("epoch %d  loss %.4f  lr %.3g  %.0f img/s", p.Epoch, p.Loss, p.LR, p.ImagesPerSecond))
+		},
+		EpochReport: func(e onnxcompress.Epoch) {
 			bar.clear()
-			line := fmt.Sprintf("epoch %d: step %d", e.Epoch, e.Steps)
-			if e.Epoch > 0 {
-				line += fmt.Sprintf(", train loss %.4f", e.Loss)
+			if talk {
+				fmt.Fprintln(out, newEpochLine(e))
 			}
-			line += fmt.Sprintf(", hold-out top-1 %.2f%%", 100*e.Holdout.Accuracy)
-			if e.Test != nil {
-				line += fmt.Sprintf(", test top-1 %.2f%%", 100*e.Test.Accuracy)
-			}
-			if e.Best {
-				line += " (best)"
-			}
-			fmt.Fprintln(out, line)
 		},
 	}
 	if opts.Epochs < 1 || opts.Batch < 1 || opts.MaxSteps < 0 || !(opts.LR > 0) {
 		return badInput("--epochs, --batch and --lr must be positive and --max-steps not negative")
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt)
 	defer stop()
 	go func() {
 		// After the first Ctrl-C, a second one kills the process as usual.
 		<-ctx.Done()
 		stop()
 	}()
-	res, err := finetune.Run(ctx, student, teacher, train, test, opts)
+	res, err := onnxcompress.Finetune(ctx, student, teacher, train, test, opts)
 	bar.clear()
 	if err != nil {
-		if errors.Is(err, finetune.ErrBadOptions) || errors.Is(err, runtime.ErrUnsupported) {
-			return usageError{fmt.Errorf("%s: %w", path, err)}
-		}
-		return fmt.Errorf("%s: %w", path, err)
+		return withPath(path, err)
 	}
-	if err := onnx.Write(c.String("output"), student); err != nil {
+	if err := onnxcompress.Save(c.String("output"), student); err != nil {
 		return err
 	}
-	if res.Interrupted {
-		fmt.Fprintf(out, "interrupted after %d steps\n", res.Steps)
+	summary := finetuneResult{Model: path, Teacher: c.String("teacher"), Output: c.String("output"), Steps: res.Steps,
+		Interrupted: res.Interrupted, Trained: res.Trained, Best: newEpochLine(res.Best), Epochs: []epochLine{}}
+	for _, e := range res.Epochs {
+		summary.Epochs = append(summary.Epochs, newEpochLine(e))
 	}
-	best := res.Best
-	fmt.Fprintf(out, "wrote %s: weights of epoch %d (hold-out top-1 %.2f%%", c.String("output"), best.Epoch, 100*best.Holdout.Accuracy)
-	if best.Test != nil {
-		fmt.Fprintf(out, ", test top-1 %.2f%%", 100*best.Test.Accuracy)
-	}
-	fmt.Fprintf(out, "), %d tensors trained\n", len(res.Trained))
-	return nil
-}
-
-// progressPrinter draws a one-line progress bar on a terminal and prints a
-// plain line every few seconds otherwise.
-type progressPrinter struct {
-	w        io.Writer
-	terminal bool
-	drawn    bool
-	last     time.Time
-}
-
-func newProgressPrinter(w io.Writer) *progressPrinter {
-	p := &progressPrinter{w: w}
-	if f, ok := w.(*os.File); ok {
-		if st, err := f.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
-			p.terminal = true
+	return printResult(c, summary, func(w io.Writer) error {
+		if res.Interrupted {
+			fmt.Fprintf(w, "interrupted after %d steps\n", res.Steps)
 		}
-	}
-	return p
-}
-
-func (p *progressPrinter) step(s finetune.Progress) {
-	eta := time.Duration(0)
-	if s.Step > 0 {
-		eta = time.Duration(float64(s.Elapsed) / float64(s.Step) * float64(s.TotalSteps-s.Step)).Round(time.Second)
-	}
-	if p.terminal {
-		const width = 30
-		done := width * s.Step / max(1, s.TotalSteps)
-		fmt.Fprintf(p.w, "\r[%s%s] step %d/%d  loss %.4f  %.0f img/s  ETA %s ",
-			strings.Repeat("=", done), strings.Repeat(" ", width-done), s.Step, s.TotalSteps, s.Loss, s.ImagesPerSecond, eta)
-		p.drawn = true
-		return
-	}
-	if time.Since(p.last) >= 5*time.Second || s.Step == s.TotalSteps {
-		p.last = time.Now()
-		fmt.Fprintf(p.w, "step %d/%d epoch %d loss %.4f lr %.3g %.0f img/s ETA %s\n",
-			s.Step, s.TotalSteps, s.Epoch, s.Loss, s.LR, s.ImagesPerSecond, eta)
-	}
-}
-
-func (p *progressPrinter) clear() {
-	if p.drawn {
-		fmt.Fprint(p.w, "\r\033[K")
-		p.drawn = false
-	}
+		best := summary.Best
+		fmt.Fprintf(w, "wrote %s: weights of epoch %d (hold-out top-1 %.2f%%", summary.Output, best.Epoch, 100*best.HoldoutAccuracy)
+		if best.TestAccuracy != nil {
+			fmt.Fprintf(w, ", test top-1 %.2f%%", 100**best.TestAccuracy)
+		}
+		_, err := fmt.Fprintf(w, "), %d tensors trained\n", len(res.Trained))
+		return err
+	})
 }

@@ -10,7 +10,6 @@ import (
 	"text/tabwriter"
 
 	"github.com/onnxcompress/onnxcompress"
-	"github.com/onnxcompress/onnxcompress/graph"
 	"github.com/urfave/cli/v2"
 )
 
@@ -24,8 +23,9 @@ func inspectCommand() *cli.Command {
    onnxcompress inspect model.onnx --shape 1,3,224,224 --json
    onnxcompress inspect model.onnx --shape input=8,3,224,224`,
 		Flags: []cli.Flag{
-			&cli.BoolFlag{Name: "json", Usage: "print JSON instead of a table"},
+			jsonFlag(),
 			&cli.StringSliceFlag{Name: "shape", Usage: "input shape `[NAME=]D1,D2,...`; unknown dims default to 1"},
+			quietFlag(),
 		},
 		Action: func(c *cli.Context) error {
 			path, err := oneModelArg(c)
@@ -36,19 +36,16 @@ func inspectCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			shapes, err := inputShapes(m, c.StringSlice("shape"))
+			shapes, err := onnxcompress.ParseInputShapes(c.StringSlice("shape"))
 			if err != nil {
-				return usageError{fmt.Errorf("%s: %w", path, err)}
+				return fmt.Errorf("--%w", err)
 			}
 			api, err := onnxcompress.Inspect(m, shapes)
 			if err != nil {
-				return usageError{fmt.Errorf("%s: %w", path, err)}
+				return usageError{withPath(path, err)}
 			}
 			rep := inspectReport{Model: path, InspectReport: api}
-			if c.Bool("json") {
-				return writeJSON(c.App.Writer, rep)
-			}
-			return rep.printTable(c.App.Writer)
+			return printResult(c, rep, rep.printTable)
 		},
 	}
 }
@@ -62,40 +59,6 @@ func oneModelArg(c *cli.Context) (string, error) {
 		return "", usageError{err}
 	}
 	return path, nil
-}
-
-// inputShapes parses --shape flags ([NAME=]D1,D2,…; the name may be left
-// out for a single-input model) and completes them with the model's
-// declared shapes, unknown dims set to 1.
-func inputShapes(m *graph.Model, flags []string) (map[string]graph.Shape, error) {
-	inputs := graph.RealInputs(m.Graph)
-	given := map[string]graph.Shape{}
-	for _, f := range flags {
-		name, dims := "", f
-		if i := strings.IndexByte(f, '='); i >= 0 {
-			name, dims = f[:i], f[i+1:]
-		}
-		if name == "" {
-			if len(inputs) != 1 {
-				return nil, fmt.Errorf("--shape %q: the model has %d inputs; name one as NAME=dims", f, len(inputs))
-			}
-			name = inputs[0].Name
-		}
-		var ds []int64
-		for _, p := range strings.Split(dims, ",") {
-			d, err := strconv.ParseInt(strings.TrimSpace(p), 10, 64)
-			if err != nil || d <= 0 {
-				return nil, fmt.Errorf("--shape %q: %q is not a positive dimension", f, p)
-			}
-			ds = append(ds, d)
-		}
-		given[name] = graph.KnownShape(ds...)
-	}
-	shapes, err := onnxcompress.InputShapes(m, given)
-	if err != nil {
-		return nil, fmt.Errorf("--shape: %w", err)
-	}
-	return shapes, nil
 }
 
 // inspectReport is inspect's output: the API's report plus the file name.

@@ -5,10 +5,11 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 
-	"github.com/onnxcompress/onnxcompress/onnx"
+	"github.com/onnxcompress/onnxcompress"
 	"github.com/urfave/cli/v2"
 )
 
@@ -114,10 +115,36 @@ func main() {
 
 func exitCode(err error) int {
 	var u usageError
-	if errors.As(err, &u) || isBadInput(err) {
+	if errors.As(err, &u) || onnxcompress.IsBadInput(err) {
 		return exitBadInput
 	}
 	return exitFailure
 }
 
-func isBadInput(err error) bool { return errors.Is(err, onnx.ErrBadInput) }
+func quietFlag() cli.Flag {
+	return &cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "print nothing but errors (files named by flags are still written)"}
+}
+
+func jsonFlag() cli.Flag {
+	return &cli.BoolFlag{Name: "json", Usage: "print JSON instead of a table"}
+}
+
+// printResult prints v as JSON with --json, as table writes it otherwise,
+// and nothing with --quiet.
+func printResult(c *cli.Context, v any, table func(io.Writer) error) error {
+	switch {
+	case c.Bool("quiet"):
+		return nil
+	case c.Bool("json"):
+		return writeJSON(c.App.Writer, v)
+	}
+	return table(c.App.Writer)
+}
+
+// withPath prefixes err with the file it concerns, keeping its kind.
+func withPath(path string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("%s: %w", path, err)
+}
