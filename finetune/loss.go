@@ -1,8 +1,10 @@
 package finetune
 
 import (
+	"errors"
 	"fmt"
 	"math"
+	"slices"
 
 	"github.com/onnxcompress/onnxcompress/graph"
 	"github.com/onnxcompress/onnxcompress/runtime"
@@ -122,4 +124,33 @@ func logitsShape(t *runtime.Tensor, what string) (int, int, error) {
 		return 0, 0, fmt.Errorf("%s must be a float32 [batch, classes] tensor", what)
 	}
 	return t.Shape[0], t.Shape[1], nil
+}
+
+// FeatureMatching scores a student's intermediate value against the
+// teacher's value of the same name: the mean squared difference divided by
+// the mean square of the teacher's value, so layers weigh alike whatever
+// their scale. It returns the loss and its gradient with respect to the
+// student's value.
+func FeatureMatching(student, teacher *runtime.Tensor) (float64, *runtime.Tensor, error) {
+	if student == nil || teacher == nil || student.DType != graph.Float32 || teacher.DType != graph.Float32 ||
+		!slices.Equal(student.Shape, teacher.Shape) || len(student.F32) != len(teacher.F32) {
+		return 0, nil, errors.New("feature matching: student and teacher values must be float32 tensors of one shape")
+	}
+	n := len(teacher.F32)
+	if n == 0 {
+		return 0, runtime.NewFloat32Tensor(student.Shape, nil), nil
+	}
+	scale := 0.0
+	for _, v := range teacher.F32 {
+		scale += float64(v) * float64(v)
+	}
+	scale = max(scale, 1e-12) // Σt²: mean squares divided, the n cancels
+	loss := 0.0
+	grad := runtime.NewFloat32Tensor(student.Shape, make([]float32, n))
+	for i, s := range student.F32 {
+		d := float64(s) - float64(teacher.F32[i])
+		loss += d * d
+		grad.F32[i] = float32(2 * d / scale)
+	}
+	return loss / scale, grad, nil
 }

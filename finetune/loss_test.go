@@ -30,6 +30,7 @@ func TestLossGradientsMatchFiniteDifferences(t *testing.T) {
 		"kd-unlabeled": func() (float64, *runtime.Tensor, error) {
 			return finetune.Distillation{Temperature: 2, Alpha: 0.3}.Loss(s, teacher, nil)
 		},
+		"feature": func() (float64, *runtime.Tensor, error) { return finetune.FeatureMatching(s, teacher) },
 	}
 	for name, f := range losses {
 		_, grad, err := f()
@@ -90,5 +91,29 @@ func TestDistillationWithoutLabels(t *testing.T) {
 	}
 	if _, _, err := finetune.CrossEntropy(s, []int64{0, 9, 1}); err == nil {
 		t.Error("label 9 of 4 classes accepted")
+	}
+}
+
+// Feature matching is relative: a student value twice the teacher's is off
+// by the teacher's own size (loss 1), a zero one too, an equal one not at
+// all; values of different shapes are refused.
+func TestFeatureMatching(t *testing.T) {
+	rng := rand.New(rand.NewPCG(6, 7))
+	teacher := randLogits(rng, 3, 4)
+	double := runtime.NewFloat32Tensor(teacher.Shape, make([]float32, 12))
+	for i, v := range teacher.F32 {
+		double.F32[i] = 2 * v
+	}
+	for name, c := range map[string]struct {
+		s    *runtime.Tensor
+		want float64
+	}{"double": {double, 1}, "zero": {runtime.NewFloat32Tensor(teacher.Shape, make([]float32, 12)), 1}, "equal": {teacher, 0}} {
+		loss, _, err := finetune.FeatureMatching(c.s, teacher)
+		if err != nil || math.Abs(loss-c.want) > 1e-6 {
+			t.Errorf("%s: loss %g, %v; want %g", name, loss, err, c.want)
+		}
+	}
+	if _, _, err := finetune.FeatureMatching(randLogits(rng, 4, 3), teacher); err == nil {
+		t.Error("values of different shapes accepted")
 	}
 }

@@ -48,6 +48,52 @@ func TrainableNames(m *graph.Model, which string) ([]string, error) {
 	return names, nil
 }
 
+// FeatureNames lists, in graph order, the values a rewrite produced in
+// place of an original layer's output: outputs of the student's rewritten
+// nodes (doc_string "onnxcompress:") that the teacher also computes, with
+// the same shape where both graphs declare one (channel pruning changes
+// it).
+func FeatureNames(student, teacher *graph.Model) []string {
+	produced := map[string]*graph.Value{}
+	for _, n := range teacher.Graph.Nodes {
+		for _, v := range n.Outputs {
+			if v != nil && v.Name != "" {
+				produced[v.Name] = v
+			}
+		}
+	}
+	var names []string
+	for _, n := range student.Graph.Nodes {
+		if !strings.HasPrefix(n.DocString, "onnxcompress:") {
+			continue
+		}
+		for _, v := range n.Outputs {
+			t := produced[v.Name]
+			if t == nil || slices.Contains(names, v.Name) || !sameDeclaredShape(v, t) {
+				continue
+			}
+			names = append(names, v.Name)
+		}
+	}
+	return names
+}
+
+func sameDeclaredShape(a, b *graph.Value) bool {
+	if a.Type == nil || b.Type == nil || !a.Type.HasShape || !b.Type.HasShape {
+		return true
+	}
+	if len(a.Type.Shape) != len(b.Type.Shape) {
+		return false
+	}
+	for i, d := range a.Type.Shape {
+		e := b.Type.Shape[i]
+		if d.Param == "" && e.Param == "" && d.Value > 0 && e.Value > 0 && d.Value != e.Value {
+			return false
+		}
+	}
+	return true
+}
+
 // isWeightOrBias rules out float initializers that are not parameters:
 // BatchNormalization statistics, Clip bounds, Pad values, exponents.
 func isWeightOrBias(g *graph.Graph, v *graph.Value) bool {
@@ -96,6 +142,9 @@ type Options struct {
 	// Distillation from the teacher's logits; Temperature 0 means 4, and
 	// Alpha is used as given (1: distillation only).
 	Distillation Distillation
+	// FeatureWeight adds FeatureWeight × the mean FeatureMatching loss of
+	// the rewritten layers' outputs (FeatureNames) to the loss (0: off).
+	FeatureWeight float64
 	// Schedule kind ("cosine", "step", "constant") [cosine], warm-up steps,
 	// and for "step" the epochs between decays by Gamma [0.1].
 	Schedule    string
@@ -162,15 +211,23 @@ func Run(ctx context.Context, student, teacher *graph.Model, train, test *datase
 	if err != nil {
 		return nil, badOptions(err)
 	}
+	var features []string
+	if opts.FeatureWeight < 0 {
+		return nil, badOptions(fmt.Errorf("feature-matching weight %g is negative", opts.FeatureWeight))
+	} else if opts.FeatureWeight > 0 {
+		if features = FeatureNames(student, teacher); len(features) == 0 {
+			return nil, badOptions(errors.New("feature matching: no output of a rewritten layer is a value of the teacher"))
+		}
+	}
 	tape, err := runtime.NewTape(student, runtime.TrainOptions{Threads: opts.Threads, Trainable: names,
-		BatchNormTraining: opts.BatchNormTraining, Seed: opts.Seed})
+		BatchNormTraining: opts.BatchNormTraining, Seed: opts.Seed, ExtraOutputs: features})
 	if err != nil {
 		return nil, err
 	}
 	if len(tape.InputNames()) != 1 {
 		return nil, fmt.Errorf("finetune: the student has %d inputs, want one image input", len(tape.InputNames()))
 	}
-	teach, err := runtime.NewSession(teacher, runtime.Options{Threads: opts.Threads})
+	teach, err := runtime.NewSession(teacher, runtime.Options{Threads: opts.Threads, ExtraOutputs: features})
 	if err != nil {
 		return nil, fmt.Errorf("teacher: %w", err)
 	}
@@ -272,10 +329,30 @@ training:
 			if err != nil {
 				return nil, err
 			}
+			grads := map[string]*runtime.Tensor{logitsName: grad}
+			matched := features[:0:0]
+			for _, f := range features {
+				// Undeclared shapes may still differ (pruned channels).
+				if slices.Equal(sout[f].Shape, tout[f].Shape) {
+					matched = append(matched, f)
+				}
+			}
+			for _, f := range matched {
+				fl, fg, err := FeatureMatching(sout[f], tout[f])
+				if err != nil {
+					return nil, fmt.Errorf("%s: %w", f, err)
+				}
+				w := opts.FeatureWeight / float64(len(matched))
+				for i := range fg.F32 {
+					fg.F32[i] *= float32(w)
+				}
+				loss += w * fl
+				grads[f] = fg
+			}
 			if math.IsNaN(loss) || math.IsInf(loss, 0) {
 				return nil, fmt.Errorf("finetune: loss became %g at step %d (learning rate %g too high?)", loss, step, sched.LR(step))
 			}
-			if err := tape.Backward(map[string]*runtime.Tensor{logitsName: grad}); err != nil {
+			if err := tape.Backward(grads); err != nil {
 				return nil, err
 			}
 			for i, name := range names {

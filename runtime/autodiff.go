@@ -91,6 +91,9 @@ type TrainOptions struct {
 	// they are the identity.
 	Dropout bool
 	Seed    uint64
+	// ExtraOutputs names intermediate values Forward returns besides the
+	// graph outputs and Backward accepts gradients for (feature matching).
+	ExtraOutputs []string
 }
 
 // Tape runs a model forward and backward. Not safe for concurrent use.
@@ -274,6 +277,17 @@ func NewTape(m *graph.Model, opts TrainOptions) (*Tape, error) {
 		t.outputs = append(t.outputs, i)
 		t.outNames = append(t.outNames, v.Name)
 	}
+	for _, name := range opts.ExtraOutputs {
+		i, ok := t.slotOf[name]
+		if !ok || name == "" {
+			return nil, fmt.Errorf("runtime: output %q is not a value of the graph", name)
+		}
+		if slices.Contains(t.outNames, name) {
+			continue
+		}
+		t.outputs = append(t.outputs, i)
+		t.outNames = append(t.outNames, name)
+	}
 	t.planMemory()
 	t.grads = make([]*Tensor, len(t.slots))
 	t.shapes = make([]*Tensor, len(t.slots))
@@ -378,7 +392,8 @@ func (t *Tape) InputNames() []string {
 	return out
 }
 
-// OutputNames lists the graph outputs Forward returns, in graph order.
+// OutputNames lists the values Forward returns: the graph outputs in graph
+// order, then TrainOptions.ExtraOutputs.
 func (t *Tape) OutputNames() []string { return slices.Clone(t.outNames) }
 
 // Trainable lists the trainable initializers, in TrainOptions order.
@@ -482,8 +497,9 @@ func (t *Tape) releaseForward() {
 	t.forward = false
 }
 
-// Backward propagates outGrads (gradients of graph outputs, each shaped
-// like its output; missing outputs get none) back through the last Forward.
+// Backward propagates outGrads (gradients of the values Forward returned,
+// each shaped like its value; missing ones get none) back through the last
+// Forward; gradients of an output and of values computed after it add up.
 // Afterwards Grad holds the gradients; the forward's buffers are released,
 // so each Forward supports one Backward.
 func (t *Tape) Backward(outGrads map[string]*Tensor) error {

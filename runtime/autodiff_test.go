@@ -247,6 +247,23 @@ func TestGradThroughNetworkToInitializers(t *testing.T) {
 	checkModelGrad(t, m, feeds, append(names, "x"), TrainOptions{Trainable: names, InputGrads: true})
 }
 
+// Gradients of intermediate values returned by ExtraOutputs (one read
+// later by the graph, so its gradient adds to the one flowing back) reach
+// the weights and the input.
+func TestGradThroughExtraOutputs(t *testing.T) {
+	m, feeds, names := residualModel(rand.New(rand.NewPCG(27, 26)))
+	var extra []string
+	for _, n := range m.Graph.Nodes {
+		if n.Name == "c1" || n.Name == "r" {
+			extra = append(extra, n.Outputs[0].Name)
+		}
+	}
+	checkModelGrad(t, m, feeds, append(names, "x"), TrainOptions{Trainable: names, InputGrads: true, ExtraOutputs: extra})
+	if _, err := NewTape(m, TrainOptions{ExtraOutputs: []string{"nope"}}); err == nil {
+		t.Error("an extra output that is no value of the graph was accepted")
+	}
+}
+
 // The tape keeps only what backward kernels read: the Conv inputs and the
 // Relu output, not the Add's or pooling's outputs, and never constants.
 func TestTapeKeepsOnlyWhatBackwardReads(t *testing.T) {

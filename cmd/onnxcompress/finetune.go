@@ -42,6 +42,7 @@ Examples:
 			&cli.BoolFlag{Name: "bn-training", Usage: "train BatchNormalization with batch statistics (default: frozen)"},
 			&cli.Float64Flag{Name: "kd-temperature", Value: 4, Usage: "distillation temperature `T`"},
 			&cli.Float64Flag{Name: "kd-alpha", Value: 0.9, Usage: "weight `A` of the distillation term (1−A on the labels' cross-entropy)"},
+			&cli.Float64Flag{Name: "feature-weight", Usage: "weight `B` of feature matching on the rewritten layers' outputs (0: off)"},
 			&cli.Float64Flag{Name: "holdout", Value: 0.1, Usage: "fraction of the training data held out for model selection"},
 			&cli.IntFlag{Name: "eval-limit", Usage: "evaluate on at most `N` samples per split"},
 			&cli.IntFlag{Name: "threads", Usage: "worker threads (0: one per core)"},
@@ -147,8 +148,9 @@ func finetuneAction(c *cli.Context) error {
 		Epochs: c.Int("epochs"), MaxSteps: c.Int("max-steps"), Batch: c.Int("batch"), LR: c.Float64("lr"),
 		Seed: c.Uint64("seed"), Optimizer: c.String("optimizer"), WeightDecay: c.Float64("weight-decay"),
 		Train: c.String("train"), BatchNormTraining: c.Bool("bn-training"),
-		Distillation: onnxcompress.Distillation{Temperature: c.Float64("kd-temperature"), Alpha: c.Float64("kd-alpha")},
-		Schedule:     c.String("schedule"), Warmup: c.Int("warmup"), ClipNorm: c.Float64("clip-norm"),
+		Distillation:  onnxcompress.Distillation{Temperature: c.Float64("kd-temperature"), Alpha: c.Float64("kd-alpha")},
+		FeatureWeight: c.Float64("feature-weight"),
+		Schedule:      c.String("schedule"), Warmup: c.Int("warmup"), ClipNorm: c.Float64("clip-norm"),
 		Holdout: c.Float64("holdout"), EvalLimit: c.Int("eval-limit"), Threads: c.Int("threads"),
 		Progress: func(p onnxcompress.FinetuneProgress) {
 			bar.update(p.Step, p.TotalSteps, fmt.Sprintf("epoch %d  loss %.4f  lr %.3g  %.0f img/s", p.Epoch, p.Loss, p.LR, p.ImagesPerSecond))
