@@ -53,14 +53,10 @@ func (a activation) apply(row []float32, bias float32) {
 	switch a.kind {
 	case "":
 		if bias != 0 {
-			for i := range row {
-				row[i] += bias
-			}
+			biasRelu(row, row, bias, false)
 		}
 	case "Relu":
-		for i, v := range row {
-			row[i] = max(v+bias, 0)
-		}
+		biasRelu(row, row, bias, true)
 	case "LeakyRelu":
 		for i, v := range row {
 			v += bias
@@ -79,16 +75,24 @@ func (a activation) apply(row []float32, bias float32) {
 // biasActivate writes act(src + bias) into dst.
 func (a activation) biasActivate(dst, src []float32, bias float32) {
 	switch a.kind {
-	case "":
-		for i, v := range src {
-			dst[i] = v + bias
-		}
-	case "Relu":
-		for i, v := range src {
-			dst[i] = max(v+bias, 0)
-		}
+	case "", "Relu":
+		biasRelu(dst, src, bias, a.kind == "Relu")
 	default:
 		copy(dst, src)
 		a.apply(dst, bias)
+	}
+}
+
+// biasReluGo is biasRelu without vector instructions (tails, other CPUs).
+func biasReluGo(dst, src []float32, bias float32, relu bool) {
+	src = src[:len(dst)]
+	if !relu {
+		for i, v := range src {
+			dst[i] = v + bias
+		}
+		return
+	}
+	for i, v := range src {
+		dst[i] = max(v+bias, 0)
 	}
 }

@@ -260,6 +260,10 @@ func conv2D(c *execContext, w window, group, nb, ch, m int, x, wt, bias, y []flo
 	if packed != nil && packed.packedPanelWidth() == 0 {
 		packed = nil
 	}
+	if useShiftedConv(w, nb, mg, packed) {
+		convShifted(c, w, group, nb, ch, m, x, wt, bias, y, act, packedW)
+		return
+	}
 	if pointwise && outHW >= 256 && packed == nil {
 		// The input planes already are the GEMM's right-hand matrix.
 		for n := 0; n < nb; n++ {

@@ -35,6 +35,12 @@ func TestConvAgainstTorch(t *testing.T) {
 		{name: "same_lower", x: []int{1, 3, 7, 6}, w: []int{2, 3, 4, 4}, autoPad: "SAME_LOWER"},
 		{name: "valid", x: []int{1, 2, 6, 9}, w: []int{3, 2, 2, 4}, strides: []int64{1, 3}, autoPad: "VALID"},
 		{name: "conv1d", x: []int{3, 4, 20}, w: []int{5, 4, 5}, strides: []int64{2}, pads: []int64{2, 1}, dil: []int64{2}, bias: true},
+		// Stride 1 takes the shifted layout: several K blocks, a partial
+		// row panel, a batch, 1-D, and a kernel as wide as LeNet's.
+		{name: "deep_k_blocks", x: []int{2, 40, 9, 11}, w: []int{13, 40, 3, 3}, pads: []int64{1, 1, 1, 1}, bias: true},
+		{name: "lenet_like", x: []int{3, 6, 14, 14}, w: []int{16, 6, 5, 5}, bias: true},
+		{name: "conv1d_s1", x: []int{2, 4, 30}, w: []int{7, 4, 3}, pads: []int64{1, 2}, bias: true},
+		{name: "wide_rows", x: []int{1, 3, 5, 70}, w: []int{2, 3, 2, 7}, pads: []int64{0, 3, 1, 3}, dil: []int64{2, 1}},
 	}
 	code := `
 import torch

@@ -63,22 +63,8 @@ func compilePool(average bool) compileFunc {
 // (never the part of a ceil_mode window beyond the padding).
 func pool2D(c *execContext, w window, planes int, x, y []float32, average, includePad bool) {
 	inHW, outHW := w.inH*w.inW, w.outH*w.outW
-	if !average && w.kH == 2 && w.kW == 2 && w.sH == 2 && w.sW == 2 && w.dH == 1 && w.dW == 1 &&
-		w.padT == 0 && w.padL == 0 && 2*w.outH <= w.inH && 2*w.outW <= w.inW {
-		// The most common pool: every window lies inside the input.
-		c.parallel(planes, func(lo, hi int) {
-			for p := lo; p < hi; p++ {
-				src := x[p*inHW : (p+1)*inHW]
-				for oh := 0; oh < w.outH; oh++ {
-					r0 := src[2*oh*w.inW:][:2*w.outW]
-					r1 := src[(2*oh+1)*w.inW:][:2*w.outW]
-					dst := y[p*outHW+oh*w.outW:][:w.outW]
-					for ow := range dst {
-						dst[ow] = max(max(r0[2*ow], r0[2*ow+1]), max(r1[2*ow], r1[2*ow+1]))
-					}
-				}
-			}
-		})
+	if !average && w.dH == 1 && w.dW == 1 && (w.sW == 1 || (w.sW == 2 && w.kW <= 3)) {
+		maxPoolSeparable(c, w, planes, x, y)
 		return
 	}
 	// Valid tap ranges depend only on the output row (column), so they are
@@ -121,6 +107,71 @@ func pool2D(c *execContext, w window, planes int, x, y []float32, average, inclu
 						count = rowPad[oh] * colPad[ow]
 					}
 					out[ow] = sum / float32(count)
+				}
+			}
+		}
+	})
+}
+
+// maxPoolSeparable is max pooling as a max over each window's row taps,
+// then over its column taps, each step a vector max of whole rows. The
+// padding and the part of a ceil_mode window past it hold -∞, which a max
+// ignores.
+func maxPoolSeparable(c *execContext, w window, planes int, x, y []float32) {
+	inHW, outHW := w.inH*w.inW, w.outH*w.outW
+	rowLen := w.padL + w.inW + w.padR + 2*w.kW + 2
+	scratch := rowLen + w.outW + w.inH*w.outW
+	buf := c.tempF32(max(1, c.threads) * scratch)
+	negInf := float32(math.Inf(-1))
+	c.parallelWorkers(planes, func(worker, lo, hi int) {
+		mine := buf[worker*scratch : (worker+1)*scratch]
+		row, shifted, rowMax := mine[:rowLen], mine[rowLen:rowLen+w.outW], mine[rowLen+w.outW:]
+		for i := range row {
+			row[i] = negInf
+		}
+		for p := lo; p < hi; p++ {
+			src := x[p*inHW : (p+1)*inHW]
+			dst := y[p*outHW : (p+1)*outHW]
+			for ih := 0; ih < w.inH; ih++ {
+				copy(row[w.padL:], src[ih*w.inW:][:w.inW])
+				h := rowMax[ih*w.outW:][:w.outW]
+				switch {
+				case w.sW == 1:
+					copy(h, row)
+					for kj := 1; kj < w.kW; kj++ {
+						maxInto(h, h, row[kj:])
+					}
+				case w.kW == 1:
+					for ow := range h {
+						h[ow] = row[2*ow]
+					}
+				default:
+					pairMax(h, row)
+					if w.kW == 3 {
+						pairMax(shifted, row[1:])
+						maxInto(h, h, shifted)
+					}
+				}
+			}
+			for oh := 0; oh < w.outH; oh++ {
+				out := dst[oh*w.outW:][:w.outW]
+				first := true
+				for ki := 0; ki < w.kH; ki++ {
+					ih := oh*w.sH - w.padT + ki
+					if ih < 0 || ih >= w.inH {
+						continue
+					}
+					if first {
+						copy(out, rowMax[ih*w.outW:][:w.outW])
+						first = false
+					} else {
+						maxInto(out, out, rowMax[ih*w.outW:])
+					}
+				}
+				if first {
+					for i := range out {
+						out[i] = negInf
+					}
 				}
 			}
 		}

@@ -11,6 +11,9 @@ const (
 //go:noescape
 func sgemmKernel12x32(k int, a, b, c *float32, ldc int, add bool)
 
+//go:noescape
+func sgemmKernel12x32Offs(k int, a, b *float32, offs *int64, c *float32, ldc int, add bool)
+
 func cpuid(leaf, sub uint32) (eax, ebx, ecx, edx uint32)
 
 func xgetbv() (eax uint32)
@@ -39,6 +42,13 @@ var hasAVX512 = func() bool {
 // microKernel sets the 12×32 tile at c to A·B, or adds A·B to it.
 func microKernel(k int, a, b, c []float32, ldc int, add bool) {
 	sgemmKernel12x32(k, &a[0], &b[0], &c[0], ldc, add)
+}
+
+// shiftedKernel sets (add false) or adds to the 12×32 tile at c the product
+// of the packed 12-row panel a and the 32-column B whose row p starts
+// offs[p] bytes after &b[0]. The caller guarantees every row lies inside b.
+func shiftedKernel(k int, a, b []float32, offs []int64, c []float32, ldc int, add bool) {
+	sgemmKernel12x32Offs(k, &a[0], &b[0], &offs[0], &c[0], ldc, add)
 }
 
 //go:noescape

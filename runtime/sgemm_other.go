@@ -13,6 +13,10 @@ func microKernel(k int, a, b, c []float32, ldc int, add bool) {
 	panic("runtime: no sgemm micro-kernel on this architecture")
 }
 
+func shiftedKernel(k int, a, b []float32, offs []int64, c []float32, ldc int, add bool) {
+	panic("runtime: no sgemm micro-kernel on this architecture")
+}
+
 // axpy computes y += a·x over len(y) elements.
 func axpy(y, x []float32, a float32) {
 	x = x[:len(y)]

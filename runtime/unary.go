@@ -122,7 +122,7 @@ func sigmoid(x float64) float64 {
 }
 
 // unaryKernel applies f to every float32 element; nil f means Relu, which
-// gets a branch-free loop because it follows most convolutions.
+// gets a vector loop because it follows most convolutions.
 func unaryKernel(f func(float64) float64) kernelFunc {
 	return func(c *execContext, in, out []*Tensor) error {
 		x := in[0]
@@ -136,12 +136,7 @@ func unaryKernel(f func(float64) float64) kernelFunc {
 		c.parallel(chunks, func(lo, hi int) {
 			s, e := lo*n/chunks, hi*n/chunks
 			if f == nil {
-				for i := s; i < e; i++ {
-					dst[i] = max(src[i], 0)
-					if src[i] != src[i] {
-						dst[i] = src[i]
-					}
-				}
+				biasRelu(dst[s:e], src[s:e], 0, true)
 				return
 			}
 			for i := s; i < e; i++ {

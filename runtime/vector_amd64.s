@@ -1,0 +1,200 @@
+#include "textflag.h"
+
+// Element-wise AVX-512 loops for activations and pooling, any n: the last
+// n%16 elements go through a masked load and store (masked-off lanes are
+// never touched, so reading past the slice cannot fault).
+
+// func biasActAVX512(n int, bias float32, src, dst *float32, relu bool)
+//
+// dst[i] = src[i] + bias, then max(·, 0) when relu (NaN stays NaN).
+TEXT ·biasActAVX512(SB), NOSPLIT, $0-33
+	MOVQ n+0(FP), CX
+	VBROADCASTSS bias+8(FP), Z0
+	MOVQ src+16(FP), SI
+	MOVQ dst+24(FP), DI
+	MOVBLZX relu+32(FP), AX
+	VPXORD Z1, Z1, Z1
+	MOVQ CX, BX
+	ANDQ $15, BX
+	SHRQ $4, CX
+	TESTL AX, AX
+	JEQ addstart
+	TESTQ CX, CX
+	JEQ relutail
+reluloop:
+	VADDPS (SI), Z0, Z2
+	VMAXPS Z2, Z1, Z2
+	VMOVUPS Z2, (DI)
+	ADDQ $64, SI
+	ADDQ $64, DI
+	DECQ CX
+	JNE reluloop
+relutail:
+	TESTQ BX, BX
+	JEQ bdone
+	MOVL $1, DX
+	MOVQ BX, CX
+	SHLL CX, DX
+	DECL DX
+	KMOVW DX, K1
+	VMOVUPS.Z (SI), K1, Z2
+	VADDPS Z2, Z0, Z2
+	VMAXPS Z2, Z1, Z2
+	VMOVUPS Z2, K1, (DI)
+	JMP bdone
+addstart:
+	TESTQ CX, CX
+	JEQ addtail
+addloop:
+	VADDPS (SI), Z0, Z2
+	VMOVUPS Z2, (DI)
+	ADDQ $64, SI
+	ADDQ $64, DI
+	DECQ CX
+	JNE addloop
+addtail:
+	TESTQ BX, BX
+	JEQ bdone
+	MOVL $1, DX
+	MOVQ BX, CX
+	SHLL CX, DX
+	DECL DX
+	KMOVW DX, K1
+	VMOVUPS.Z (SI), K1, Z2
+	VADDPS Z2, Z0, Z2
+	VMOVUPS Z2, K1, (DI)
+bdone:
+	VZEROUPPER
+	RET
+
+// func maxAVX512(n int, a, b, dst *float32)
+//
+// dst[i] = max(a[i], b[i]), NaN when either is NaN.
+TEXT ·maxAVX512(SB), NOSPLIT, $0-32
+	MOVQ n+0(FP), CX
+	MOVQ a+8(FP), SI
+	MOVQ b+16(FP), DX
+	MOVQ dst+24(FP), DI
+	MOVQ CX, BX
+	ANDQ $15, BX
+	SHRQ $4, CX
+	JEQ mtail
+mloop:
+	VMOVUPS (SI), Z1
+	VMAXPS (DX), Z1, Z3
+	VCMPPS $3, Z1, Z1, K1
+	VMOVAPS Z1, K1, Z3
+	VMOVUPS Z3, (DI)
+	ADDQ $64, SI
+	ADDQ $64, DX
+	ADDQ $64, DI
+	DECQ CX
+	JNE mloop
+mtail:
+	TESTQ BX, BX
+	JEQ mdone
+	MOVL $1, AX
+	MOVQ BX, CX
+	SHLL CX, AX
+	DECL AX
+	KMOVW AX, K2
+	VMOVUPS.Z (SI), K2, Z1
+	VMOVUPS.Z (DX), K2, Z2
+	VMAXPS Z2, Z1, Z3
+	VCMPPS $3, Z1, Z1, K1
+	VMOVAPS Z1, K1, Z3
+	VMOVUPS Z3, K2, (DI)
+mdone:
+	VZEROUPPER
+	RET
+
+DATA evenIdx<>+0(SB)/4, $0
+DATA evenIdx<>+4(SB)/4, $2
+DATA evenIdx<>+8(SB)/4, $4
+DATA evenIdx<>+12(SB)/4, $6
+DATA evenIdx<>+16(SB)/4, $8
+DATA evenIdx<>+20(SB)/4, $10
+DATA evenIdx<>+24(SB)/4, $12
+DATA evenIdx<>+28(SB)/4, $14
+DATA evenIdx<>+32(SB)/4, $16
+DATA evenIdx<>+36(SB)/4, $18
+DATA evenIdx<>+40(SB)/4, $20
+DATA evenIdx<>+44(SB)/4, $22
+DATA evenIdx<>+48(SB)/4, $24
+DATA evenIdx<>+52(SB)/4, $26
+DATA evenIdx<>+56(SB)/4, $28
+DATA evenIdx<>+60(SB)/4, $30
+GLOBL evenIdx<>(SB), RODATA, $64
+
+DATA oddIdx<>+0(SB)/4, $1
+DATA oddIdx<>+4(SB)/4, $3
+DATA oddIdx<>+8(SB)/4, $5
+DATA oddIdx<>+12(SB)/4, $7
+DATA oddIdx<>+16(SB)/4, $9
+DATA oddIdx<>+20(SB)/4, $11
+DATA oddIdx<>+24(SB)/4, $13
+DATA oddIdx<>+28(SB)/4, $15
+DATA oddIdx<>+32(SB)/4, $17
+DATA oddIdx<>+36(SB)/4, $19
+DATA oddIdx<>+40(SB)/4, $21
+DATA oddIdx<>+44(SB)/4, $23
+DATA oddIdx<>+48(SB)/4, $25
+DATA oddIdx<>+52(SB)/4, $27
+DATA oddIdx<>+56(SB)/4, $29
+DATA oddIdx<>+60(SB)/4, $31
+GLOBL oddIdx<>(SB), RODATA, $64
+
+// func pairMaxAVX512(n int, src, dst *float32)
+//
+// dst[i] = max(src[2i], src[2i+1]) for i < n, NaN when either is NaN.
+TEXT ·pairMaxAVX512(SB), NOSPLIT, $0-24
+	MOVQ n+0(FP), CX
+	MOVQ src+8(FP), SI
+	MOVQ dst+16(FP), DI
+	VMOVUPS evenIdx<>(SB), Z4
+	VMOVUPS oddIdx<>(SB), Z5
+	MOVQ CX, BX
+	ANDQ $15, BX
+	SHRQ $4, CX
+	JEQ ptail
+ploop:
+	VMOVUPS (SI), Z1
+	VMOVUPS 64(SI), Z2
+	VMOVAPS Z1, Z3
+	VPERMT2PS Z2, Z4, Z3
+	VPERMT2PS Z2, Z5, Z1
+	VMAXPS Z1, Z3, Z6
+	VCMPPS $3, Z3, Z3, K1
+	VMOVAPS Z3, K1, Z6
+	VMOVUPS Z6, (DI)
+	ADDQ $128, SI
+	ADDQ $64, DI
+	DECQ CX
+	JNE ploop
+ptail:
+	TESTQ BX, BX
+	JEQ pdone
+	MOVL $1, AX
+	MOVQ BX, CX
+	SHLL CX, AX
+	DECL AX
+	KMOVW AX, K3
+	MOVL $1, AX
+	SHLQ $1, CX
+	SHLQ CX, AX
+	DECQ AX
+	KMOVW AX, K2
+	SHRQ $16, AX
+	KMOVW AX, K4
+	VMOVUPS.Z (SI), K2, Z1
+	VMOVUPS.Z 64(SI), K4, Z2
+	VMOVAPS Z1, Z3
+	VPERMT2PS Z2, Z4, Z3
+	VPERMT2PS Z2, Z5, Z1
+	VMAXPS Z1, Z3, Z6
+	VCMPPS $3, Z3, Z3, K1
+	VMOVAPS Z3, K1, Z6
+	VMOVUPS Z6, K3, (DI)
+pdone:
+	VZEROUPPER
+	RET
