@@ -312,10 +312,37 @@ func lcsSize(m *graph.Model, bits int) LCSSize {
 	return sz
 }
 
+// LCSModelSize measures sm, the static model of level, against m, the
+// model the subspace was trained on.
+func LCSModelSize(m, sm *graph.Model, s *LCSSubspace, level float64) LCSSize {
+	bits := 32
+	if s.Mode == finetune.LCSQuantized {
+		bits = int(level)
+	}
+	sz := lcsSize(sm, bits)
+	if dense := lcsSize(m, 32); dense.Params > 0 {
+		sz.Fraction = float64(sz.Bits) / float64(32*dense.Params)
+	}
+	return sz
+}
+
+// LCSAdaptive joins static level models (consumed) into one graph whose
+// int64 scalar input "lcs_level" (an index into them) picks one through a
+// chain of If nodes (lcs.md B.7). This project's runtime does not run If;
+// ONNX Runtime does.
+func LCSAdaptive(members []*graph.Model) (*graph.Model, error) { return rewrite.LCSAdaptive(members) }
+
+// SwapNorms replaces every BatchNormalization of m by GroupNorm ("group",
+// up to groups groups) or InstanceNorm ("instance"), built from ops this
+// runtime trains through; the model must then be retrained. It returns how
+// many norms it replaced.
+func SwapNorms(m *graph.Model, kind string, groups int) (int, error) {
+	return rewrite.SwapNorms(m, kind, groups)
+}
+
 // LCSCurve builds the static model of each level, scores it on d, and
 // measures its size relative to the level-1 (uncompressed) model.
 func LCSCurve(ctx context.Context, m *graph.Model, s *LCSSubspace, levels []float64, d *dataset.Dataset, opts finetune.EvalOptions) ([]LCSPoint, error) {
-	dense := lcsSize(m, 32)
 	var out []LCSPoint
 	for _, level := range levels {
 		sm, rep, err := LCSLevelModel(m, s, level)
@@ -326,15 +353,7 @@ func LCSCurve(ctx context.Context, m *graph.Model, s *LCSSubspace, levels []floa
 		if err != nil {
 			return out, fmt.Errorf("level %s: %w", FormatLevel(level), err)
 		}
-		bits := 32
-		if s.Mode == finetune.LCSQuantized {
-			bits = int(level)
-		}
-		sz := lcsSize(sm, bits)
-		if dense.Params > 0 {
-			sz.Fraction = float64(sz.Bits) / float64(32*dense.Params)
-		}
-		p := LCSPoint{Level: level, Accuracy: r.Accuracy, Loss: r.Loss, Size: sz}
+		p := LCSPoint{Level: level, Accuracy: r.Accuracy, Loss: r.Loss, Size: LCSModelSize(m, sm, s, level)}
 		if len(rep.Narrowed) > 0 || len(rep.Masked) > 0 {
 			p.Static = rep
 		}

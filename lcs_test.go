@@ -12,6 +12,7 @@ import (
 	"github.com/onnxcompress/onnxcompress/graph"
 	"github.com/onnxcompress/onnxcompress/internal/reference"
 	"github.com/onnxcompress/onnxcompress/onnx"
+	"github.com/onnxcompress/onnxcompress/rewrite"
 	"github.com/onnxcompress/onnxcompress/runtime"
 	"github.com/onnxcompress/onnxcompress/testmodels"
 )
@@ -73,6 +74,7 @@ func TestLCSFamilyMatchesInToolAndORT(t *testing.T) {
 		m, s, _ := lenetLCS(t, c.mode, c.sub)
 		grid, _ := finetune.LCSGrid(c.mode)
 		var jobs []reference.ORTJob
+		var files []string
 		var want []*runtime.Tensor
 		for _, level := range grid {
 			sm, rep, err := LCSLevelModel(m, s, level)
@@ -86,9 +88,7 @@ func TestLCSFamilyMatchesInToolAndORT(t *testing.T) {
 			if err := Save(file, sm); err != nil {
 				t.Fatal(err)
 			}
-			if err := reference.CheckModel(file); err != nil {
-				t.Errorf("%s: %v", file, err)
-			}
+			files = append(files, file)
 			got := runModel(t, sm, in)
 			masked, _ := Clone(m)
 			w, _ := s.Weights(level)
@@ -102,6 +102,36 @@ func TestLCSFamilyMatchesInToolAndORT(t *testing.T) {
 			jobs = append(jobs, reference.ORTJob{Model: file, Inputs: map[string]*graph.Tensor{m.Graph.Inputs[0].Name: x}})
 			want = append(want, got)
 		}
+		// The adaptive graph with input i answers as member i (C.2.9).
+		var members []*graph.Model
+		for _, level := range grid {
+			sm, _, _ := LCSLevelModel(m, s, level)
+			members = append(members, sm)
+		}
+		adaptive, err := LCSAdaptive(members)
+		if err != nil {
+			t.Fatalf("%s %s: %v", c.mode, c.sub, err)
+		}
+		afile := filepath.Join(dir, c.mode+c.sub+"adaptive.onnx")
+		if err := Save(afile, adaptive); err != nil {
+			t.Fatal(err)
+		}
+		files = append(files, afile)
+		errs, err := reference.CheckModels(files...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, e := range errs {
+			if e != nil {
+				t.Errorf("%s: %v", files[i], e)
+			}
+		}
+		for i := range grid {
+			x, _ := in.ToGraph("input")
+			jobs = append(jobs, reference.ORTJob{Model: afile, Inputs: map[string]*graph.Tensor{
+				m.Graph.Inputs[0].Name: x, rewrite.LCSLevelInput: graph.NewInt64(rewrite.LCSLevelInput, nil, []int64{int64(i)})}})
+			want = append(want, want[i])
+		}
 		results, err := reference.RunORTBatch(jobs, 1)
 		if err != nil {
 			t.Fatal(err)
@@ -112,7 +142,7 @@ func TestLCSFamilyMatchesInToolAndORT(t *testing.T) {
 			}
 			ort, _ := r.Outputs[m.Graph.Outputs[0].Name].Float32s()
 			if e := reference.RelL2(want[i].F32, ort); e > 1e-5 {
-				t.Errorf("%s %s level %g: ORT and this runtime differ by %g", c.mode, c.sub, grid[i], e)
+				t.Errorf("%s %s level %g (job %d, adaptive: %v): ORT and this runtime differ by %g", c.mode, c.sub, grid[i%len(grid)], i, i >= len(grid), e)
 			}
 		}
 	}

@@ -221,3 +221,124 @@ func lcsNarrow(m *graph.Model, widths map[string]int, rep *LCSStaticReport) erro
 	}
 	return nil
 }
+
+// LCSLevelInput is the adaptive graph's level input: an int64 scalar index
+// into the members.
+const LCSLevelInput = "lcs_level"
+
+// LCSAdaptive joins static members (all with the same inputs and outputs;
+// they are consumed) into one model whose int64 scalar input lcs_level
+// picks member lcs_level through a chain of If nodes: member i is the then
+// branch of If(lcs_level == i), the next If its else branch, and the last
+// member answers every other index. Each member's values are renamed with
+// the prefix "lcs<i>/" (names must be unique across subgraphs).
+func LCSAdaptive(members []*graph.Model) (*graph.Model, error) {
+	if len(members) < 2 {
+		return nil, fmt.Errorf("lcs: an adaptive graph needs two members or more, got %d", len(members))
+	}
+	first := members[0]
+	if first.OpsetVersion("") < 11 {
+		return nil, fmt.Errorf("lcs: the adaptive graph compares int64 levels (Equal, opset ≥ 11); the model imports %d", first.OpsetVersion(""))
+	}
+	ins := graph.RealInputs(first.Graph)
+	// The members' own output values get renamed; keep what the outer
+	// graph's outputs are.
+	var outs []*graph.Value
+	for _, o := range first.Graph.Outputs {
+		outs = append(outs, &graph.Value{Name: o.Name, Type: o.Type.Clone()})
+	}
+	g := &graph.Graph{Name: first.Graph.Name + "_lcs_adaptive"}
+	b := graph.NewBuilder(g)
+	outer := map[string]*graph.Value{}
+	for _, v := range ins {
+		nv := b.Input(v.Name, v.Type.Elem, v.Type.Shape)
+		outer[v.Name] = nv
+	}
+	level := b.Input(LCSLevelInput, graph.Int64, graph.Shape{})
+	bodies := make([]*graph.Graph, len(members))
+	for i, m := range members {
+		body, err := lcsBranch(m, i, outer, outs)
+		if err != nil {
+			return nil, err
+		}
+		bodies[i] = body
+	}
+	// Build the chain from the end: the else branch of member i's If is
+	// a graph holding member i+1's If.
+	elseG := bodies[len(bodies)-1]
+	for i := len(bodies) - 2; i >= 0; i-- {
+		var host *graph.Graph
+		var hb *graph.Builder
+		if i == 0 {
+			host, hb = g, b
+		} else {
+			host = &graph.Graph{Name: fmt.Sprintf("lcs_choose%d", i)}
+			// Every name here carries i, so it is unique model-wide.
+			hb = graph.NewBuilder(host)
+		}
+		idx := hb.Const(fmt.Sprintf("lcs_index%d", i), graph.NewInt64("", nil, []int64{int64(i)}))
+		cond := hb.Op("Equal", fmt.Sprintf("lcs_is%d", i), []*graph.Value{level, idx})
+		n := hb.Node("If", fmt.Sprintf("lcs_pick%d", i), []*graph.Value{cond}, len(outs),
+			&graph.Attr{Name: "then_branch", Kind: graph.AttrGraph, G: bodies[i]},
+			&graph.Attr{Name: "else_branch", Kind: graph.AttrGraph, G: elseG})
+		for k, o := range outs {
+			if i == 0 {
+				n.Outputs[k].Name = o.Name
+			}
+			n.Outputs[k].Type = o.Type.Clone()
+			host.Outputs = append(host.Outputs, n.Outputs[k])
+		}
+		elseG = host
+	}
+	m := &graph.Model{IRVersion: first.IRVersion, Opsets: slices.Clone(first.Opsets), ProducerName: first.ProducerName,
+		ProducerVersion: first.ProducerVersion, Graph: g}
+	m.SetMetadata("onnxcompress.lcs.adaptive", fmt.Sprintf("input %s selects one of %d levels", LCSLevelInput, len(members)))
+	return m, graph.VerifyModel(m)
+}
+
+// lcsBranch makes member i's graph an If branch: no inputs (it reads the
+// outer graph's), every other value renamed with the prefix "lcs<i>/".
+func lcsBranch(m *graph.Model, i int, outer map[string]*graph.Value, outs []*graph.Value) (*graph.Graph, error) {
+	g := m.Graph
+	if len(g.Outputs) != len(outs) {
+		return nil, fmt.Errorf("lcs: member %d has %d outputs, the first %d", i, len(g.Outputs), len(outs))
+	}
+	for k, o := range g.Outputs {
+		if o.Name != outs[k].Name {
+			return nil, fmt.Errorf("lcs: member %d output %d is %s, the first's %s", i, k, o.Name, outs[k].Name)
+		}
+	}
+	prefix := fmt.Sprintf("lcs%d/", i)
+	inputOf := map[*graph.Value]*graph.Value{}
+	for _, v := range graph.RealInputs(g) {
+		o, ok := outer[v.Name]
+		if !ok {
+			return nil, fmt.Errorf("lcs: member %d reads input %s the first member does not have", i, v.Name)
+		}
+		inputOf[v] = o
+	}
+	renamed := map[*graph.Value]bool{}
+	rename := func(v *graph.Value) {
+		if v != nil && inputOf[v] == nil && !renamed[v] {
+			renamed[v] = true
+			v.Name = prefix + v.Name
+		}
+	}
+	for _, v := range g.Initializers {
+		rename(v)
+	}
+	for _, n := range g.Nodes {
+		n.Name = prefix + n.Name
+		for k, v := range n.Inputs {
+			if o := inputOf[v]; o != nil {
+				n.Inputs[k] = o
+			}
+			rename(v)
+		}
+		for _, v := range n.Outputs {
+			rename(v)
+		}
+	}
+	body := &graph.Graph{Name: fmt.Sprintf("lcs_level%d", i), Outputs: g.Outputs, Initializers: g.Initializers, Nodes: g.Nodes}
+	return body, nil
+}
