@@ -25,7 +25,7 @@ func compressCommand() *cli.Command {
 
 Methods: ` + strings.Join(onnxcompress.MethodNames(), ", ") + `, and auto (the global budget picks a method per layer;
 needs --ratio or --macs-ratio).`,
-		Flags: []cli.Flag{
+		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "write the compressed model to `FILE`", Required: true},
 			&cli.StringFlag{Name: "method", Usage: "compression `METHOD` for every selected layer"},
 			&cli.Float64Flag{Name: "ratio", Usage: "keep this fraction of each selected layer's parameters"},
@@ -53,7 +53,7 @@ needs --ratio or --macs-ratio).`,
 			&cli.StringFlag{Name: "std", Usage: "calibration data: per-channel std `S[,S,S]`"},
 			&cli.Uint64Flag{Name: "seed", Value: 1, Usage: "seed for randomized solvers and probes"},
 			quietFlag(),
-		},
+		}, lcsFlags()...),
 		Action: runCompress,
 	}
 }
@@ -69,6 +69,9 @@ type compressResult struct {
 }
 
 func runCompress(c *cli.Context) error {
+	if c.String("method") == "lcs" {
+		return runLCSCompress(c)
+	}
 	path, err := oneModelArg(c)
 	if err != nil {
 		return err

@@ -46,6 +46,7 @@ func newApp() *cli.App {
 			benchCommand(),
 			diffCommand(),
 			finetuneCommand(),
+			lcsExportCommand(),
 		},
 		OnUsageError: onUsageError,
 	}
