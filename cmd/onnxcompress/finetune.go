@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"os/signal"
 
@@ -70,14 +71,18 @@ func finetuneDataFlags() []cli.Flag {
 type epochLine struct {
 	Epoch           int      `json:"epoch"`
 	Steps           int      `json:"steps"`
-	Loss            float64  `json:"loss"`
+	Loss            *float64 `json:"loss,omitempty"` // mean training loss; none before training
 	HoldoutAccuracy float64  `json:"holdout_accuracy"`
 	TestAccuracy    *float64 `json:"test_accuracy,omitempty"`
 	Best            bool     `json:"best"`
 }
 
 func newEpochLine(e onnxcompress.Epoch) epochLine {
-	l := epochLine{Epoch: e.Epoch, Steps: e.Steps, Loss: e.Loss, HoldoutAccuracy: e.Holdout.Accuracy, Best: e.Best}
+	l := epochLine{Epoch: e.Epoch, Steps: e.Steps, HoldoutAccuracy: e.Holdout.Accuracy, Best: e.Best}
+	if e.Epoch > 0 && !math.IsNaN(e.Loss) {
+		loss := e.Loss
+		l.Loss = &loss
+	}
 	if e.Test != nil {
 		acc := e.Test.Accuracy
 		l.TestAccuracy = &acc
@@ -87,8 +92,8 @@ func newEpochLine(e onnxcompress.Epoch) epochLine {
 
 func (l epochLine) String() string {
 	line := fmt.Sprintf("epoch %d: step %d", l.Epoch, l.Steps)
-	if l.Epoch > 0 {
-		line += fmt.Sprintf(", train loss %.4f", l.Loss)
+	if l.Loss != nil {
+		line += fmt.Sprintf(", train loss %.4f", *l.Loss)
 	}
 	line += fmt.Sprintf(", hold-out top-1 %.2f%%", 100*l.HoldoutAccuracy)
 	if l.TestAccuracy != nil {
