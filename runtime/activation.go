@@ -53,10 +53,10 @@ func (a activation) apply(row []float32, bias float32) {
 	switch a.kind {
 	case "":
 		if bias != 0 {
-			biasRelu(row, row, bias, false)
+			biasReluRows(row, 0, row, 0, 1, len(row), bias, false)
 		}
 	case "Relu":
-		biasRelu(row, row, bias, true)
+		biasReluRows(row, 0, row, 0, 1, len(row), bias, true)
 	case "LeakyRelu":
 		for i, v := range row {
 			v += bias
@@ -76,7 +76,7 @@ func (a activation) apply(row []float32, bias float32) {
 func (a activation) biasActivate(dst, src []float32, bias float32) {
 	switch a.kind {
 	case "", "Relu":
-		biasRelu(dst, src, bias, a.kind == "Relu")
+		biasReluRows(dst, 0, src, 0, 1, len(dst), bias, a.kind == "Relu")
 	default:
 		copy(dst, src)
 		a.apply(dst, bias)
@@ -94,5 +94,17 @@ func biasReluGo(dst, src []float32, bias float32, relu bool) {
 	}
 	for i, v := range src {
 		dst[i] = max(v+bias, 0)
+	}
+}
+
+// biasActivateRows is biasActivate over rows rows of n elements, row r of
+// dst at r·dstStride and of src at r·srcStride.
+func (a activation) biasActivateRows(dst []float32, dstStride int, src []float32, srcStride, rows, n int, bias float32) {
+	if a.kind == "" || a.kind == "Relu" {
+		biasReluRows(dst, dstStride, src, srcStride, rows, n, bias, a.kind == "Relu")
+		return
+	}
+	for r := 0; r < rows; r++ {
+		a.biasActivate(dst[r*dstStride:][:n], src[r*srcStride:][:n], bias)
 	}
 }

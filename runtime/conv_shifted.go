@@ -88,10 +88,7 @@ func convShifted(c *execContext, w window, group, nb, ch, m int, x, wt, bias, y 
 				if bias != nil {
 					b = bias[g*mg+o]
 				}
-				dst := y[(n*m+g*mg+o)*outHW:][:outHW]
-				for oh := 0; oh < w.outH; oh++ {
-					act.biasActivate(dst[oh*w.outW:][:w.outW], tmp[o*ldc+oh*wp:][:w.outW], b)
-				}
+				act.biasActivateRows(y[(n*m+g*mg+o)*outHW:], w.outW, tmp[o*ldc:], wp, w.outH, w.outW, b)
 			}
 		}
 	}

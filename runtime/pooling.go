@@ -123,6 +123,12 @@ func maxPoolSeparable(c *execContext, w window, planes int, x, y []float32) {
 	scratch := rowLen + w.outW + w.inH*w.outW
 	buf := c.tempF32(max(1, c.threads) * scratch)
 	negInf := float32(math.Inf(-1))
+	// Output rows whose every tap row lies inside the input.
+	interiorLo := min(w.outH, (w.padT+w.sH-1)/w.sH)
+	interiorHi := interiorLo
+	if last := w.inH - w.kH + w.padT; last >= 0 {
+		interiorHi = max(interiorLo, min(w.outH, last/w.sH+1))
+	}
 	c.parallelWorkers(planes, func(worker, lo, hi int) {
 		mine := buf[worker*scratch : (worker+1)*scratch]
 		row, shifted, rowMax := mine[:rowLen], mine[rowLen:rowLen+w.outW], mine[rowLen+w.outW:]
@@ -132,28 +138,25 @@ func maxPoolSeparable(c *execContext, w window, planes int, x, y []float32) {
 		for p := lo; p < hi; p++ {
 			src := x[p*inHW : (p+1)*inHW]
 			dst := y[p*outHW : (p+1)*outHW]
-			for ih := 0; ih < w.inH; ih++ {
-				copy(row[w.padL:], src[ih*w.inW:][:w.inW])
-				h := rowMax[ih*w.outW:][:w.outW]
-				switch {
-				case w.sW == 1:
-					copy(h, row)
-					for kj := 1; kj < w.kW; kj++ {
-						maxInto(h, h, row[kj:])
-					}
-				case w.kW == 1:
-					for ow := range h {
-						h[ow] = row[2*ow]
-					}
-				default:
-					pairMax(h, row)
-					if w.kW == 3 {
-						pairMax(shifted, row[1:])
-						maxInto(h, h, shifted)
-					}
-				}
-			}
+			maxPoolRows(w, src, row, shifted, rowMax)
 			for oh := 0; oh < w.outH; oh++ {
+				if oh == interiorLo && interiorHi > interiorLo {
+					// All rows at once, one tap row after the other.
+					rows := interiorHi - interiorLo
+					first := rowMax[(interiorLo*w.sH-w.padT)*w.outW:]
+					out := dst[interiorLo*w.outW:]
+					step := w.sH * w.outW
+					second := first
+					if w.kH > 1 {
+						second = first[w.outW:]
+					}
+					maxRows(out, w.outW, first, step, second, step, rows, w.outW)
+					for ki := 2; ki < w.kH; ki++ {
+						maxRows(out, w.outW, out, w.outW, first[ki*w.outW:], step, rows, w.outW)
+					}
+					oh = interiorHi - 1
+					continue
+				}
 				out := dst[oh*w.outW:][:w.outW]
 				first := true
 				for ki := 0; ki < w.kH; ki++ {
@@ -165,7 +168,7 @@ func maxPoolSeparable(c *execContext, w window, planes int, x, y []float32) {
 						copy(out, rowMax[ih*w.outW:][:w.outW])
 						first = false
 					} else {
-						maxInto(out, out, rowMax[ih*w.outW:])
+						maxRows(out, 0, out, 0, rowMax[ih*w.outW:], 0, 1, w.outW)
 					}
 				}
 				if first {
@@ -176,6 +179,38 @@ func maxPoolSeparable(c *execContext, w window, planes int, x, y []float32) {
 			}
 		}
 	})
+}
+
+// maxPoolRows fills rowMax[ih][ow] with the max over the row taps of
+// window column ow in input row ih. row is scratch of -∞ padding around the
+// input row; shifted holds outW floats.
+func maxPoolRows(w window, src, row, shifted, rowMax []float32) {
+	if w.sW == 2 && w.kW == 2 && w.padL == 0 && w.inW == 2*w.outW {
+		// The windows tile every row exactly: pairs over the whole plane.
+		pairMax(rowMax[:w.inH*w.outW], src)
+		return
+	}
+	for ih := 0; ih < w.inH; ih++ {
+		copy(row[w.padL:], src[ih*w.inW:][:w.inW])
+		h := rowMax[ih*w.outW:][:w.outW]
+		switch {
+		case w.sW == 1:
+			copy(h, row)
+			for kj := 1; kj < w.kW; kj++ {
+				maxRows(h, 0, h, 0, row[kj:], 0, 1, w.outW)
+			}
+		case w.kW == 1:
+			for ow := range h {
+				h[ow] = row[2*ow]
+			}
+		default:
+			pairMax(h, row)
+			if w.kW == 3 {
+				pairMax(shifted, row[1:])
+				maxRows(h, 0, h, 0, shifted, 0, 1, w.outW)
+			}
+		}
+	}
 }
 
 // tapRanges gives, for each output index along one axis, the kernel taps

@@ -136,7 +136,7 @@ func unaryKernel(f func(float64) float64) kernelFunc {
 		c.parallel(chunks, func(lo, hi int) {
 			s, e := lo*n/chunks, hi*n/chunks
 			if f == nil {
-				biasRelu(dst[s:e], src[s:e], 0, true)
+				biasReluRows(dst[s:e], 0, src[s:e], 0, 1, e-s, 0, true)
 				return
 			}
 			for i := s; i < e; i++ {

@@ -1,36 +1,49 @@
 package runtime
 
 //go:noescape
-func biasActAVX512(n int, bias float32, src, dst *float32, relu bool)
+func biasActRowsAVX512(rows, n int, bias float32, src *float32, srcStride int, dst *float32, dstStride int, relu bool)
 
 //go:noescape
-func maxAVX512(n int, a, b, dst *float32)
+func maxRowsAVX512(rows, n int, a *float32, aStride int, b *float32, bStride int, dst *float32, dstStride int)
 
 //go:noescape
 func pairMaxAVX512(n int, src, dst *float32)
 
-// biasRelu writes src + bias, then max(·, 0) when relu, into dst
-// (len(dst) elements; dst may be src).
-func biasRelu(dst, src []float32, bias float32, relu bool) {
-	src = src[:len(dst)]
-	if hasAVX512 && len(dst) > 0 {
-		biasActAVX512(len(dst), bias, &src[0], &dst[0], relu)
+// biasReluRows writes src + bias, then max(·, 0) when relu, into rows
+// rows of n elements: row r of dst starts at r·dstStride, of src at
+// r·srcStride. dst may be src.
+func biasReluRows(dst []float32, dstStride int, src []float32, srcStride int, rows, n int, bias float32, relu bool) {
+	if rows == 0 || n == 0 {
 		return
 	}
-	biasReluGo(dst, src, bias, relu)
+	dst, src = dst[:(rows-1)*dstStride+n], src[:(rows-1)*srcStride+n]
+	if !hasAVX512 {
+		for r := 0; r < rows; r++ {
+			biasReluGo(dst[r*dstStride:][:n], src[r*srcStride:], bias, relu)
+		}
+		return
+	}
+	biasActRowsAVX512(rows, n, bias, &src[0], srcStride, &dst[0], dstStride, relu)
 }
 
-// maxInto writes max(a[i], b[i]) into dst (len(dst) elements), NaN when
-// either is NaN.
-func maxInto(dst, a, b []float32) {
-	a, b = a[:len(dst)], b[:len(dst)]
-	if hasAVX512 && len(dst) > 0 {
-		maxAVX512(len(dst), &a[0], &b[0], &dst[0])
+// maxRows writes max(a, b) element-wise, NaN when either is NaN, into rows
+// rows of n elements, each operand with its own row stride.
+func maxRows(dst []float32, dstStride int, a []float32, aStride int, b []float32, bStride int, rows, n int) {
+	if rows == 0 || n == 0 {
 		return
 	}
-	for i := range dst {
-		dst[i] = max(a[i], b[i])
+	dst = dst[:(rows-1)*dstStride+n]
+	a, b = a[:(rows-1)*aStride+n], b[:(rows-1)*bStride+n]
+	if !hasAVX512 {
+		for r := 0; r < rows; r++ {
+			d, x, y := dst[r*dstStride:][:n], a[r*aStride:][:n], b[r*bStride:][:n]
+			for i := range d {
+				d[i] = max(x[i], y[i])
+			}
+		}
+		return
 	}
+	maxRowsAVX512(rows, n, &a[0], aStride, &b[0], bStride, &dst[0], dstStride)
 }
 
 // pairMax writes max(src[2i], src[2i+1]) into dst (len(dst) elements).

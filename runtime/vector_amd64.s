@@ -4,106 +4,119 @@
 // n%16 elements go through a masked load and store (masked-off lanes are
 // never touched, so reading past the slice cannot fault).
 
-// func biasActAVX512(n int, bias float32, src, dst *float32, relu bool)
+// func biasActRowsAVX512(rows, n int, bias float32, src *float32, srcStride int, dst *float32, dstStride int, relu bool)
 //
-// dst[i] = src[i] + bias, then max(·, 0) when relu (NaN stays NaN).
-TEXT ·biasActAVX512(SB), NOSPLIT, $0-33
-	MOVQ n+0(FP), CX
-	VBROADCASTSS bias+8(FP), Z0
-	MOVQ src+16(FP), SI
-	MOVQ dst+24(FP), DI
-	MOVBLZX relu+32(FP), AX
+// For each of rows rows (strides in floats): dst[i] = src[i] + bias, then
+// max(·, 0) when relu (NaN stays NaN), for i < n.
+TEXT ·biasActRowsAVX512(SB), NOSPLIT, $0-57
+	MOVQ rows+0(FP), R8
+	MOVQ n+8(FP), BX
+	VBROADCASTSS bias+16(FP), Z0
+	MOVQ src+24(FP), SI
+	MOVQ srcStride+32(FP), R9
+	SHLQ $2, R9
+	MOVQ dst+40(FP), DI
+	MOVQ dstStride+48(FP), R10
+	SHLQ $2, R10
+	MOVBLZX relu+56(FP), AX
 	VPXORD Z1, Z1, Z1
-	MOVQ CX, BX
-	ANDQ $15, BX
-	SHRQ $4, CX
+	MOVQ BX, CX
+	ANDQ $15, CX
+	MOVL $1, DX
+	SHLL CX, DX
+	DECL DX
+	KMOVW DX, K1
+	SHRQ $4, BX
+	TESTQ R8, R8
+	JEQ bdone
+brow:
+	MOVQ SI, R11
+	MOVQ DI, R12
+	MOVQ BX, CX
+	TESTQ CX, CX
+	JEQ btail
+bblock:
+	VADDPS (R11), Z0, Z2
 	TESTL AX, AX
-	JEQ addstart
-	TESTQ CX, CX
-	JEQ relutail
-reluloop:
-	VADDPS (SI), Z0, Z2
+	JEQ bstore
 	VMAXPS Z2, Z1, Z2
-	VMOVUPS Z2, (DI)
-	ADDQ $64, SI
-	ADDQ $64, DI
+bstore:
+	VMOVUPS Z2, (R12)
+	ADDQ $64, R11
+	ADDQ $64, R12
 	DECQ CX
-	JNE reluloop
-relutail:
-	TESTQ BX, BX
-	JEQ bdone
-	MOVL $1, DX
-	MOVQ BX, CX
-	SHLL CX, DX
-	DECL DX
-	KMOVW DX, K1
-	VMOVUPS.Z (SI), K1, Z2
+	JNE bblock
+btail:
+	VMOVUPS.Z (R11), K1, Z2
 	VADDPS Z2, Z0, Z2
+	TESTL AX, AX
+	JEQ btailstore
 	VMAXPS Z2, Z1, Z2
-	VMOVUPS Z2, K1, (DI)
-	JMP bdone
-addstart:
-	TESTQ CX, CX
-	JEQ addtail
-addloop:
-	VADDPS (SI), Z0, Z2
-	VMOVUPS Z2, (DI)
-	ADDQ $64, SI
-	ADDQ $64, DI
-	DECQ CX
-	JNE addloop
-addtail:
-	TESTQ BX, BX
-	JEQ bdone
-	MOVL $1, DX
-	MOVQ BX, CX
-	SHLL CX, DX
-	DECL DX
-	KMOVW DX, K1
-	VMOVUPS.Z (SI), K1, Z2
-	VADDPS Z2, Z0, Z2
-	VMOVUPS Z2, K1, (DI)
+btailstore:
+	VMOVUPS Z2, K1, (R12)
+	ADDQ R9, SI
+	ADDQ R10, DI
+	DECQ R8
+	JNE brow
 bdone:
 	VZEROUPPER
 	RET
 
-// func maxAVX512(n int, a, b, dst *float32)
+// func maxRowsAVX512(rows, n int, a *float32, aStride int, b *float32, bStride int, dst *float32, dstStride int)
 //
-// dst[i] = max(a[i], b[i]), NaN when either is NaN.
-TEXT ·maxAVX512(SB), NOSPLIT, $0-32
-	MOVQ n+0(FP), CX
-	MOVQ a+8(FP), SI
-	MOVQ b+16(FP), DX
-	MOVQ dst+24(FP), DI
-	MOVQ CX, BX
-	ANDQ $15, BX
-	SHRQ $4, CX
-	JEQ mtail
-mloop:
-	VMOVUPS (SI), Z1
-	VMAXPS (DX), Z1, Z3
-	VCMPPS $3, Z1, Z1, K1
-	VMOVAPS Z1, K1, Z3
-	VMOVUPS Z3, (DI)
-	ADDQ $64, SI
-	ADDQ $64, DX
-	ADDQ $64, DI
-	DECQ CX
-	JNE mloop
-mtail:
-	TESTQ BX, BX
-	JEQ mdone
-	MOVL $1, AX
+// For each of rows rows (strides in floats): dst[i] = max(a[i], b[i]) for
+// i < n, NaN when either is NaN.
+TEXT ·maxRowsAVX512(SB), NOSPLIT, $0-64
+	MOVQ rows+0(FP), R8
+	MOVQ n+8(FP), BX
+	MOVQ a+16(FP), SI
+	MOVQ aStride+24(FP), R9
+	SHLQ $2, R9
+	MOVQ b+32(FP), DX
+	MOVQ bStride+40(FP), R10
+	SHLQ $2, R10
+	MOVQ dst+48(FP), DI
+	MOVQ dstStride+56(FP), R11
+	SHLQ $2, R11
 	MOVQ BX, CX
+	ANDQ $15, CX
+	MOVL $1, AX
 	SHLL CX, AX
 	DECL AX
 	KMOVW AX, K2
-	VMOVUPS.Z (SI), K2, Z1
-	VMOVUPS.Z (DX), K2, Z2
+	SHRQ $4, BX
+	TESTQ R8, R8
+	JEQ mdone
+mrow:
+	MOVQ SI, R12
+	MOVQ DX, R13
+	MOVQ DI, AX
+	MOVQ BX, CX
+	TESTQ CX, CX
+	JEQ mtail
+mblock:
+	VMOVUPS (R12), Z1
+	VMAXPS (R13), Z1, Z3
+	VCMPPS $3, Z1, Z1, K1
+	VMOVAPS Z1, K1, Z3
+	VMOVUPS Z3, (AX)
+	ADDQ $64, R12
+	ADDQ $64, R13
+	ADDQ $64, AX
+	DECQ CX
+	JNE mblock
+mtail:
+	VMOVUPS.Z (R12), K2, Z1
+	VMOVUPS.Z (R13), K2, Z2
 	VMAXPS Z2, Z1, Z3
 	VCMPPS $3, Z1, Z1, K1
 	VMOVAPS Z1, K1, Z3
-	VMOVUPS Z3, K2, (DI)
+	VMOVUPS Z3, K2, (AX)
+	ADDQ R9, SI
+	ADDQ R10, DX
+	ADDQ R11, DI
+	DECQ R8
+	JNE mrow
 mdone:
 	VZEROUPPER
 	RET

@@ -2,16 +2,21 @@
 
 package runtime
 
-// biasRelu writes src + bias, then max(·, 0) when relu, into dst.
-func biasRelu(dst, src []float32, bias float32, relu bool) {
-	biasReluGo(dst, src[:len(dst)], bias, relu)
+// biasReluRows writes src + bias, then max(·, 0) when relu, into rows
+// rows of n elements with the given row strides.
+func biasReluRows(dst []float32, dstStride int, src []float32, srcStride int, rows, n int, bias float32, relu bool) {
+	for r := 0; r < rows; r++ {
+		biasReluGo(dst[r*dstStride:][:n], src[r*srcStride:], bias, relu)
+	}
 }
 
-// maxInto writes max(a[i], b[i]) into dst (len(dst) elements).
-func maxInto(dst, a, b []float32) {
-	a, b = a[:len(dst)], b[:len(dst)]
-	for i := range dst {
-		dst[i] = max(a[i], b[i])
+// maxRows writes max(a, b) element-wise into rows rows of n elements.
+func maxRows(dst []float32, dstStride int, a []float32, aStride int, b []float32, bStride int, rows, n int) {
+	for r := 0; r < rows; r++ {
+		d, x, y := dst[r*dstStride:][:n], a[r*aStride:][:n], b[r*bStride:][:n]
+		for i := range d {
+			d[i] = max(x[i], y[i])
+		}
 	}
 }
 

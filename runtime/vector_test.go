@@ -19,30 +19,30 @@ func TestVectorLoops(t *testing.T) {
 		}
 		for _, relu := range []bool{false, true} {
 			got := make([]float32, n+1)
-			biasRelu(got[:n], a, 0.25, relu)
+			biasReluRows(got[:n], 0, a, 0, 1, n, 0.25, relu)
 			for i := 0; i < n; i++ {
 				want := a[i] + 0.25
 				if relu && want < 0 {
 					want = 0
 				}
 				if !same(got[i], want) {
-					t.Fatalf("biasRelu n=%d relu=%v [%d] = %v, want %v", n, relu, i, got[i], want)
+					t.Fatalf("biasReluRows n=%d relu=%v [%d] = %v, want %v", n, relu, i, got[i], want)
 				}
 			}
 			if got[n] != 0 {
-				t.Fatalf("biasRelu n=%d wrote past the end", n)
+				t.Fatalf("biasReluRows n=%d wrote past the end", n)
 			}
 		}
 		got := make([]float32, n+1)
-		maxInto(got[:n], a, b)
+		maxRows(got[:n], 0, a, 0, b, 0, 1, n)
 		for i := 0; i < n; i++ {
 			want := max(a[i], b[i])
 			if !same(got[i], want) {
-				t.Fatalf("maxInto n=%d [%d] = %v, want %v", n, i, got[i], want)
+				t.Fatalf("maxRows n=%d [%d] = %v, want %v", n, i, got[i], want)
 			}
 		}
 		if got[n] != 0 {
-			t.Fatalf("maxInto n=%d wrote past the end", n)
+			t.Fatalf("maxRows n=%d wrote past the end", n)
 		}
 		clear(got)
 		pairMax(got[:n], a)
@@ -54,6 +54,40 @@ func TestVectorLoops(t *testing.T) {
 		}
 		if got[n] != 0 {
 			t.Fatalf("pairMax n=%d wrote past the end", n)
+		}
+	}
+}
+
+// Strided rows: each row of each operand where its stride puts it, and
+// nothing written between the rows of dst.
+func TestVectorRows(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 8))
+	const rows, n, sa, sb, sd = 3, 21, 25, 40, 23
+	a, b := randFloats(rng, rows*sa), randFloats(rng, rows*sb)
+	dst := make([]float32, rows*sd)
+	maxRows(dst, sd, a, sa, b, sb, rows, n)
+	for r := 0; r < rows; r++ {
+		for i := 0; i < sd; i++ {
+			want := float32(0)
+			if i < n {
+				want = max(a[r*sa+i], b[r*sb+i])
+			}
+			if dst[r*sd+i] != want {
+				t.Fatalf("maxRows row %d [%d] = %v, want %v", r, i, dst[r*sd+i], want)
+			}
+		}
+	}
+	clear(dst)
+	biasReluRows(dst, sd, a, sa, rows, n, -0.5, true)
+	for r := 0; r < rows; r++ {
+		for i := 0; i < sd; i++ {
+			want := float32(0)
+			if i < n {
+				want = max(a[r*sa+i]-0.5, 0)
+			}
+			if dst[r*sd+i] != want {
+				t.Fatalf("biasReluRows row %d [%d] = %v, want %v", r, i, dst[r*sd+i], want)
+			}
 		}
 	}
 }
