@@ -3,6 +3,7 @@ package onnxcompress
 import (
 	"context"
 	"math/rand/v2"
+	"os"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -183,4 +184,80 @@ func TestSaveLoadLCS(t *testing.T) {
 	if _, err := LCSFromModel(plain); err == nil {
 		t.Error("a model without LCS metadata was accepted")
 	}
+}
+
+// TestLCSTrainedFamilyInORT checks a trained subspace (bench/lcs/run.sh
+// sets LCS_SUBSPACE) on real test images: every grid member gives the same
+// logits and predictions in ONNX Runtime as in this runtime.
+func TestLCSTrainedFamilyInORT(t *testing.T) {
+	path := os.Getenv("LCS_SUBSPACE")
+	if path == "" {
+		t.Skip("LCS_SUBSPACE names no trained subspace (bench/lcs/run.sh sets it)")
+	}
+	reference.Require(t, reference.ORT, reference.FashionMNIST)
+	m, s, err := LoadLCS(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := dataset.Open(reference.FashionMNISTDir, dataset.Options{Split: "test", Mean: []float32{0.286}, Std: []float32{0.353}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	idx := make([]int, 512)
+	for i := range idx {
+		idx[i] = i
+	}
+	x, err := d.BatchTensor("x", idx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	xs, _ := x.Float32s()
+	in := runtime.NewFloat32Tensor([]int{512, 1, 28, 28}, xs)
+	grid, _ := finetune.LCSGrid(s.Mode)
+	dir := t.TempDir()
+	var jobs []reference.ORTJob
+	var want []*runtime.Tensor
+	for _, level := range grid {
+		sm, _, err := LCSLevelModel(m, s, level)
+		if err != nil {
+			t.Fatal(err)
+		}
+		file := filepath.Join(dir, FormatLevel(level)+".onnx")
+		if err := Save(file, sm); err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, runModel(t, sm, in))
+		jobs = append(jobs, reference.ORTJob{Model: file, Inputs: map[string]*graph.Tensor{m.Graph.Inputs[0].Name: x}})
+	}
+	results, err := reference.RunORTBatch(jobs, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range results {
+		if r.Err != nil {
+			t.Fatal(r.Err)
+		}
+		ort, _ := r.Outputs[m.Graph.Outputs[0].Name].Float32s()
+		e := reference.RelL2(want[i].F32, ort)
+		same := 0
+		for k := 0; k < 512; k++ {
+			if lcsTop1(want[i].F32[k*10:(k+1)*10]) == lcsTop1(ort[k*10:(k+1)*10]) {
+				same++
+			}
+		}
+		t.Logf("level %s: logits rel L2 %.2g, same top-1 on %d/512", FormatLevel(grid[i]), e, same)
+		if e > 1e-5 || same != 512 {
+			t.Errorf("level %s: ORT differs (rel L2 %g, %d/512 same predictions)", FormatLevel(grid[i]), e, same)
+		}
+	}
+}
+
+func lcsTop1(v []float32) int {
+	best := 0
+	for i := range v {
+		if v[i] > v[best] {
+			best = i
+		}
+	}
+	return best
 }
