@@ -394,6 +394,9 @@ type LCSOptions struct {
 	// start, so the endpoints differ and the regulariser has a gradient
 	// (both start at the pretrained weights) [0.01].
 	InitNoise float64
+	// LevelReport, when set, gets each evaluation with its per-level
+	// scores (Options.EpochReport gets its Epoch part).
+	LevelReport func(LCSEpoch)
 }
 
 // LCSEpoch is one evaluation: the hold-out accuracy at each EvalLevel.
@@ -659,6 +662,9 @@ func RunLCS(ctx context.Context, student, teacher *graph.Model, train, test *dat
 		res.Epochs = append(res.Epochs, e)
 		if opts.EpochReport != nil {
 			opts.EpochReport(e.Epoch)
+		}
+		if opts.LevelReport != nil {
+			opts.LevelReport(e)
 		}
 		return nil
 	}

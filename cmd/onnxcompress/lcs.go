@@ -85,6 +85,17 @@ type lcsReport struct {
 	Curve        []onnxcompress.LCSPoint `json:"curve"`
 }
 
+func newLCSEpoch(e finetune.LCSEpoch) lcsEpoch {
+	le := lcsEpoch{Epoch: e.Epoch.Epoch, Steps: e.Steps, Loss: e.Loss, Levels: e.Levels, Mean: e.Mean, Cos2: e.Cos2, Best: e.Best}
+	if math.IsNaN(le.Loss) { // before training
+		le.Loss = 0
+	}
+	for _, s := range e.Scores {
+		le.Holdout = append(le.Holdout, s.Accuracy)
+	}
+	return le
+}
+
 func parseLevels(s string) ([]float64, error) {
 	var out []float64
 	for _, p := range strings.Split(s, ",") {
@@ -163,6 +174,15 @@ func runLCSCompress(c *cli.Context) error {
 			},
 		},
 		Mode: mode, Subspace: sub, Beta: c.Float64("beta"), WarmupFraction: c.Float64("warmup-fraction"),
+		LevelReport: func(e finetune.LCSEpoch) {
+			le := newLCSEpoch(e)
+			rep.Epochs = append(rep.Epochs, le)
+			if talk {
+				bar.clear()
+				fmt.Fprintf(out, "epoch %d: step %d, hold-out top-1 %s at levels %s, cos² %.3g%s\n", le.Epoch, le.Steps,
+					percents(le.Holdout), joinLevels(le.Levels), le.Cos2, map[bool]string{true: " (best)"}[le.Best])
+			}
+		},
 	}
 	if opts.Epochs < 1 || opts.Batch < 1 || opts.MaxSteps < 0 || !(opts.LR > 0) {
 		return badInput("--epochs, --batch and --lr must be positive and --max-steps not negative")
@@ -184,20 +204,6 @@ func runLCSCompress(c *cli.Context) error {
 		return withPath(path, err)
 	}
 	rep.Steps, rep.Interrupted, rep.Seconds = res.Steps, res.Interrupted, time.Since(start).Seconds()
-	for _, e := range res.Epochs {
-		le := lcsEpoch{Epoch: e.Epoch.Epoch, Steps: e.Steps, Loss: e.Loss, Levels: e.Levels, Mean: e.Mean, Cos2: e.Cos2, Best: e.Best}
-		if math.IsNaN(le.Loss) {
-			le.Loss = 0
-		}
-		for _, s := range e.Scores {
-			le.Holdout = append(le.Holdout, s.Accuracy)
-		}
-		rep.Epochs = append(rep.Epochs, le)
-		if talk {
-			fmt.Fprintf(out, "epoch %d: step %d, hold-out top-1 %s at levels %s, cos² %.3g%s\n", le.Epoch, le.Steps,
-				percents(le.Holdout), joinLevels(le.Levels), le.Cos2, map[bool]string{true: " (best)"}[le.Best])
-		}
-	}
 	if err := onnxcompress.SaveLCS(rep.Output, student, res.Subspace); err != nil {
 		return err
 	}
