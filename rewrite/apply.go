@@ -15,6 +15,7 @@ func rewriteLayers(s *state) error {
 	idx := graph.NewIndex(g)
 	opset := s.model.OpsetVersion("")
 	for i, l := range s.layers {
+		orig := l
 		if ctx := s.opts.Context; ctx != nil {
 			if err := ctx.Err(); err != nil {
 				return err
@@ -35,10 +36,15 @@ func rewriteLayers(s *state) error {
 		idx = graph.NewIndex(g)
 		if fresh, err := layerOf(g, idx, l.Node); err == nil && fresh != nil {
 			fresh.Cost = l.Cost
+			if fresh.Weight == l.Weight {
+				fresh.memo = l.memo // what planning factorized still holds
+			}
+			l.memo = nil // released with this layer, whatever happens next
 			l = fresh
 		}
 		e := &Emitter{b: b, layer: l, method: method.Name(), opset: opset, seed: s.opts.Seed, ranges: s.ranges}
 		out, relErr, err := method.Apply(e, l, p)
+		l.memo = nil
 		if err != nil {
 			e.rollback(g)
 			if _, named := s.namedExplicitly(l); named {
@@ -66,6 +72,11 @@ func rewriteLayers(s *state) error {
 			row.NewNodes = append(row.NewNodes, n.Name)
 		}
 		s.applied = append(s.applied, appliedRewrite{row: row, nodes: e.nodes})
+		// The old weight is dead unless another node shares it: free it now,
+		// not at the dead-nodes pass, so that old and new weights of the
+		// whole model are never held at once.
+		releaseWeight(g, l.Node.Input(1))
+		orig.Weight, orig.BiasConst, l.Weight, l.BiasConst = nil, nil, nil, nil
 	}
 	if s.opts.Progress != nil && len(s.layers) > 0 {
 		s.opts.Progress(len(s.layers), len(s.layers), s.layers[len(s.layers)-1].Node.Label())
@@ -94,4 +105,31 @@ type paramKeeper interface{ keepsParamCount() bool }
 func keepsParamCount(m Method) bool {
 	k, ok := m.(paramKeeper)
 	return ok && k.keepsParamCount()
+}
+
+// releaseWeight drops the initializer v once nothing reads it any more.
+func releaseWeight(g *graph.Graph, v *graph.Value) {
+	if v == nil || v.Const == nil {
+		return
+	}
+	for _, io := range [][]*graph.Value{g.Inputs, g.Outputs} {
+		for _, w := range io {
+			if w == v || (w != nil && w.Name == v.Name) {
+				return
+			}
+		}
+	}
+	for _, n := range g.Nodes {
+		for _, r := range graph.NodeReads(n) {
+			if r == v {
+				return
+			}
+		}
+	}
+	for i, w := range g.Initializers {
+		if w == v {
+			g.Initializers = append(g.Initializers[:i], g.Initializers[i+1:]...)
+			return
+		}
+	}
 }

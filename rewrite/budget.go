@@ -87,26 +87,43 @@ func allocateGlobally(layers []*Layer, lists [][]Candidate, ratio float64, cost 
 // sorted by cost: only those are worth choosing when error is traded
 // against size.
 func lowerHull(list []Candidate, cost budgetCost) []Candidate {
-	c := append([]Candidate(nil), list...)
-	sort.SliceStable(c, func(i, j int) bool {
-		if cost(c[i]) != cost(c[j]) {
-			return cost(c[i]) < cost(c[j])
+	idx := hullIndices(len(list), func(i int) int64 { return cost(list[i]) }, func(i int) float64 { return list[i].Err })
+	hull := make([]Candidate, len(idx))
+	for k, i := range idx {
+		hull[k] = list[i]
+	}
+	return hull
+}
+
+// hullIndices is lowerHull over n points given by their cost and error, so
+// that methods with very many settings can prune them before building a
+// Candidate for each.
+func hullIndices(n int, cost func(int) int64, err func(int) float64) []int {
+	order := make([]int, n)
+	for i := range order {
+		order[i] = i
+	}
+	sort.SliceStable(order, func(a, b int) bool {
+		i, j := order[a], order[b]
+		if cost(i) != cost(j) {
+			return cost(i) < cost(j)
 		}
-		return c[i].Err < c[j].Err
+		return err(i) < err(j)
 	})
-	var hull []Candidate
-	for _, p := range c {
-		if len(hull) > 0 && cost(p) == cost(hull[len(hull)-1]) {
+	var hull []int
+	for _, p := range order {
+		if k := len(hull); k > 0 && cost(p) == cost(hull[k-1]) {
 			continue // same size, larger or equal error
 		}
-		if len(hull) > 0 && p.Err >= hull[len(hull)-1].Err {
+		if k := len(hull); k > 0 && err(p) >= err(hull[k-1]) {
 			continue // bigger and no better
 		}
 		for len(hull) >= 2 {
 			a, b := hull[len(hull)-2], hull[len(hull)-1]
 			// b is above the segment a→p: drop it.
-			lhs := (b.Err*b.Err - a.Err*a.Err) * float64(cost(p)-cost(a))
-			rhs := (p.Err*p.Err - a.Err*a.Err) * float64(cost(b)-cost(a))
+			ea, eb, ep := err(a)*err(a), err(b)*err(b), err(p)*err(p)
+			lhs := (eb - ea) * float64(cost(p)-cost(a))
+			rhs := (ep - ea) * float64(cost(b)-cost(a))
 			if lhs < rhs {
 				break
 			}
@@ -115,4 +132,22 @@ func lowerHull(list []Candidate, cost budgetCost) []Candidate {
 		hull = append(hull, p)
 	}
 	return hull
+}
+
+// hullsUnion is the indices on the lower hull by parameters or by MACs (a
+// method's candidates may be spent on either budget), in increasing order.
+func hullsUnion(n int, params, macs func(int) int64, err func(int) float64) []int {
+	keep := map[int]bool{}
+	for _, i := range hullIndices(n, params, err) {
+		keep[i] = true
+	}
+	for _, i := range hullIndices(n, macs, err) {
+		keep[i] = true
+	}
+	out := make([]int, 0, len(keep))
+	for i := range keep {
+		out = append(out, i)
+	}
+	sort.Ints(out)
+	return out
 }

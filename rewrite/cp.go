@@ -2,7 +2,6 @@ package rewrite
 
 import (
 	"fmt"
-	"math"
 
 	"github.com/onnxcompress/onnxcompress/graph"
 	"github.com/onnxcompress/onnxcompress/solvers"
@@ -22,8 +21,11 @@ import (
 // Each group is decomposed on its own with the same rank: the first 1×1 has
 // group=g and makes g·R channels, the depthwise convs have group=g·R, the
 // last 1×1 has group=g. With a fixed rank the cheaper form wins (ties go to
-// the single depthwise op of 3way); with a ratio the form with the lower
-// weight error within the budget.
+// the single depthwise op of 3way). With a ratio the form is chosen by cost
+// before anything is solved (cpFormFor): 3way, unless 4way fits clearly more
+// rank into the same parameters. Candidates prices a few ranks of that form
+// for the global budget, each by one bounded CP-ALS run whose factors are
+// kept for Apply, so a layer is never factorized twice at the same settings.
 //
 // CP is ill-posed: a best rank-R approximation may not exist. The solver's
 // proximal ridge keeps each update well posed and the error non-increasing;
@@ -40,18 +42,30 @@ const (
 	cp3Way = "3way"
 	// CP-ALS gets about cpSweepWork multiply-adds per group, within
 	// [cpMinSweeps, cpMaxSweeps] sweeps: small kernels can afford the many
-	// sweeps ALS needs to leave a swamp, big ones stop at the floor; the error
-	// is then whatever it reached.
-	cpSweepWork = 3e8
-	cpMinSweeps = 50
-	cpMaxSweeps = 2000
+	// sweeps ALS needs to leave a swamp; the error is then whatever it
+	// reached. Big kernels at high ranks (a 512×512×3×3 kernel at rank 1000
+	// costs 10¹⁰ per sweep) are held to cpWorkCap in all, and at least
+	// cpFloorSweeps sweeps.
+	cpSweepWork   = 3e8
+	cpMinSweeps   = 50
+	cpMaxSweeps   = 2000
+	cpWorkCap     = 1e10
+	cpFloorSweeps = 3
 	// cpTol stops CP-ALS once a sweep gains less than this in relative error;
 	// exactly low-rank kernels need it small to come out exact.
 	cpTol = 1e-10
 	// cpSeed fills the factor columns the SVD start cannot (rank above a mode
 	// size). Fixed, since Method has no run seed; the result is deterministic.
 	cpSeed = 0x5eed
+	// cpRankGain is how much more rank 4way must fit into a budget than 3way
+	// for cpFormFor to prefer it.
+	cpRankGain = 1.25
 )
+
+// cpFractions are the kept shares of a layer's parameters Candidates prices:
+// each costs one CP-ALS run, so there are few, and none above one half (the
+// work grows with the rank; keeping a layer whole is always a candidate).
+var cpFractions = []float64{1.0 / 32, 1.0 / 16, 1.0 / 8, 1.0 / 4, 1.0 / 2}
 
 func (cpMethod) Name() string { return "cp" }
 
@@ -115,7 +129,49 @@ func cpSweeps(modes []int, r int) int {
 	for _, n := range modes {
 		work *= float64(n)
 	}
-	return int(max(cpMinSweeps, min(cpMaxSweeps, cpSweepWork/work)))
+	sweeps := max(cpMinSweeps, min(cpMaxSweeps, cpSweepWork/work))
+	return int(min(sweeps, max(cpFloorSweeps, cpWorkCap/work)))
+}
+
+// cpFormFor picks the form for a parameter budget before anything is
+// solved. At equal rank 3way fits at least as well as 4way (4way is 3way
+// with rank-1 windows) and is one depthwise conv instead of two, which
+// runtimes run better (lowrank.md §3.4); 4way only pays when it fits
+// cpRankGain times the rank into the same parameters (windows large next to
+// the channel counts).
+func cpFormFor(l *Layer) string {
+	forms := cpForms(l)
+	if len(forms) == 1 || float64(cpRankParams(l, cp3Way)) <= cpRankGain*float64(cpRankParams(l, cp4Way)) {
+		return cp3Way
+	}
+	return cp4Way
+}
+
+// cpBudgetRank is the largest rank of form within budget parameters per
+// group (0 when rank 1 does not fit).
+func cpBudgetRank(l *Layer, form string, budget float64) int {
+	return max(0, min(int(budget/float64(cpRankParams(l, form))), cpMaxRank(l, form)))
+}
+
+// cpMACs prices form at rank r at the layer's inferred shapes, each factor
+// at its own resolution; 0 when shapes are unknown.
+func cpMACs(l *Layer, form string, r int) int64 {
+	out, in := l.outPositions(), l.inPositions()
+	if out == 0 || in == 0 {
+		return 0
+	}
+	b := blockShape(l)
+	gr := int64(l.Groups() * r)
+	last := gr * int64(b.t) * out
+	if b.k == 1 { // the first 1×1 takes the layer's strides (see emitCP)
+		return gr*int64(b.s)*out + last
+	}
+	first := gr * int64(b.s) * in
+	if form == cp3Way {
+		return first + gr*int64(b.k)*out + last
+	}
+	vertical := out / l.OutShape[3] * l.InShape[3] // kH×1: output height, input width
+	return first + gr*l.Weight.Dims[2]*vertical + gr*l.Weight.Dims[3]*out + last
 }
 
 // cpFactors is one form's CP of every group.
@@ -124,6 +180,21 @@ type cpFactors struct {
 	rank   int
 	cps    []*solvers.CP
 	relErr float64
+}
+
+// cachedCP is factorCP through the layer's memo: the factors Candidates
+// priced are the ones Apply emits.
+func cachedCP(l *Layer, form string, rank int) (*cpFactors, error) {
+	key := memoKey(cpMethod{}.Name(), LayerPlan{Form: form, Ranks: []int{rank}})
+	if v, ok := l.recall(key); ok {
+		return v.(*cpFactors), nil
+	}
+	cf, err := factorCP(l, form, rank)
+	if err != nil {
+		return nil, err
+	}
+	l.remember(key, cf)
+	return cf, nil
 }
 
 func factorCP(l *Layer, form string, rank int) (*cpFactors, error) {
@@ -167,25 +238,39 @@ func (m cpMethod) Plan(l *Layer, t Target) (LayerPlan, error) {
 		return LayerPlan{}, fmt.Errorf("cp has no energy rule (CP ranks do not follow singular values); use a rank or a ratio")
 	}
 	budget := ratioBudget(l, t.Ratio) / float64(l.Groups())
-	var best *LayerPlan
-	bestErr := math.Inf(1)
-	for _, f := range forms {
-		r := min(int(budget/float64(cpRankParams(l, f))), cpMaxRank(l, f))
-		if r < 1 {
+	form := cpFormFor(l)
+	for _, f := range append([]string{form}, forms...) {
+		if r := cpBudgetRank(l, f, budget); r >= 1 {
+			return LayerPlan{Form: f, Ranks: []int{r}}, nil
+		}
+	}
+	return LayerPlan{}, fmt.Errorf("ratio %g leaves no room for a rank-1 CP", t.Ratio)
+}
+
+// Candidates prices cpFormFor's form at the ranks that keep cpFractions of
+// the layer's parameters, each by its CP-ALS error (kept for Apply).
+func (m cpMethod) Candidates(l *Layer) ([]Candidate, error) {
+	form := cpFormFor(l)
+	groups := int64(l.Groups())
+	var out []Candidate
+	seen := map[int]bool{}
+	for _, f := range cpFractions {
+		r := cpBudgetRank(l, form, ratioBudget(l, f)/float64(groups))
+		if r < 1 || seen[r] {
 			continue
 		}
-		cf, err := factorCP(l, f, r)
+		seen[r] = true
+		cf, err := cachedCP(l, form, r)
 		if err != nil {
-			return LayerPlan{}, err
+			return nil, err
 		}
-		if cf.relErr < bestErr {
-			best, bestErr = &LayerPlan{Form: f, Ranks: []int{r}}, cf.relErr
-		}
+		out = append(out, Candidate{Plan: LayerPlan{Form: form, Ranks: []int{r}},
+			Params: groups*int64(r*cpRankParams(l, form)) + biasParams(l), MACs: cpMACs(l, form, r), Err: cf.relErr})
 	}
-	if best == nil {
-		return LayerPlan{}, fmt.Errorf("ratio %g leaves no room for a rank-1 CP", t.Ratio)
+	if len(out) == 0 {
+		return nil, fmt.Errorf("no rank-1 CP fits half of the layer's parameters")
 	}
-	return *best, nil
+	return out, nil
 }
 
 func (m cpMethod) Apply(e *Emitter, l *Layer, p LayerPlan) (*graph.Value, float64, error) {
@@ -206,7 +291,7 @@ func (m cpMethod) Apply(e *Emitter, l *Layer, p LayerPlan) (*graph.Value, float6
 	if limit := cpMaxRank(l, form); p.Ranks[0] > limit {
 		return nil, 0, fmt.Errorf("cp %s rank %d is more than a %v kernel block can use (at most %d)", form, p.Ranks[0], cpModes(l, form), limit)
 	}
-	cf, err := factorCP(l, form, p.Ranks[0])
+	cf, err := cachedCP(l, form, p.Ranks[0])
 	if err != nil {
 		return nil, 0, err
 	}

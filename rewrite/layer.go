@@ -42,6 +42,37 @@ type Layer struct {
 	// Cost is the node's cost as inspect counts it (weight and bias params,
 	// MACs at the inferred shapes).
 	Cost graph.LayerCost
+
+	// memo keeps what planning computed for this layer (factorizations by
+	// method and settings) for Apply, within one Compress run.
+	memo map[string]any
+}
+
+// memoKey names a method's settings in the layer's memo.
+func memoKey(method string, p LayerPlan) string { return method + "|" + p.Describe() }
+
+// remember keeps v under key for the rest of the run (see recall).
+func (l *Layer) remember(key string, v any) {
+	if l.memo == nil {
+		l.memo = map[string]any{}
+	}
+	l.memo[key] = v
+}
+
+// recall returns what remember kept under key.
+func (l *Layer) recall(key string) (any, bool) {
+	v, ok := l.memo[key]
+	return v, ok
+}
+
+// keepOnlyMemo drops every memo entry but key's: once a layer's plan is
+// chosen, the other settings' factorizations are dead weight.
+func (l *Layer) keepOnlyMemo(key string) {
+	for k := range l.memo {
+		if k != key {
+			delete(l.memo, k)
+		}
+	}
 }
 
 // ConvAttrs are a Conv's attributes with ONNX defaults filled in.
@@ -103,6 +134,9 @@ func (l *Layer) Matrix(g int) ([]float64, error) {
 	out, in := l.Out(), l.In()
 	switch l.Kind {
 	case ConvLayer:
+		if l.Groups() == 1 {
+			return w, nil // Float64s made a fresh copy already
+		}
 		block := out * in
 		return append([]float64(nil), w[g*block:(g+1)*block]...), nil
 	case GemmLayer:
@@ -119,6 +153,25 @@ func (l *Layer) Matrix(g int) ([]float64, error) {
 		return m, nil
 	}
 	return transposeRowMajor(w, in, out), nil
+}
+
+// groupMatrices returns every group's Matrix, converting the stored weight
+// once: a Conv's groups are contiguous blocks of one float64 copy.
+func (l *Layer) groupMatrices() ([][]float64, error) {
+	if l.Groups() == 1 {
+		m, err := l.Matrix(0)
+		return [][]float64{m}, err
+	}
+	w, err := l.Weight.Float64s()
+	if err != nil {
+		return nil, err
+	}
+	block := l.Out() * l.In()
+	out := make([][]float64, l.Groups())
+	for g := range out {
+		out[g] = w[g*block : (g+1)*block : (g+1)*block]
+	}
+	return out, nil
 }
 
 func transposeRowMajor(a []float64, rows, cols int) []float64 {

@@ -74,3 +74,12 @@ func ratioBudget(l *Layer, ratio float64) float64 {
 	}
 	return ratio*(float64(l.WeightParams())+bias) - bias
 }
+
+// biasParams is the carried-over bias's size, part of every candidate's
+// parameters.
+func biasParams(l *Layer) int64 {
+	if l.BiasConst == nil {
+		return 0
+	}
+	return int64(l.BiasConst.Len())
+}

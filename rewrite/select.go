@@ -140,10 +140,12 @@ func planLayers(s *state) error {
 				return usageErrorf("layer %s: %s cannot meet %s: %v", l.Node.Label(), s.method.Name(), s.opts.Target, err)
 			}
 			s.report.skip(l, s.method.Name(), err.Error())
+			l.memo = nil
 			continue
 		}
 		p.Layer = l.Node.Name
 		p.Method = s.method.Name()
+		l.keepOnlyMemo(memoKey(p.Method, p))
 		s.plans[l] = p
 		kept = append(kept, l)
 	}
@@ -188,9 +190,11 @@ func (s *state) planGlobally(listers []Method) error {
 			s.report.skip(l, s.opts.Method, strings.Join(reasons, "; "))
 			continue
 		}
-		// Leaving the layer as it is is always an option: exact, at its
-		// present size. allocateGlobally counts it as the layer's total.
-		list = append(list, Candidate{Params: l.Cost.Params, MACs: l.Cost.MACs})
+		// Only the lower hull can be chosen (see allocateGlobally): keeping
+		// just it holds a few hundred candidates per layer, not every rank
+		// pair. Leaving the layer as it is is always an option: exact, at
+		// its present size; allocateGlobally counts it as the layer's total.
+		list = append(lowerHull(list, cost), Candidate{Params: l.Cost.Params, MACs: l.Cost.MACs})
 		layers = append(layers, l)
 		lists = append(lists, list)
 	}
@@ -204,6 +208,7 @@ func (s *state) planGlobally(listers []Method) error {
 	}
 	for i, l := range layers {
 		p := chosen[i].Plan
+		l.keepOnlyMemo(memoKey(p.Method, p))
 		if p.Method == "" {
 			s.report.skip(l, s.opts.Method, keptByBudget)
 			continue

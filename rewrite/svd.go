@@ -76,17 +76,7 @@ func (f svdForm) macs(l *Layer, r int) int64 {
 	return f.params(r) * out
 }
 
-func layerMatrices(l *Layer) ([][]float64, error) {
-	out := make([][]float64, l.Groups())
-	for g := range out {
-		m, err := l.Matrix(g)
-		if err != nil {
-			return nil, err
-		}
-		out[g] = m
-	}
-	return out, nil
-}
+func layerMatrices(l *Layer) ([][]float64, error) { return l.groupMatrices() }
 
 // inputSideMatrices views each group's (out, in, k) weight as in × (out·k).
 func inputSideMatrices(l *Layer) ([][]float64, error) {

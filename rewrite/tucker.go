@@ -64,12 +64,12 @@ func (b convBlockShape) tensorShape(l *Layer) []int {
 // groupTensors returns every group's (T, S, kernel…) weight block.
 func groupTensors(l *Layer) ([]*solvers.Tensor, error) {
 	shape := blockShape(l).tensorShape(l)
-	out := make([]*solvers.Tensor, l.Groups())
-	for g := range out {
-		m, err := l.Matrix(g)
-		if err != nil {
-			return nil, err
-		}
+	ms, err := l.groupMatrices()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*solvers.Tensor, len(ms))
+	for g, m := range ms {
 		if out[g], err = solvers.NewTensor(shape, m); err != nil {
 			return nil, fmt.Errorf("%s group %d: %w", l.Node.Label(), g, err)
 		}
@@ -211,19 +211,13 @@ func hosvdEnergyOf(l *Layer) (*hosvdEnergy, error) {
 		h.kept[i] = make([]float64, full[1]+1)
 	}
 	for g, w := range blocks {
-		var tk solvers.Tucker2
-		if err := tk.Factorize(w, solvers.Tucker2Options{RankOut: full[0], RankIn: full[1], HOSVDOnly: true}); err != nil {
+		energy, err := solvers.HOSVDCoreEnergies(w)
+		if err != nil {
 			return nil, fmt.Errorf("%s group %d: %w", l.Node.Label(), g, err)
 		}
-		core := tk.Core()
-		k := len(core.Data) / (full[0] * full[1])
 		for i := 0; i < full[0]; i++ {
 			for j := 0; j < full[1]; j++ {
-				var e float64
-				for _, v := range core.Data[(i*full[1]+j)*k : (i*full[1]+j+1)*k] {
-					e += v * v
-				}
-				h.kept[i+1][j+1] += e
+				h.kept[i+1][j+1] += energy.At(i, j)
 			}
 		}
 		n := w.Norm()
@@ -384,10 +378,23 @@ func (m tuckerMethod) Candidates(l *Layer) ([]Candidate, error) {
 		bias = int64(l.BiasConst.Len())
 	}
 	full := b.fullRanks(tucker2)
-	var out []Candidate
+	// Every rank pair is a setting (a quarter million for a 512×512 kernel):
+	// price them as plain numbers and build Candidates for the hull points
+	// only, the only ones a budget can choose.
+	type point struct {
+		form         string
+		rOut, rIn    int
+		params, macs int64
+		relErr       float64
+	}
+	var pts []point
 	add := func(form string, ranks []int, relErr float64) {
-		out = append(out, Candidate{Plan: LayerPlan{Form: form, Ranks: ranks},
-			Params: groups*b.params(form, ranks) + bias, MACs: b.macs(l, form, ranks), Err: relErr})
+		p := point{form: form, rOut: ranks[0], relErr: relErr,
+			params: groups*b.params(form, ranks) + bias, macs: b.macs(l, form, ranks)}
+		if len(ranks) > 1 {
+			p.rIn = ranks[1]
+		}
+		pts = append(pts, p)
 	}
 	for r := 1; r <= b.fullRanks(tucker1Out)[0]; r++ {
 		add(tucker1Out, []int{r}, h.relError(min(r, full[0]), full[1]))
@@ -402,6 +409,17 @@ func (m tuckerMethod) Candidates(l *Layer) ([]Candidate, error) {
 				add(tucker2, ranks, h.relError(rOut, rIn))
 			}
 		}
+	}
+	keep := hullsUnion(len(pts), func(i int) int64 { return pts[i].params }, func(i int) int64 { return pts[i].macs },
+		func(i int) float64 { return pts[i].relErr })
+	out := make([]Candidate, 0, len(keep))
+	for _, i := range keep {
+		p := pts[i]
+		ranks := []int{p.rOut}
+		if p.form == tucker2 {
+			ranks = append(ranks, p.rIn)
+		}
+		out = append(out, Candidate{Plan: LayerPlan{Form: p.form, Ranks: ranks}, Params: p.params, MACs: p.macs, Err: p.relErr})
 	}
 	return out, nil
 }

@@ -433,8 +433,11 @@ func TestTuckerCandidatesPriceApply(t *testing.T) {
 				t.Errorf("%s %s %v: priced error %.6g, realised %.6g", model, c.Plan.Form, c.Plan.Ranks, c.Err, row.WeightError)
 			}
 		}
-		if len(seen) != 3 {
-			t.Errorf("%s: candidates cover forms %v", model, seen)
+		// Candidates keeps only settings on the params or MACs hull, so a
+		// form may be missing (a tucker2 never pays on lenet5's 1-channel
+		// input), but not every form.
+		if len(seen) == 0 {
+			t.Errorf("%s: no candidates", model)
 		}
 	}
 }

@@ -239,10 +239,13 @@ func proximalSolve(m, g, prev *mat.Dense, ridge float64) (*mat.Dense, error) {
 	return nil, errors.New("normal equations are not positive definite even with a ridge")
 }
 
+// gram is fᵀf through the BLAS kernels: for big ranks it is a large part of
+// every CP-ALS update.
 func gram(f *mat.Dense) *mat.Dense {
-	_, c := f.Dims()
+	r, c := f.Dims()
 	g := mat.NewDense(c, c, nil)
-	g.Mul(f.T(), f)
+	raw := f.RawMatrix()
+	kernels().gemm(blas.Trans, blas.NoTrans, c, c, r, 1, raw.Data, raw.Stride, raw.Data, raw.Stride, 0, g.RawMatrix().Data, c)
 	return g
 }
 

@@ -62,35 +62,25 @@ func (tk *Tucker2) Factorize(w *Tensor, opts Tucker2Options) error {
 	rOut = min(rOut, rIn*rest)
 	rIn = min(rIn, rOut*rest)
 
-	// Both partial products become single GEMMs on copies of W with the
-	// contracted mode last: (T, rest, S) for ×₁ and (S, rest, T) for ×₀. Column
-	// order of an unfolding does not change its left singular vectors.
-	perm := func(first, last int) *Tensor {
-		p := []int{first}
-		for i := 2; i < len(w.Shape); i++ {
-			p = append(p, i)
-		}
-		p = append(p, last)
-		x, _ := w.Permute(p...)
-		return x
-	}
-	pIn, pOut := perm(0, 1), perm(1, 0)
+	// Both partial products are GEMMs on W as it is stored, no copies:
+	// W ×₀ U_outᵀ is Wᵀ·U_out with W seen as T × (S·rest), laid out
+	// (S, rest, R_out); W ×₁ U_inᵀ is one W_tᵀ·U_in per output slice t, laid
+	// out (T, rest, R_in). Column order of an unfolding does not change its
+	// left singular vectors.
 	lin := kernels()
-
-	unf0 := append([]float64(nil), w.Data...)
-	uOut, _ := leadingLeft(t, s*rest, unf0, rOut)
-	u1, err := w.Unfold(1)
+	uOut, uIn, err := hosvdBases(w, rOut, rIn)
 	if err != nil {
 		return err
 	}
-	uIn, _ := leadingLeft(s, t*rest, u1.RawMatrix().Data, rIn)
 
 	normSq := sumSquares(w.Data)
 	y := make([]float64, t*rest*rIn) // W ×₁ U_inᵀ as T × (rest·R_in)
-	z := make([]float64, s*rest*rOut)
+	var z []float64                  // W ×₀ U_outᵀ as S × (rest·R_out), for HOOI
 	g := make([]float64, rOut*rest*rIn)
 	applyIn := func() {
-		lin.gemm(blas.NoTrans, blas.NoTrans, t*rest, rIn, s, 1, pIn.Data, s, uIn.RawMatrix().Data, rIn, 0, y, rIn)
+		for i := 0; i < t; i++ {
+			lin.gemm(blas.Trans, blas.NoTrans, rest, rIn, s, 1, w.Data[i*s*rest:], rest, uIn.RawMatrix().Data, rIn, 0, y[i*rest*rIn:], rIn)
+		}
 	}
 	coreAndError := func() float64 {
 		lin.gemm(blas.Trans, blas.NoTrans, rOut, rest*rIn, t, 1, uOut.RawMatrix().Data, rOut, y, rest*rIn, 0, g, rest*rIn)
@@ -100,7 +90,10 @@ func (tk *Tucker2) Factorize(w *Tensor, opts Tucker2Options) error {
 	tk.errs = []float64{coreAndError()}
 	for it := 0; it < maxIter && !opts.HOSVDOnly; it++ {
 		uOut, _ = leadingLeft(t, rest*rIn, append([]float64(nil), y...), rOut)
-		lin.gemm(blas.NoTrans, blas.NoTrans, s*rest, rOut, t, 1, pOut.Data, t, uOut.RawMatrix().Data, rOut, 0, z, rOut)
+		if z == nil {
+			z = make([]float64, s*rest*rOut)
+		}
+		lin.gemm(blas.Trans, blas.NoTrans, s*rest, rOut, t, 1, w.Data, s*rest, uOut.RawMatrix().Data, rOut, 0, z, rOut)
 		uIn, _ = leadingLeft(s, rest*rOut, z, rIn)
 		applyIn()
 		e := coreAndError()
@@ -170,18 +163,27 @@ func (tk *Tucker1) Factorize(w *Tensor, mode, rank int) error {
 	if rank < 1 {
 		return fmt.Errorf("solvers: Tucker-1 rank %d must be positive", rank)
 	}
-	unf, err := w.Unfold(mode)
+	basis, err := modeBasis(w, mode)
 	if err != nil {
 		return err
 	}
-	rows, cols := unf.Dims()
-	rank = min(rank, rows, cols)
-	u, sv := leadingLeft(rows, cols, unf.RawMatrix().Data, rank)
+	rows := w.Shape[mode]
+	rank = min(rank, rows, len(w.Data)/rows)
+	u := mat.NewDense(rows, rank, nil)
+	for i := 0; i < rows; i++ {
+		copy(u.RawRowView(i), basis[i*rows:i*rows+rank])
+	}
 	core, err := w.ModeProduct(mode, u, true)
 	if err != nil {
 		return err
 	}
-	*tk = Tucker1{mode: mode, core: core, u: u, err: math.Sqrt(sumSquares(sv[rank:]) / sumSquares(sv))}
+	// The error from the energy the core keeps (the bases are orthonormal).
+	normSq := sumSquares(w.Data)
+	relErr := math.Sqrt(math.Max(0, normSq-sumSquares(core.Data)) / normSq)
+	if rank == min(rows, len(w.Data)/rows) {
+		relErr = 0 // exact, whatever rounding says
+	}
+	*tk = Tucker1{mode: mode, core: core, u: u, err: relErr}
 	return nil
 }
 
@@ -198,4 +200,104 @@ func (tk *Tucker1) RelError() float64 { return tk.err }
 func (tk *Tucker1) Reconstruct() *Tensor {
 	r, _ := tk.core.ModeProduct(tk.mode, tk.u, false)
 	return r
+}
+
+// HOSVDCoreEnergies returns E with E[a][b] = ‖G[a, b, …]‖², G = W ×₀ U_outᵀ ×₁
+// U_inᵀ the full-rank HOSVD core of w (T, S, …): U_out and U_in hold the left
+// singular vectors of the mode-0 and mode-1 unfoldings, largest first, so E
+// is T×S. Truncating the HOSVD at (R_out, R_in) keeps exactly the leading
+// R_out×R_in block of G (the bases are orthonormal), so the truncation error
+// of every rank pair follows from E: ‖W‖² − Σ_{a<R_out, b<R_in} E[a][b].
+//
+// It reads w in place and needs O(T² + S²) memory besides a small block, not
+// copies of w (see gramEigenvectors).
+func HOSVDCoreEnergies(w *Tensor) (*mat.Dense, error) {
+	if w == nil || len(w.Shape) < 2 {
+		return nil, errors.New("solvers: HOSVD core energies need a tensor with at least 2 modes")
+	}
+	if err := checkInput(fmt.Sprintf("HOSVD of a %v tensor", w.Shape), w.Data); err != nil {
+		return nil, err
+	}
+	t, s := w.Shape[0], w.Shape[1]
+	rest := len(w.Data) / (t * s)
+	lin := kernels()
+	uOut, uIn, err := gramEigenvectors(w)
+	if err != nil {
+		return nil, err
+	}
+	// Block by block over a: Z = U_out[:, a…]ᵀ·W, then G_a = U_inᵀ·Z_a.
+	const chunk = 32
+	energy := mat.NewDense(t, s, nil)
+	z := make([]float64, chunk*s*rest)
+	ga := make([]float64, s*rest)
+	for a0 := 0; a0 < t; a0 += chunk {
+		c := min(chunk, t-a0)
+		lin.gemm(blas.Trans, blas.NoTrans, c, s*rest, t, 1, uOut[a0:], t, w.Data, s*rest, 0, z, s*rest)
+		for a := 0; a < c; a++ {
+			lin.gemm(blas.Trans, blas.NoTrans, s, rest, s, 1, uIn, s, z[a*s*rest:], rest, 0, ga, rest)
+			row := energy.RawRowView(a0 + a)
+			for b := 0; b < s; b++ {
+				row[b] = sumSquares(ga[b*rest : (b+1)*rest])
+			}
+		}
+	}
+	return energy, nil
+}
+
+// hosvdBases returns the leading rOut and rIn left singular vectors of w's
+// mode-0 and mode-1 unfoldings (see gramEigenvectors).
+func hosvdBases(w *Tensor, rOut, rIn int) (uOut, uIn *mat.Dense, err error) {
+	t, s := w.Shape[0], w.Shape[1]
+	full0, full1, err := gramEigenvectors(w)
+	if err != nil {
+		return nil, nil, err
+	}
+	lead := func(n, r int, full []float64) *mat.Dense {
+		u := mat.NewDense(n, r, nil)
+		for i := 0; i < n; i++ {
+			copy(u.RawRowView(i), full[i*n:i*n+r])
+		}
+		return u
+	}
+	return lead(t, rOut, full0), lead(s, rIn, full1), nil
+}
+
+// gramEigenvectors returns the left singular vectors of w's mode-0 and
+// mode-1 unfoldings (see modeBasis) as row-major T×T and S×S matrices.
+func gramEigenvectors(w *Tensor) (uOut, uIn []float64, err error) {
+	if uOut, err = modeBasis(w, 0); err != nil {
+		return nil, nil, err
+	}
+	uIn, err = modeBasis(w, 1)
+	return uOut, uIn, err
+}
+
+// modeBasis returns all left singular vectors of w's mode-n unfolding,
+// largest singular value first, as the columns of a row-major I_n×I_n
+// matrix. They are the eigenvectors of the
+// unfolding's Gram matrix Σ_a W_a·W_aᵀ over the I_n × (modes after n) slabs
+// W_a of w as it is stored: no unfolded copy of w is made (for a big kernel
+// that is the largest allocation of a Tucker decomposition). Directions
+// whose singular values are below √ε of the largest are only defined to
+// that precision and hold a share of ‖W‖² of order ε.
+func modeBasis(w *Tensor, mode int) ([]float64, error) {
+	if err := w.checkMode(mode); err != nil {
+		return nil, err
+	}
+	left, n, right := w.around(mode)
+	lin := kernels()
+	g := make([]float64, n*n)
+	if right == 1 { // the slabs are columns: Σ_a w_a·w_aᵀ = XᵀX, X = left × n
+		lin.gemm(blas.Trans, blas.NoTrans, n, n, left, 1, w.Data, n, w.Data, n, 0, g, n)
+	} else {
+		for a := 0; a < left; a++ {
+			slab := w.Data[a*n*right:]
+			lin.gemm(blas.NoTrans, blas.Trans, n, n, right, 1, slab, right, slab, right, 1, g, n)
+		}
+	}
+	sq, u, vt := make([]float64, n), make([]float64, n*n), make([]float64, n*n)
+	if !lin.gesvdSquare(n, g, n, sq, u, n, vt, n) {
+		return nil, errors.New("solvers: SVD of a Gram matrix did not converge")
+	}
+	return u, nil
 }

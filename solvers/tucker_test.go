@@ -1,6 +1,7 @@
 package solvers
 
 import (
+	"gonum.org/v1/gonum/mat"
 	"math"
 	"testing"
 )
@@ -152,6 +153,43 @@ func BenchmarkTucker2HOOI512x512x3x3Rank128(b *testing.B) {
 		var tk Tucker2
 		if err := tk.Factorize(w, Tucker2Options{RankOut: 128, RankIn: 128, MaxIter: 10, Tol: -1}); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// The Gram-based core energies price every truncation exactly as a
+// truncated HOSVD computed by SVDs does.
+func TestHOSVDCoreEnergiesMatchTruncatedHOSVD(t *testing.T) {
+	for _, shape := range [][]int{{12, 10, 3, 3}, {7, 20, 1, 1}, {30, 4, 5}, {6, 6}} {
+		w := randomTensor(71, shape...)
+		e, err := HOSVDCoreEnergies(w)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r, c := e.Dims(); r != shape[0] || c != shape[1] {
+			t.Fatalf("%v: energies %d×%d", shape, r, c)
+		}
+		normSq := w.Norm() * w.Norm()
+		if total := mat.Sum(e); math.Abs(total-normSq) > 1e-9*normSq {
+			t.Errorf("%v: energies sum to %.12g, ‖W‖² = %.12g", shape, total, normSq)
+		}
+		for _, ranks := range [][2]int{{1, 1}, {2, 3}, {shape[0] / 2, shape[1] - 1}, {shape[0], 1}} {
+			var tk Tucker2
+			if err := tk.Factorize(w, Tucker2Options{RankOut: ranks[0], RankIn: ranks[1], HOSVDOnly: true}); err != nil {
+				t.Fatal(err)
+			}
+			rOut, rIn := tk.Ranks()
+			kept := 0.0
+			for a := 0; a < rOut; a++ {
+				for b := 0; b < rIn; b++ {
+					kept += e.At(a, b)
+				}
+			}
+			got := math.Sqrt(math.Max(0, normSq-kept) / normSq)
+			want := tk.Errors()[0]
+			if math.Abs(got-want) > 1e-9 {
+				t.Errorf("%v ranks %v: energies give error %.12g, HOSVD %.12g", shape, ranks, got, want)
+			}
 		}
 	}
 }
