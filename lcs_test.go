@@ -180,6 +180,32 @@ func TestSaveLoadLCS(t *testing.T) {
 			t.Errorf("%s: endpoints changed in the round trip", name)
 		}
 	}
+	// C.2.10: a line stores about twice the parameters, a point once.
+	ratio := func(file string) float64 {
+		saved, err := Load(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var n, base int
+		for _, v := range saved.Graph.Initializers {
+			n += v.Const.Len()
+		}
+		for _, v := range m.Graph.Initializers {
+			base += v.Const.Len()
+		}
+		return float64(n) / float64(base)
+	}
+	if r := ratio(file); r < 1.9 || r > 2 {
+		t.Errorf("LCS+L stores %.3f× the parameters, want ≈ 2×", r)
+	}
+	pm, ps, _ := lenetLCS(t, finetune.LCSUnstructured, finetune.LCSPoint)
+	pfile := filepath.Join(t.TempDir(), "lcsp.onnx")
+	if err := SaveLCS(pfile, pm, ps); err != nil {
+		t.Fatal(err)
+	}
+	if r := ratio(pfile); r != 1 {
+		t.Errorf("LCS+P stores %.3f× the parameters, want 1×", r)
+	}
 	plain, _ := Clone(m)
 	if _, err := LCSFromModel(plain); err == nil {
 		t.Error("a model without LCS metadata was accepted")

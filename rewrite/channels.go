@@ -123,7 +123,7 @@ func traceChannels(g *graph.Graph, idx *graph.Index, producer *graph.Node) chann
 				return block("its channels feed input %v of %s %s", slots, n.OpType, n.Label())
 			}
 			switch {
-			case n.OpType == "BatchNormalization":
+			case n.OpType == "BatchNormalization", n.OpType == "InstanceNormalization":
 				if reason := bnSliceable(g, idx, n, site.total); reason != "" {
 					return block("%s", reason)
 				}
@@ -258,14 +258,16 @@ func concatSite(n *graph.Node, v *graph.Value, site channelSite) (channelSite, s
 	return site, ""
 }
 
+// bnSliceable also takes InstanceNormalization (scale and bias per channel,
+// statistics per sample and channel), which LCS's structured regime uses.
 func bnSliceable(g *graph.Graph, idx *graph.Index, n *graph.Node, total int) string {
-	if len(n.Inputs) != 5 {
-		return fmt.Sprintf("BatchNormalization %s has %d inputs", n.Label(), len(n.Inputs))
+	if want := map[string]int{"BatchNormalization": 5, "InstanceNormalization": 3}[n.OpType]; len(n.Inputs) != want {
+		return fmt.Sprintf("%s %s has %d inputs", n.OpType, n.Label(), len(n.Inputs))
 	}
 	for _, v := range n.Inputs[1:] {
 		t, ok := graph.ConstTensor(g, idx, v)
 		if !ok || t.Len() != total || len(t.Dims) != 1 {
-			return fmt.Sprintf("BatchNormalization %s: parameter %s is not a constant of %d channels", n.Label(), nameOf(v), total)
+			return fmt.Sprintf("%s %s: parameter %s is not a constant of %d channels", n.OpType, n.Label(), nameOf(v), total)
 		}
 	}
 	return ""

@@ -337,8 +337,8 @@ func channelEdits(g *graph.Graph, flow channelFlow, keep []int) ([]channelEdit, 
 	}
 	for _, s := range flow.passes {
 		switch s.node.OpType {
-		case "BatchNormalization":
-			for i := 1; i <= 4; i++ {
+		case "BatchNormalization", "InstanceNormalization":
+			for i := 1; i < len(s.node.Inputs); i++ {
 				if err := slice(s, i, 0); err != nil {
 					return nil, err
 				}
