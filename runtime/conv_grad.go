@@ -7,7 +7,9 @@ import (
 )
 
 // Conv backward on the GEMM, per group and chunk of images: dW += dY·colᵀ,
-// dcol = Wᵀ·dY scattered back to dX (col2im), dB = ΣdY. Depthwise
+// dB = ΣdY, and dX either as the stride-1 convolution of dY by the flipped,
+// transposed weights (the forward's kernels, no scatter) or, for other
+// strides, dcol = Wᵀ·dY scattered back to dX (col2im). Depthwise
 // convolutions take the same path with one-row GEMMs.
 
 func init() {
@@ -56,7 +58,17 @@ func compileConvGrad(n *graph.Node, _ int64, _ kernelFunc, _ trainMode) (*gradOp
 			c.allocZero(dx[1], graph.Float32, wt.Shape...)
 		}
 		if wantX {
-			c.allocZero(dx[0], graph.Float32, x.Shape...)
+			if tw, ok := inputGradWindow(win); ok {
+				// Stride 1: dX is a convolution of dY, on the forward's kernels.
+				c.alloc(dx[0], graph.Float32, x.Shape...)
+				conv2D(c, tw, g, nb, m, ch, d, flipTransposed(c, wt.F32, g, mg, cg, win.kH*win.kW), nil, dx[0].F32, activation{}, nil)
+				wantX = false
+				if !wantW {
+					return nil
+				}
+			} else {
+				c.allocZero(dx[0], graph.Float32, x.Shape...)
+			}
 		}
 		// Images go through the GEMMs in chunks whose im2col fits the
 		// cache budget of the forward, so small images still make wide GEMMs.
@@ -88,6 +100,39 @@ func compileConvGrad(n *graph.Node, _ int64, _ kernelFunc, _ trainMode) (*gradOp
 		}
 		return nil
 	}}, nil
+}
+
+// inputGradWindow is the window of dX = conv(dY, flipTransposed(W)) for a
+// stride-1 convolution with window w: the kernel reversed and the padding
+// complemented to the kernel's extent, so each input pixel gathers the
+// output gradients of every window that read it.
+func inputGradWindow(w window) (window, bool) {
+	eh, ew := (w.kH-1)*w.dH, (w.kW-1)*w.dW
+	t := window{inH: w.outH, inW: w.outW, kH: w.kH, kW: w.kW, sH: 1, sW: 1, dH: w.dH, dW: w.dW,
+		padT: eh - w.padT, padL: ew - w.padL, padB: eh - w.padB, padR: ew - w.padR,
+		outH: w.inH, outW: w.inW, spatialRank: w.spatialRank}
+	ok := w.sH == 1 && w.sW == 1 && t.padT >= 0 && t.padL >= 0 && t.padB >= 0 && t.padR >= 0 &&
+		t.inH+t.padT+t.padB-eh == t.outH && t.inW+t.padL+t.padR-ew == t.outW
+	return t, ok
+}
+
+// flipTransposed lays out the weights [g·mg, cg, taps] of a grouped
+// convolution as those of its transpose, [g·cg, mg, taps] with the taps
+// reversed, in a temporary buffer.
+func flipTransposed(c *execContext, wt []float32, g, mg, cg, taps int) []float32 {
+	out := c.tempF32(len(wt))
+	for gi := 0; gi < g; gi++ {
+		for o := 0; o < mg; o++ {
+			for ci := 0; ci < cg; ci++ {
+				src := wt[((gi*mg+o)*cg+ci)*taps:][:taps]
+				dst := out[((gi*cg+ci)*mg+o)*taps:][:taps]
+				for k, v := range src {
+					dst[taps-1-k] = v
+				}
+			}
+		}
+	}
+	return out
 }
 
 // col2imStrided adds the im2col rows (ci, ki, kj) of one image, each outHW
