@@ -68,6 +68,38 @@ func ExampleCompress() {
 	// model: 61706 → 15374 params
 }
 
+// Plan says what Compress would do, without changing the model; the plan
+// (JSON as compress --write-plan writes it) can be edited and applied.
+func ExamplePlan() {
+	path, _ := testmodels.BundledLeNetPath()
+	m, err := onnxcompress.Load(path)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	plan, err := onnxcompress.Plan(context.Background(), m, onnxcompress.CompressOptions{
+		Options: onnxcompress.Options{Method: "svd", Target: onnxcompress.Target{Ratio: 0.25}}})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	for _, p := range plan {
+		fmt.Println(p.Layer, p.Method, p.Describe())
+	}
+	plan[0].Ranks = []int{20} // keep more of fc1
+	res, err := onnxcompress.Compress(context.Background(), m, onnxcompress.CompressOptions{
+		Options: onnxcompress.Options{Plan: plan}})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println("params:", res.Report.After.Params)
+	// Output:
+	// /fc1/Gemm svd form matrix, ranks [12]
+	// /fc2/Gemm svd form matrix, ranks [27]
+	// params: 19534
+}
+
 // Diff pairs the nodes of two models and compares their outputs on random
 // probes: here the bundled LeNet against its SVD-compressed self.
 func ExampleDiff() {

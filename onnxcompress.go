@@ -223,6 +223,33 @@ func Compress(ctx context.Context, m *graph.Model, opts CompressOptions) (*Compr
 	return res, nil
 }
 
+// Plan is the method and settings Compress chose for each layer it
+// rewrote: given back as Options.Plan, it reproduces the same model.
+func (r *CompressResult) Plan() []LayerPlan {
+	plans := []LayerPlan{}
+	for _, l := range r.Report.Rewritten() {
+		plans = append(plans, LayerPlan{Layer: l.Layer, Method: l.Method, Form: l.Form, Ranks: l.Ranks,
+			Chain: l.Chain, Keep: l.Keep, Bits: l.Bits})
+	}
+	return plans
+}
+
+// Plan chooses each layer's method and settings as Compress would, leaving
+// m as it is (it compresses a copy): a plan to review, edit and apply with
+// Options.Plan.
+func Plan(ctx context.Context, m *Model, opts CompressOptions) ([]LayerPlan, error) {
+	c, err := Clone(m)
+	if err != nil {
+		return nil, err
+	}
+	opts.Probes = 0
+	res, err := Compress(ctx, c, opts)
+	if err != nil {
+		return nil, err
+	}
+	return res.Plan(), nil
+}
+
 // The compression vocabulary, from package rewrite.
 type (
 	// Options say what Compress rewrites and how far.

@@ -113,7 +113,7 @@ func runCompress(c *cli.Context) error {
 		return err
 	}
 	if p := c.String("write-plan"); p != "" {
-		if err := writeJSONFile(p, planOf(rep)); err != nil {
+		if err := writeJSONFile(p, done.Plan()); err != nil {
 			return err
 		}
 	}
@@ -193,15 +193,6 @@ func compressOptions(c *cli.Context) (onnxcompress.Options, error) {
 		opts.Target.Energy = e
 	}
 	return opts, nil
-}
-
-func planOf(rep *onnxcompress.Report) []onnxcompress.LayerPlan {
-	plans := []onnxcompress.LayerPlan{}
-	for _, l := range rep.Rewritten() {
-		plans = append(plans, onnxcompress.LayerPlan{Layer: l.Layer, Method: l.Method, Form: l.Form, Ranks: l.Ranks,
-			Chain: l.Chain, Keep: l.Keep, Bits: l.Bits})
-	}
-	return plans
 }
 
 // writeJSONFile writes v atomically: a temp file beside path, then rename.

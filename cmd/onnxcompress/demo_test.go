@@ -28,10 +28,17 @@ func TestDemoRunsThePipeline(t *testing.T) {
 		if !strings.Contains(row, "yes") {
 			t.Errorf("%s row not ORT-checked: %q\n%s", method, row, stdout)
 		}
-		for _, ext := range []string{".onnx", ".html"} {
-			if _, err := os.Stat(filepath.Join(dir, "lenet5."+method+ext)); err != nil {
-				t.Error(err)
-			}
+		if _, err := os.Stat(filepath.Join(dir, "lenet5."+method+".onnx")); err != nil {
+			t.Error(err)
+		}
+		page, err := os.ReadFile(filepath.Join(dir, "lenet5."+method+".html"))
+		if err != nil {
+			t.Error(err)
+			continue
+		}
+		// The diff report of the method's model: a table and charts.
+		if !strings.Contains(string(page), `id="changes"`) || !strings.Contains(string(page), "<svg") {
+			t.Errorf("%s report has no table or charts", method)
 		}
 	}
 }
