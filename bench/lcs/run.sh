@@ -37,7 +37,7 @@ echo "== export the family and the adaptive graph"
 echo "== re-score each exported file (eval, 10k test images)"
 for f in "$OUT/$NAME.family"/*.onnx; do
 	printf '%s ' "$(basename "$f")"
-	"$BIN" eval "$f" --data "$DATA" --mean 0.286 --std 0.353 --json --quiet 2>/dev/null | grep '"accuracy"'
+	"$BIN" eval "$f" --data "$DATA" --mean 0.286 --std 0.353 --json 2>/dev/null | grep '"accuracy"'
 done
 
 echo "== every member in ONNX Runtime vs this runtime"
