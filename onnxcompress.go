@@ -6,7 +6,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/onnxcompress/onnxcompress/finetune/dataset"
 	"github.com/onnxcompress/onnxcompress/graph"
 	"github.com/onnxcompress/onnxcompress/onnx"
 	"github.com/onnxcompress/onnxcompress/rewrite"
@@ -26,16 +25,16 @@ type (
 
 // Load reads an ONNX model; external data is resolved inside its folder.
 // Malformed input gives an error matching onnx.ErrBadInput.
-func Load(path string) (*graph.Model, error) { return onnx.Read(path) }
+func Load(path string) (*Model, error) { return onnx.Read(path) }
 
 // Save writes m atomically (temp file, then rename): a failed write leaves
 // any existing file untouched.
-func Save(path string, m *graph.Model, opts ...onnx.Option) error {
+func Save(path string, m *Model, opts ...onnx.Option) error {
 	return onnx.Write(path, m, opts...)
 }
 
 // Clone returns an independent copy of m (through the codec, so it is exact).
-func Clone(m *graph.Model) (*graph.Model, error) {
+func Clone(m *Model) (*Model, error) {
 	data, err := onnx.Encode(m)
 	if err != nil {
 		return nil, err
@@ -45,7 +44,7 @@ func Clone(m *graph.Model) (*graph.Model, error) {
 
 // InputShapes completes the given shapes with m's declared ones, unknown
 // dimensions set to 1. The empty name stands for a model's only input.
-func InputShapes(m *graph.Model, given map[string]graph.Shape) (map[string]graph.Shape, error) {
+func InputShapes(m *Model, given map[string]Shape) (map[string]Shape, error) {
 	if s, ok := given[""]; ok {
 		ins := graph.RealInputs(m.Graph)
 		if len(ins) != 1 {
@@ -114,7 +113,7 @@ type InspectReport struct {
 
 // Inspect infers shapes at the given input shapes (see InputShapes) and
 // counts each weighted layer's parameters and multiply-adds.
-func Inspect(m *graph.Model, shapes map[string]graph.Shape) (*InspectReport, error) {
+func Inspect(m *Model, shapes map[string]Shape) (*InspectReport, error) {
 	shapes, err := InputShapes(m, shapes)
 	if err != nil {
 		return nil, err
@@ -182,7 +181,7 @@ type CompressResult struct {
 // Compress rewrites m in place as opts say and, with Probes > 0, measures
 // the output error against the model as it was. ctx cancels between layers;
 // opts.Progress reports each layer.
-func Compress(ctx context.Context, m *graph.Model, opts CompressOptions) (*CompressResult, error) {
+func Compress(ctx context.Context, m *Model, opts CompressOptions) (*CompressResult, error) {
 	var orig *graph.Model
 	if opts.Probes > 0 {
 		var err error
@@ -274,7 +273,7 @@ func MethodNames() []string { return rewrite.MethodNames() }
 
 // CalibrationBatches cuts the first samples of d (in order) into batches
 // for Options.Calibration, fed to m's single real input.
-func CalibrationBatches(m *graph.Model, d *dataset.Dataset, samples, batch int) ([]map[string]*runtime.Tensor, error) {
+func CalibrationBatches(m *Model, d *Dataset, samples, batch int) ([]map[string]*runtime.Tensor, error) {
 	ins := graph.RealInputs(m.Graph)
 	if len(ins) != 1 {
 		return nil, fmt.Errorf("calibration data feeds one input; the model has %d", len(ins))
