@@ -209,3 +209,13 @@ func TestProgressBarRedrawsOneLine(t *testing.T) {
 		t.Fatalf("plain output within %v: %q", plainEvery, got)
 	}
 }
+
+// Trouble while working, not with the input (here: the output folder is
+// missing), is exit 1, still in one line naming the file.
+func TestFailureWhileWorkingIsExit1(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "missing-folder", "small.onnx")
+	_, stderr, code := runCLI(t, "compress", bundledLeNet(t), "-o", out, "--method", "svd", "--ratio", "0.5", "-q")
+	if code != exitFailure || strings.Count(strings.TrimSpace(stderr), "\n") != 0 || !strings.Contains(stderr, "missing-folder") {
+		t.Fatalf("exit %d, stderr %q: want 1 and one line naming the file", code, stderr)
+	}
+}
