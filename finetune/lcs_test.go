@@ -459,3 +459,24 @@ func TestRunLCSRejects(t *testing.T) {
 		}
 	}
 }
+
+// Same data, options and seed give bit-identical subspaces.
+func TestRunLCSDeterministic(t *testing.T) {
+	run := func() *LCSSubspace {
+		student, teacher := lcsMLP(10), lcsMLP(10)
+		tensors, _ := LCSLayout(student, LCSUnstructured, LCSLine)
+		res, err := RunLCS(context.Background(), student, teacher, lcsData(200), nil, LCSOptions{
+			Options: Options{Epochs: 2, Batch: 25, LR: 1e-2, Seed: 4, Threads: 2}, Mode: LCSUnstructured, Subspace: LCSLine,
+			Tensors: tensors, WarmupFraction: 0.3})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res.Subspace
+	}
+	a, b := run(), run()
+	for name, w := range a.End1 {
+		if !slices.Equal(w, b.End1[name]) || !slices.Equal(a.End0[name], b.End0[name]) {
+			t.Errorf("%s differs between two runs", name)
+		}
+	}
+}
