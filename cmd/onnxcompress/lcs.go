@@ -204,6 +204,9 @@ func runLCSCompress(c *cli.Context) error {
 		return withPath(path, err)
 	}
 	rep.Steps, rep.Interrupted, rep.Seconds = res.Steps, res.Interrupted, time.Since(start).Seconds()
+	if sub == finetune.LCSLine && len(res.Subspace.End0) == 0 && talk {
+		fmt.Fprintln(out, "note: no tensor is a line (structured LCS+L puts lines on norm parameters only; the model has none), so this is LCS+P")
+	}
 	if err := onnxcompress.SaveLCS(rep.Output, student, res.Subspace); err != nil {
 		return err
 	}
