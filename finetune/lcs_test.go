@@ -480,3 +480,66 @@ func TestRunLCSDeterministic(t *testing.T) {
 		}
 	}
 }
+
+// Sampling rules and warm-up of lcs.md B.3 (total 100 steps, warm-up 80).
+func TestLCSSampling(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 1))
+	m := lcsMLP(11)
+	// Unstructured LCS+P: dense through the warm-up, then k ~ U(0.025, 1).
+	p := lcsSubspaceOf(t, m, LCSUnstructured, LCSPoint)
+	for step := 0; step < 100; step++ {
+		d := p.sample(rng, step, 100, 0.8)
+		if len(d) != 1 || d[0].alpha != 1 || (step < 80) != (d[0].keep == 1) || d[0].keep < lcsMinKeep {
+			t.Fatalf("point step %d: %+v", step, d)
+		}
+	}
+	// Unstructured LCS+L: half the draws at an end; k anneals from 1 to α.
+	l := lcsSubspaceOf(t, m, LCSUnstructured, LCSLine)
+	ends := 0
+	for step := 0; step < 2000; step++ {
+		d := l.sample(rng, step%100, 100, 0.8)[0]
+		if d.alpha == lcsMinKeep || d.alpha == 1 {
+			ends++
+		}
+		want := d.alpha + (1-d.alpha)*math.Max(0, 1-float64(step%100)/80)
+		if math.Abs(d.keep-want) > 1e-12 || d.alpha < lcsMinKeep || d.alpha > 1 {
+			t.Fatalf("line step %d: α %g keep %g, want keep %g", step%100, d.alpha, d.keep, want)
+		}
+	}
+	if ends < 900 || ends > 1100 {
+		t.Errorf("%d of 2000 draws at an end, want about half", ends)
+	}
+	// Structured: the sandwich rule, widths 0.25 and 1 plus two random.
+	s := lcsSubspaceOf(t, m, LCSStructured, LCSLine)
+	d := s.sample(rng, 3, 100, 0.8)
+	if len(d) != 4 || d[0].width != lcsMinWidth || d[1].width != 1 || d[2].width < lcsMinWidth || d[3].width > 1 {
+		t.Errorf("sandwich: %+v", d)
+	}
+	// Quantized LCS+P: 8 bits in warm-up, then each layer its own width.
+	q := lcsSubspaceOf(t, m, LCSQuantized, LCSPoint)
+	differ := false
+	for step := 0; step < 100; step++ {
+		bits := q.sample(rng, step, 100, 0.8)[0].bits
+		if len(bits) != 1 { // only fc2 is quantized in the three-layer MLP
+			t.Fatalf("step %d: bits %v", step, bits)
+		}
+		for _, b := range bits {
+			if step < 80 && b != 8 || b < 3 || b > 8 {
+				t.Fatalf("step %d: %d bits", step, b)
+			}
+			differ = differ || b != 8
+		}
+	}
+	if !differ {
+		t.Error("no random bit width after the warm-up")
+	}
+	// Quantized LCS+L: α ∈ {1/6, …, 1} and b = 2 + 6α from step 0.
+	ql := lcsSubspaceOf(t, m, LCSQuantized, LCSLine)
+	for step := 0; step < 50; step++ {
+		d := ql.sample(rng, step, 100, 0.8)[0]
+		k := math.Round(d.alpha * 6)
+		if k < 1 || k > 6 || d.alpha != k/6 || d.bits["fc2.w"] != 2+int(k) {
+			t.Fatalf("step %d: α %g bits %v", step, d.alpha, d.bits)
+		}
+	}
+}
