@@ -45,14 +45,16 @@ type demoRow struct {
 	Method string `json:"method"`
 	Params int64  `json:"params"`
 	MACs   int64  `json:"macs"`
-	// Before and After are top-1 accuracy before and after fine-tuning.
-	Before  float64 `json:"top1_compressed"`
-	After   float64 `json:"top1_finetuned"`
-	ORT     string  `json:"ort_checked"`
-	Model   string  `json:"model,omitempty"`
-	Report  string  `json:"report,omitempty"`
-	Trouble string  `json:"trouble,omitempty"`
-	Seconds float64 `json:"seconds"`
+	// Before and After are top-1 accuracy before and after fine-tuning;
+	// After is absent when the model could not be fine-tuned (int8
+	// weights: the runtime does not train through DequantizeLinear).
+	Before  float64  `json:"top1_compressed"`
+	After   *float64 `json:"top1_finetuned,omitempty"`
+	ORT     string   `json:"ort_checked"`
+	Model   string   `json:"model,omitempty"`
+	Report  string   `json:"report,omitempty"`
+	Trouble string   `json:"trouble,omitempty"`
+	Seconds float64  `json:"seconds"`
 }
 
 // demoResult is the whole demo table.
@@ -132,14 +134,22 @@ func runDemo(c *cli.Context) error {
 			break
 		}
 		row := demoMethod(ctx, data, method, res.Ratio, res.Steps)
-		logf("%-7s params %6d  top-1 %.2f%% → %.2f%%  ORT %s  (%.1f s)%s", row.Method, row.Params,
-			100*row.Before, 100*row.After, row.ORT, row.Seconds, troubleText(row))
+		logf("%-7s params %6d  top-1 %.2f%% → %s  ORT %s  (%.1f s)%s", row.Method, row.Params,
+			100*row.Before, row.finetuned(), row.ORT, row.Seconds, troubleText(row))
 		res.Methods = append(res.Methods, row)
 	}
 	if c.Bool("json") {
 		return writeJSON(c.App.Writer, res)
 	}
 	return res.printTable(c.App.Writer)
+}
+
+// finetuned is the fine-tuned accuracy as the table shows it.
+func (r demoRow) finetuned() string {
+	if r.After == nil {
+		return "n/a"
+	}
+	return fmt.Sprintf("%.2f%%", 100**r.After)
 }
 
 func troubleText(r demoRow) string {
@@ -176,7 +186,7 @@ func demoMethod(ctx context.Context, data demoData, method string, ratio float64
 		row.Trouble = "eval: " + err.Error()
 		return row
 	}
-	row.Before, row.After = before.Accuracy, before.Accuracy
+	row.Before = before.Accuracy
 	if steps > 0 {
 		_, err := onnxcompress.Finetune(ctx, student, data.teacher, data.train, nil, onnxcompress.FinetuneOptions{
 			MaxSteps: steps, Batch: 64, LR: 1e-3, Optimizer: "adam", Seed: 1,
@@ -184,7 +194,7 @@ func demoMethod(ctx context.Context, data demoData, method string, ratio float64
 		if err != nil {
 			row.Trouble = "fine-tune: " + err.Error()
 		} else if after, err := onnxcompress.Evaluate(ctx, student, data.test, data.evalOpts); err == nil {
-			row.After = after.Accuracy
+			row.After = &after.Accuracy
 		}
 	}
 	row.Model = filepath.Join(data.out, "lenet5."+method+".onnx")
@@ -268,12 +278,17 @@ func (r demoResult) printTable(w io.Writer) error {
 			fmt.Fprintf(tw, "%s\t-\t-\t-\t-\t-\t%.1f\t%s\n", m.Method, m.Seconds, m.Trouble)
 			continue
 		}
-		fmt.Fprintf(tw, "%s\t%d (%.0f%%)\t%d (%.0f%%)\t%.2f%%\t%.2f%%\t%s\t%.1f\t\n", m.Method,
+		fmt.Fprintf(tw, "%s\t%d (%.0f%%)\t%d (%.0f%%)\t%.2f%%\t%s\t%s\t%.1f\t\n", m.Method,
 			m.Params, 100*float64(m.Params)/float64(r.Params), m.MACs, 100*float64(m.MACs)/float64(r.MACs),
-			100*m.Before, 100*m.After, m.ORT, m.Seconds)
+			100*m.Before, m.finetuned(), m.ORT, m.Seconds)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
+	}
+	for _, m := range r.Methods {
+		if m.Model != "" && m.Trouble != "" {
+			fmt.Fprintf(w, "%s: %s\n", m.Method, m.Trouble)
+		}
 	}
 	fmt.Fprintf(w, "\nmodels and HTML diff reports (one per method) are in %s/\n", r.Output)
 	return nil
