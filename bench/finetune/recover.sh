@@ -1,12 +1,19 @@
 #!/bin/sh
-# Accuracy recovery by distillation, per method: the bundled LeNet compressed
-# to at most 25% of its parameters, fine-tuned for at most 2 epochs of KD from
-# the original, Fashion-MNIST test top-1 before and after. Tucker only takes
-# convolutions, which hold 4% of LeNet's weights, so its row compresses the
-# convolutions by Tucker-2 (to half) and the fully connected layers by SVD
-# (to RATIO less 3 points) to reach the same budget.
-# Usage: bench/finetune/recover.sh [METHOD...]   (default: tucker svd debut)
-# Env: EPOCHS (2), RATIO (0.25), THREADS (1), EXTRA (more finetune flags).
+# Accuracy recovery by distillation, per method, on the bundled models:
+#   lenet:    LeNet-5 compressed to at most 25% of its parameters (tucker, svd,
+#             debut). Tucker only takes convolutions, which hold 4% of
+#             LeNet's weights, so its row compresses the convolutions by
+#             Tucker-2 (to half) and the fully connected layers by SVD (to
+#             RATIO less 3 points) to reach the same budget.
+#   resnet20: ResNet-20 at no more than 50% of its multiply-adds (tucker
+#             --macs-ratio 0.5; hinge --ratio 0.5, which leaves 49.7% of the
+#             MACs, until hinge plans for a MAC budget).
+# Each is fine-tuned for EPOCHS epochs of KD from the original with the
+# finetune command's defaults (plus EXTRA), then scored on the Fashion-MNIST
+# test split by `eval` and, on the written file, by ONNX Runtime.
+# Usage: bench/finetune/recover.sh [lenet|resnet20] [METHOD...]
+# Env: EPOCHS (2), RATIO (0.25), THREADS (1), EXTRA (more finetune flags),
+#      KEEP (a folder to keep the models and logs in).
 set -eu
 cd "$(dirname "$0")/../.."
 DATA=/usr/share/datasets/fashion-mnist
@@ -14,34 +21,44 @@ NORM="--mean 0.286 --std 0.353"
 EPOCHS=${EPOCHS:-2}
 RATIO=${RATIO:-0.25}
 THREADS=${THREADS:-1}
-[ $# -eq 0 ] && set -- tucker svd debut
-bin=$(mktemp -d)
-trap 'rm -rf "$bin"' EXIT
+model=${1:-lenet}
+[ $# -gt 0 ] && shift
+case $model in
+lenet) orig=testmodels/fmnist/lenet5.onnx; [ $# -eq 0 ] && set -- tucker svd debut ;;
+resnet20) orig=testmodels/fmnist/resnet20.onnx; [ $# -eq 0 ] && set -- tucker hinge ;;
+*) echo "unknown model $model (want lenet or resnet20)" >&2; exit 2 ;;
+esac
+bin=${KEEP:-$(mktemp -d)}
+mkdir -p "$bin"
+[ -z "${KEEP:-}" ] && trap 'rm -rf "$bin"' EXIT
 go build -o "$bin/onnxcompress" ./cmd/onnxcompress
 oc="$bin/onnxcompress"
-orig=testmodels/fmnist/lenet5.onnx
 acc() { "$oc" eval "$1" --data "$DATA" $NORM --json | awk -F'[:,]' '/"accuracy"/ { printf "%.2f", 100 * $2 }'; }
+ort() { node bench/finetune/ort_eval.js "$1" "$DATA" 0.286 0.353 | awk -F'[:,}]' '{ printf "%.2f", 100 * $6 }'; }
+total() { "$oc" inspect "$1" --json | awk -F'[:,]' -v k="\"$2\"" '$1 ~ k { v = $2 } END { print v }'; }
 base=$(acc "$orig")
-printf '%-8s %8s %10s %10s %10s %8s\n' method params original before after seconds
+p0=$(total "$orig" params) m0=$(total "$orig" macs)
+printf '%-9s %-8s %7s %7s %9s %8s %8s %8s %8s\n' model method params MACs original before after "after-ORT" seconds
 for m in "$@"; do
-	small="$bin/$m.onnx"
-	tuned="$bin/$m.tuned.onnx"
-	case $m in
-	tucker)
+	small="$bin/$model.$m.onnx"
+	tuned="$bin/$model.$m.tuned.onnx"
+	case $model.$m in
+	lenet.tucker)
 		"$oc" compress "$orig" -o "$bin/$m.conv.onnx" --method tucker --ops Conv --ratio 0.5 --quiet
 		"$oc" compress "$bin/$m.conv.onnx" -o "$small" --method svd --ops Gemm \
 			--ratio "$(echo "$RATIO" | awk '{ print $1 - 0.03 }')" --quiet
 		;;
-	*)
-		"$oc" compress "$orig" -o "$small" --method "$m" --ratio "$RATIO" --quiet
-		;;
+	lenet.*) "$oc" compress "$orig" -o "$small" --method "$m" --ratio "$RATIO" --quiet ;;
+	resnet20.hinge) "$oc" compress "$orig" -o "$small" --method hinge --ratio 0.5 --quiet ;;
+	resnet20.*) "$oc" compress "$orig" -o "$small" --method "$m" --macs-ratio 0.5 --quiet ;;
 	esac
-	share=$("$oc" inspect "$small" --json | awk -F'[:,]' '/"params"/ { p = $2 } END { print p }')
+	p=$(total "$small" params) mac=$(total "$small" macs)
 	before=$(acc "$small")
 	start=$(date +%s)
 	"$oc" finetune "$small" -o "$tuned" --teacher "$orig" --data "$DATA" $NORM \
-		--epochs "$EPOCHS" --threads "$THREADS" --seed 1 ${EXTRA:-} >"$bin/$m.log"
-	secs=$(( $(date +%s) - start ))
-	after=$(acc "$tuned")
-	printf '%-8s %8s %9s%% %9s%% %9s%% %8d\n' "$m" "$share" "$base" "$before" "$after" "$secs"
+		--epochs "$EPOCHS" --threads "$THREADS" --seed 1 ${EXTRA:-} >"$bin/$model.$m.log" 2>&1
+	secs=$(($(date +%s) - start))
+	printf '%-9s %-8s %6.1f%% %6.1f%% %8s%% %7s%% %7s%% %7s%% %8d\n' "$model" "$m" \
+		"$(echo "$p $p0" | awk '{ print 100 * $1 / $2 }')" "$(echo "$mac $m0" | awk '{ print 100 * $1 / $2 }')" \
+		"$base" "$before" "$(acc "$tuned")" "$(ort "$tuned")" "$secs"
 done
