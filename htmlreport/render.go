@@ -319,6 +319,7 @@ th,td{border-bottom:1px solid #e2e8f0;padding:4px 6px;text-align:left;vertical-a
 th{background:#f7fafc}
 #graph-changes code{word-break:break-all}
 td.num{text-align:right;white-space:nowrap}
+td.tag{white-space:nowrap;overflow-wrap:normal}
 tr.unchanged td{color:#718096}
 tr.modified td:first-child{color:#975a16;font-weight:600}
 tr.replaced td:first-child{color:#2b6cb0;font-weight:600}
@@ -343,7 +344,7 @@ svg .op{font-size:13px;font-weight:600}svg .nm{font-size:10.5px;fill:#4a5568}
 <div class="card"><span>MACs per sample</span><b>{{.Doc.Structure.Before.MACs}} → {{.Doc.Structure.After.MACs}}</b><span>{{pct .Doc.MACsRatio}} of before</span></div>
 <div class="card"><span>weighted layers</span><b>{{.Doc.Structure.Before.Layers}} → {{.Doc.Structure.After.Layers}}</b><span>{{range .Counts}}{{.Count}} {{.Kind}} {{end}}</span></div>
 {{with .Numeric}}
-<div class="card"><span>output rel. L2 ({{.Source}}, {{.Samples}} samples)</span><b>{{g4 .RelL2}}</b><span>max abs {{g4 .MaxAbs}}, tol {{.Tol}}</span></div>
+<div class="card"><span>output rel. L2 ({{.Source}}, {{.Samples}} sample{{if ne .Samples 1}}s{{end}})</span><b>{{g4 .RelL2}}</b><span>max abs {{g4 .MaxAbs}}, tol {{.Tol}}</span></div>
 <div class="card"><span>top-1 agreement</span><b>{{pctp .Top1Agreement}}</b>{{if .AccuracyA}}<span>accuracy {{pctp .AccuracyA}} → {{pctp .AccuracyB}}</span>{{end}}</div>
 {{end}}
 </div>
@@ -360,7 +361,7 @@ svg .op{font-size:13px;font-weight:600}svg .nm{font-size:10.5px;fill:#4a5568}
 <h2>Changes</h2>
 <table id="changes">
 <tr><th>kind</th><th>match</th><th>old</th><th>new</th><th>params</th><th>MACs</th><th>rel. L2 at output</th><th>notes</th></tr>
-{{range .Rows}}<tr class="{{.Kind}}"><td>{{.Kind}}</td><td>{{.Match}}</td><td>{{.Old}}</td><td>{{.New}}</td><td class="num">{{.Params}}</td><td class="num">{{.MACs}}</td><td class="num">{{.Error}}</td><td>{{.Notes}}</td></tr>
+{{range .Rows}}<tr class="{{.Kind}}"><td class="tag">{{.Kind}}</td><td class="tag">{{.Match}}</td><td>{{.Old}}</td><td>{{.New}}</td><td class="num">{{.Params}}</td><td class="num">{{.MACs}}</td><td class="num">{{.Error}}</td><td>{{.Notes}}</td></tr>
 {{end}}</table>
 
 {{if .Doc.Structure.GraphChanges}}<h2>Model-level changes</h2>
