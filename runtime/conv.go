@@ -202,11 +202,24 @@ func compileConvAct(n *graph.Node, _ int64, act activation) (kernelFunc, error) 
 		if bias != nil {
 			b = bias.F32
 		}
+		pk, _ := c.backend.(packedGEMM)
+		if useWinograd(win, g, cg, m/g, pk) {
+			var u [][]float32
+			if c.isConstant(1) {
+				if cache.from != &wt.F32[0] || cache.backend != c.backend || cache.winograd == nil {
+					cache.from, cache.backend, cache.groups = &wt.F32[0], c.backend, nil
+					cache.winograd = winogradWeights(wt.F32, m, ch, packsPanels(pk))
+				}
+				u = cache.winograd
+			}
+			convWinograd(c, win, nb, ch, m, x.F32, wt.F32, b, out[0].F32, act, u)
+			return nil
+		}
 		var packedW [][]float32
-		if pk, ok := c.backend.(packedGEMM); ok && pk.packedPanelWidth() > 0 && c.isConstant(1) {
+		if pk != nil && pk.packedPanelWidth() > 0 && c.isConstant(1) {
 			// Constant weights: pack each group's once per session.
-			if cache.from != &wt.F32[0] || cache.backend != c.backend {
-				cache.from, cache.backend, cache.groups = &wt.F32[0], c.backend, nil
+			if cache.from != &wt.F32[0] || cache.backend != c.backend || cache.groups == nil {
+				cache.from, cache.backend, cache.groups, cache.winograd = &wt.F32[0], c.backend, nil, nil
 				kk := cg * shapeSize(wt.Shape[2:])
 				mg := m / g
 				for gi := 0; gi < g; gi++ {
@@ -225,6 +238,8 @@ type packedWeights struct {
 	from    *float32
 	backend Backend
 	groups  [][]float32
+	// winograd holds the transformed weights of the Winograd path instead.
+	winograd [][]float32
 }
 
 // convChunkBytes bounds the im2col buffer of one GEMM so it stays in the

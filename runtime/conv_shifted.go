@@ -1,29 +1,65 @@
 package runtime
 
-// Stride-1 convolution without im2col. Copy the input into a zero-padded
-// buffer whose rows are wp = padded width long, and number the output
-// positions in that row length too (q = oh·wp + ow, the last kW-1 columns of
-// each row being discarded). Kernel tap (ci, ki, kj) then reads, for output
-// positions q…q+31, the 32 contiguous floats at ci·planeP + ki·dH·wp +
-// kj·dW + q of the padded buffer: the GEMM's right-hand matrix exists
-// already, each row a shifted view of the input, and the micro-kernel reads
-// it in place through a table of row offsets. This saves writing and
-// re-reading the K-times-larger im2col matrix, which cost as much as the
-// multiplications on ResNet's 3×3 convolutions.
+// Convolution without im2col. Copy the input into a zero-padded buffer and
+// number the output positions by that buffer's row length wp (q = oh·wp +
+// ow, the columns past outW of each row being discarded). With stride 1,
+// kernel tap (ci, ki, kj) reads, for output positions q…q+31, the 32
+// contiguous floats at ci·planeP + ki·dH·wp + kj·dW + q of the buffer: the
+// GEMM's right-hand matrix exists already, each row a shifted view of the
+// input, and the micro-kernel reads it in place through a table of row
+// offsets. This saves writing and re-reading the K-times-larger im2col
+// matrix, which cost as much as the multiplications on ResNet's 3×3
+// convolutions.
+//
+// Stride s becomes stride 1 on the s×s phases of the padded input (phase
+// (a, b) holds rows a, a+s, … and columns b, b+s, …): tap row ki·dH = u·s + a
+// reads phase row oh+u, so every tap again reads a contiguous run, of the
+// phase its offsets select. Only the phases some tap reads are built.
 
 // shiftedPenalty is how many rows of a GEMM writing one im2col element costs:
 // im2col wins only when the discarded columns of the shifted layout waste
 // more than that (small images with wide kernels, e.g. LeNet's second conv).
 const shiftedPenalty = 24
 
+// shiftedGeometry is the phase layout of the shifted convolution.
+type shiftedGeometry struct {
+	hp, wp   int   // one phase plane
+	slot     []int // phase a·sW+b → its index among the built phases, or -1
+	phases   int
+	maxShift int // largest column shift of a tap within its phase
+}
+
+func newShiftedGeometry(w window) shiftedGeometry {
+	g := shiftedGeometry{
+		hp:   ceilDiv(w.inH+w.padT+w.padB, w.sH),
+		wp:   ceilDiv(w.inW+w.padL+w.padR, w.sW),
+		slot: make([]int, w.sH*w.sW),
+	}
+	used := make([]bool, w.sH*w.sW)
+	for ki := 0; ki < w.kH; ki++ {
+		for kj := 0; kj < w.kW; kj++ {
+			used[(ki*w.dH%w.sH)*w.sW+kj*w.dW%w.sW] = true
+			g.maxShift = max(g.maxShift, kj*w.dW/w.sW)
+		}
+	}
+	for i, u := range used {
+		g.slot[i] = -1
+		if u {
+			g.slot[i] = g.phases
+			g.phases++
+		}
+	}
+	return g
+}
+
 // useShiftedConv reports whether the shifted layout beats im2col for this
-// window: stride 1, the backend's micro-kernel available, and fewer
-// multiply-adds wasted than im2col's copy costs.
+// window: the backend's micro-kernel available, and fewer multiply-adds
+// wasted than im2col's copy costs.
 func useShiftedConv(w window, nb, mg int, packed packedGEMM) bool {
-	if packed == nil || packed.packedPanelWidth() != kernelCols || w.sH != 1 || w.sW != 1 {
+	if packed == nil || packed.packedPanelWidth() != kernelCols {
 		return false
 	}
-	wp := w.inW + w.padL + w.padR
+	wp := ceilDiv(w.inW+w.padL+w.padR, w.sW)
 	shifted := nb * ceilDiv(w.outH*wp, kernelCols)
 	im2col := ceilDiv(nb*w.outH*w.outW, kernelCols)
 	rows := ceilDiv(mg, kernelRows) * kernelRows
@@ -37,20 +73,22 @@ func convShifted(c *execContext, w window, group, nb, ch, m int, x, wt, bias, y 
 	cg, mg := ch/group, m/group
 	inHW, outHW := w.inH*w.inW, w.outH*w.outW
 	kk := cg * w.kH * w.kW
-	hp, wp := w.inH+w.padT+w.padB, w.inW+w.padL+w.padR
+	geo := newShiftedGeometry(w)
+	hp, wp := geo.hp, geo.wp
 	planeP := hp * wp
 	panelsN := ceilDiv(w.outH*wp, kernelCols)
 	panelsM := ceilDiv(mg, kernelRows)
 	ldc := panelsN * kernelCols
 	// The last panel runs past the last output position by up to 31
-	// columns, and a row's last taps past the row by (kW-1)·dW.
-	xpad := c.tempF32(cg*planeP + kernelCols + (w.kW-1)*w.dW)
+	// columns, and a row's last taps past the row by maxShift.
+	xpad := c.tempF32(geo.phases*cg*planeP + kernelCols + geo.maxShift)
 	tmp := c.tempF32(panelsM * kernelRows * ldc)
 	offs := c.tempI64(kk)
 	for r := range offs {
 		ci, tap := r/(w.kH*w.kW), r%(w.kH*w.kW)
-		ki, kj := tap/w.kW, tap%w.kW
-		offs[r] = int64(4 * (ci*planeP + ki*w.dH*wp + kj*w.dW))
+		rowShift, colShift := tap/w.kW*w.dH, tap%w.kW*w.dW
+		phase := geo.slot[(rowShift%w.sH)*w.sW+colShift%w.sW]
+		offs[r] = int64(4 * ((phase*cg+ci)*planeP + rowShift/w.sH*wp + colShift/w.sW))
 	}
 	clear(xpad)
 	aps := make([][]float32, group)
@@ -63,12 +101,7 @@ func convShifted(c *execContext, w window, group, nb, ch, m int, x, wt, bias, y 
 	}
 	for n := 0; n < nb; n++ {
 		for g := 0; g < group; g++ {
-			src := x[(n*ch+g*cg)*inHW:][:cg*inHW]
-			for ci := 0; ci < cg; ci++ {
-				for ih := 0; ih < w.inH; ih++ {
-					copy(xpad[ci*planeP+(ih+w.padT)*wp+w.padL:][:w.inW], src[ci*inHW+ih*w.inW:][:w.inW])
-				}
-			}
+			fillPhases(w, geo, x[(n*ch+g*cg)*inHW:][:cg*inHW], cg, xpad)
 			ap := aps[g]
 			for pc := 0; pc < kk; pc += blockK {
 				kc := min(blockK, kk-pc)
@@ -89,6 +122,34 @@ func convShifted(c *execContext, w window, group, nb, ch, m int, x, wt, bias, y 
 					b = bias[g*mg+o]
 				}
 				act.biasActivateRows(y[(n*m+g*mg+o)*outHW:], w.outW, tmp[o*ldc:], wp, w.outH, w.outW, b)
+			}
+		}
+	}
+}
+
+// fillPhases copies cg input planes into their phases (see
+// newShiftedGeometry); padding positions are left as they are (zero).
+func fillPhases(w window, geo shiftedGeometry, src []float32, cg int, xpad []float32) {
+	inHW, planeP := w.inH*w.inW, geo.hp*geo.wp
+	for ci := 0; ci < cg; ci++ {
+		for ih := 0; ih < w.inH; ih++ {
+			row := src[ci*inHW+ih*w.inW:][:w.inW]
+			ph := ih + w.padT
+			for b := 0; b < w.sW; b++ {
+				slot := geo.slot[(ph%w.sH)*w.sW+b]
+				if slot < 0 {
+					continue
+				}
+				dst := xpad[(slot*cg+ci)*planeP+ph/w.sH*geo.wp:][:geo.wp]
+				if w.sW == 1 {
+					copy(dst[w.padL:], row)
+					continue
+				}
+				// Input columns iw with (iw + padL) % sW == b.
+				first := ((b-w.padL)%w.sW + w.sW) % w.sW
+				for iw, j := first, (first+w.padL)/w.sW; iw < w.inW; iw, j = iw+w.sW, j+1 {
+					dst[j] = row[iw]
+				}
 			}
 		}
 	}

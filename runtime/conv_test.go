@@ -40,6 +40,9 @@ func TestConvAgainstTorch(t *testing.T) {
 		{name: "deep_k_blocks", x: []int{2, 40, 9, 11}, w: []int{13, 40, 3, 3}, pads: []int64{1, 1, 1, 1}, bias: true},
 		{name: "lenet_like", x: []int{3, 6, 14, 14}, w: []int{16, 6, 5, 5}, bias: true},
 		{name: "conv1d_s1", x: []int{2, 4, 30}, w: []int{7, 4, 3}, pads: []int64{1, 2}, bias: true},
+		// Winograd (see useWinograd): a batch, odd sizes, more than one K block.
+		{name: "winograd", x: []int{2, 64, 29, 27}, w: []int{40, 64, 3, 3}, pads: []int64{1, 1, 1, 1}, bias: true},
+		{name: "winograd_deep", x: []int{1, 300, 13, 13}, w: []int{30, 300, 3, 3}, pads: []int64{1, 1, 1, 1}, bias: true},
 		{name: "wide_rows", x: []int{1, 3, 5, 70}, w: []int{2, 3, 2, 7}, pads: []int64{0, 3, 1, 3}, dil: []int64{2, 1}},
 	}
 	code := `

@@ -1,0 +1,206 @@
+package runtime
+
+// Winograd F(2×2, 3×3) for 3×3 stride-1 convolutions (Lavin & Gray, 2016):
+// each 2×2 output tile comes from a 4×4 input tile through 16 products
+// instead of 36, so the GEMM work drops 2.25×. Per image:
+//
+//	V[ξ][ci][t] = (Bᵀ d B)[ξ]    input transform of tile t of channel ci
+//	M[ξ]        = U[ξ] · V[ξ]    16 GEMMs, U[ξ] = (G g Gᵀ)[ξ] packed once
+//	y tile      = Aᵀ m A         output transform, then bias and activation
+//
+// The transforms only add and subtract; the extra rounding stays near 1e-6
+// relative, far inside the 1e-4 agreement with ONNX Runtime.
+
+// winogradTiles is the number of transformed values per tile.
+const winogradTiles = 16
+
+// useWinograd reports whether the Winograd path should run this
+// convolution: a 3×3 stride-1 undilated window, one group, the AVX-512
+// transforms available, and, with the micro-kernel's backend, fewer
+// multiply-adds (with the transforms counted) than the shifted direct
+// convolution. Other backends run the 16 GEMMs through their Sgemm and
+// otherwise would pay for im2col, so the count alone decides less there.
+func useWinograd(w window, group, cg, mg int, packed packedGEMM) bool {
+	if !hasAVX512 || group != 1 || w.spatialRank != 2 ||
+		w.kH != 3 || w.kW != 3 || w.sH != 1 || w.sW != 1 || w.dH != 1 || w.dW != 1 || cg < 16 || mg < 16 {
+		return false
+	}
+	tiles := ceilDiv(w.outH, 2) * ceilDiv(w.outW, 2)
+	if tiles < kernelCols {
+		// A mostly empty column panel: the GEMM streams the 16/9 larger
+		// transformed weights for little work (ResNet's 7×7 stage measured
+		// slower than direct).
+		return false
+	}
+	if !packsPanels(packed) {
+		return true
+	}
+	rows := ceilDiv(mg, kernelRows) * kernelRows
+	wp := w.inW + w.padL + w.padR
+	direct := ceilDiv(w.outH*wp, kernelCols) * kernelCols * rows * 9 * cg
+	tiles = ceilDiv(tiles, kernelCols) * kernelCols
+	// Each transformed value costs about as much as winogradTransformCost
+	// multiply-adds of the GEMM.
+	const winogradTransformCost = 12
+	wino := winogradTiles * tiles * (rows*cg + winogradTransformCost*(cg+mg))
+	return wino < direct
+}
+
+// packsPanels reports whether packed is the micro-kernel's backend.
+func packsPanels(packed packedGEMM) bool {
+	return packed != nil && packed.packedPanelWidth() == kernelCols
+}
+
+// winogradWeights transforms W[m][ci][3][3] into the 16 row-major matrices
+// U[ξ] (m×ci), each packed for the micro-kernel when pack is set.
+func winogradWeights(wt []float32, m, ch int, pack bool) [][]float32 {
+	u := make([][]float32, winogradTiles)
+	for xi := range u {
+		u[xi] = make([]float32, m*ch)
+	}
+	for o := 0; o < m; o++ {
+		for ci := 0; ci < ch; ci++ {
+			g := wt[(o*ch+ci)*9:][:9]
+			// t = G g (4×3), then t Gᵀ (4×4), in float64.
+			var t [4][3]float64
+			for j := 0; j < 3; j++ {
+				g0, g1, g2 := float64(g[j]), float64(g[3+j]), float64(g[6+j])
+				t[0][j] = g0
+				t[1][j] = (g0 + g1 + g2) / 2
+				t[2][j] = (g0 - g1 + g2) / 2
+				t[3][j] = g2
+			}
+			for i := 0; i < 4; i++ {
+				r := t[i]
+				vals := [4]float64{r[0], (r[0] + r[1] + r[2]) / 2, (r[0] - r[1] + r[2]) / 2, r[2]}
+				for j, v := range vals {
+					u[4*i+j][o*ch+ci] = float32(v)
+				}
+			}
+		}
+	}
+	if pack {
+		for xi := range u {
+			u[xi] = packWeights(u[xi], m, ch, ch)
+		}
+	}
+	return u
+}
+
+// convWinograd is conv2D for windows useWinograd accepts; u holds
+// winogradWeights of the weights (packed when the backend packs panels), or
+// nil to compute them here.
+func convWinograd(c *execContext, w window, nb, ch, m int, x, wt, bias, y []float32, act activation, u [][]float32) {
+	packed, _ := c.backend.(packedGEMM)
+	kernel := packsPanels(packed)
+	if u == nil {
+		u = winogradWeights(wt, m, ch, kernel)
+	}
+	inHW, outHW := w.inH*w.inW, w.outH*w.outW
+	tH, tW := ceilDiv(w.outH, 2), ceilDiv(w.outW, 2)
+	tiles := tH * tW
+	tPad := ceilDiv(tiles, kernelCols) * kernelCols
+	panelsM := ceilDiv(m, kernelRows)
+	mPad := panelsM * kernelRows
+	// Zero-padded input covering every 4×4 tile.
+	hp, wp := 2*tH+2, 2*tW+2
+	xpad := c.tempF32(ch*hp*wp + 32)
+	v := c.tempF32(winogradTiles * ch * tPad)
+	prod := c.tempF32(winogradTiles*mPad*tPad + 16)
+	offs := c.tempI64(ch)
+	for ci := range offs {
+		offs[ci] = int64(4 * ci * tPad)
+	}
+	clear(xpad)
+	// Columns past the last tile feed only discarded outputs; zero them so
+	// no leftover NaN or Inf is ever multiplied.
+	for r := 0; r < winogradTiles*ch; r++ {
+		clear(v[r*tPad+tiles : (r+1)*tPad])
+	}
+	for n := 0; n < nb; n++ {
+		src := x[n*ch*inHW:][:ch*inHW]
+		for ci := 0; ci < ch; ci++ {
+			for ih := 0; ih < w.inH; ih++ {
+				copy(xpad[(ci*hp+ih+w.padT)*wp+w.padL:][:w.inW], src[ci*inHW+ih*w.inW:][:w.inW])
+			}
+		}
+		c.parallel(ch, func(lo, hi int) {
+			for ci := lo; ci < hi; ci++ {
+				winogradInput(xpad[ci*hp*wp:], wp, tH, tW, v[ci*tPad:], ch*tPad)
+			}
+		})
+		if kernel {
+			winogradProducts(c, u, v, prod, ch, mPad, tPad, offs)
+		} else {
+			for xi := 0; xi < winogradTiles; xi++ {
+				c.backend.Sgemm(false, false, m, tPad, ch, 1, u[xi], ch, v[xi*ch*tPad:], tPad, 0, prod[xi*mPad*tPad:], tPad)
+			}
+		}
+		c.parallel(m, func(lo, hi int) {
+			for o := lo; o < hi; o++ {
+				var b float32
+				if bias != nil {
+					b = bias[o]
+				}
+				winogradOutput(prod[o*tPad:], mPad*tPad, w.outH, w.outW, tW, y[(n*m+o)*outHW:][:outHW], b, act)
+			}
+		})
+	}
+}
+
+// winogradProducts computes prod[ξ] = U[ξ]·V[ξ] with the micro-kernel, B
+// rows read in place from v through offs (row ci at offs[ci] bytes).
+func winogradProducts(c *execContext, u [][]float32, v, prod []float32, ch, mPad, tPad int, offs []int64) {
+	panelsN, panelsM := tPad/kernelCols, mPad/kernelRows
+	c.parallel(winogradTiles*panelsN, func(lo, hi int) {
+		for job := lo; job < hi; job++ {
+			xi, jp := job/panelsN, job%panelsN
+			ux, vx, px := u[xi], v[xi*ch*tPad:], prod[xi*mPad*tPad:]
+			for pc := 0; pc < ch; pc += blockK {
+				kc := min(blockK, ch-pc)
+				uBlock := ux[pc*mPad:]
+				for ip := 0; ip < panelsM; ip++ {
+					shiftedKernel(kc, uBlock[ip*kc*kernelRows:], vx[jp*kernelCols:], offs[pc:pc+kc],
+						px[ip*kernelRows*tPad+jp*kernelCols:], tPad, pc > 0)
+				}
+			}
+		}
+	})
+}
+
+// winogradInput writes Bᵀ d B of every 4×4 tile of one padded plane (row
+// length wp, 32 floats of slack after it) to v[ξ·stride + t], 16 tiles at a
+// time: with rows r0…r3 of a tile, t_i = (Bᵀ d)_i = (r0-r2, r1+r2, r2-r1,
+// r1-r3), then the same combination of each t_i's columns.
+func winogradInput(plane []float32, wp, tH, tW int, v []float32, stride int) {
+	for th := 0; th < tH; th++ {
+		for tw := 0; tw < tW; tw += 16 {
+			_ = plane[2*th*wp+2*tw+3*wp+33]
+			_ = v[15*stride+th*tW+min(tW, tw+16)-1]
+			winogradInputAVX512(&plane[2*th*wp+2*tw], wp, &v[th*tW+tw], stride, min(16, tW-tw))
+		}
+	}
+}
+
+// winogradOutput turns the 16 products of each tile of one output channel
+// (prod[ξ·stride + t], 16 floats of slack after the last) into its 2×2
+// outputs Aᵀ m A (s = (m0+m1+m2, m1-m2-m3) over rows, then the same over
+// columns), adds bias, applies act, and writes the part inside the
+// outH×outW plane y.
+func winogradOutput(prod []float32, stride, outH, outW, tW int, y []float32, bias float32, act activation) {
+	tH := ceilDiv(outH, 2)
+	relu := act.kind == "Relu"
+	for th := 0; th < tH; th++ {
+		rows := min(2, outH-2*th)
+		for tw := 0; tw < tW; tw += 16 {
+			t := th*tW + tw
+			cols := min(32, outW-2*tw)
+			_ = prod[15*stride+t+15]
+			_ = y[(2*th+rows-1)*outW+2*tw+cols-1]
+			winogradOutputAVX512(&prod[t], stride, &y[2*th*outW+2*tw], outW, cols, rows, bias, relu)
+		}
+	}
+	if act.kind != "" && !relu {
+		act.apply(y, 0)
+	}
+}
