@@ -145,3 +145,30 @@ func TestRunRejectsBadOptions(t *testing.T) {
 		}
 	}
 }
+
+// Feature matching pairs the outputs of rewritten nodes with the teacher's
+// values of the same name, and training with it still pulls the student to
+// the teacher.
+func TestRunWithFeatureMatching(t *testing.T) {
+	teacher, student := mlp(1, false), mlp(2, true)
+	if got := finetune.FeatureNames(student, teacher); !slices.Equal(got, []string{"logits"}) {
+		t.Fatalf("feature names %v, want the rewritten fc2's output", got)
+	}
+	if got := finetune.FeatureNames(mlp(2, false), teacher); len(got) != 0 {
+		t.Errorf("a model no rewrite touched has features %v", got)
+	}
+	res, err := finetune.Run(context.Background(), student, teacher, unlabelled(2000), nil, finetune.Options{
+		Epochs: 5, Batch: 32, LR: 1e-2, Train: "all", Seed: 5, Threads: 1, FeatureWeight: 1,
+		Distillation: finetune.Distillation{Temperature: 2, Alpha: 1},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if first, best := res.Epochs[0].Holdout.Accuracy, res.Best.Holdout.Accuracy; best < first+0.4 {
+		t.Errorf("agreement %.3f → %.3f with feature matching", first, best)
+	}
+	if _, err := finetune.Run(context.Background(), mlp(2, false), teacher, unlabelled(100), nil,
+		finetune.Options{Train: "all", FeatureWeight: 1}); err == nil {
+		t.Error("feature matching without rewritten layers accepted")
+	}
+}
