@@ -31,8 +31,14 @@ func badInput(format string, args ...any) error {
 
 func newApp() *cli.App {
 	app := &cli.App{
-		Name:                      "onnxcompress",
-		Usage:                     "make ONNX models smaller and faster, and prove they still compute the same thing",
+		Name:  "onnxcompress",
+		Usage: "make ONNX models smaller and faster, and prove they still compute the same thing",
+		Description: `Every command takes --help (with examples), --json (one JSON document on stdout
+instead of the table) and --quiet (nothing but errors). Progress goes to stderr: a bar on a
+terminal, a plain line every few seconds otherwise.
+
+Exit status: 0 ok; 1 failure while working (diff: the models differ); 2 bad usage or bad input,
+with a one-line error naming the file and node.`,
 		HideHelpCommand:           true,
 		DisableSliceFlagSeparator: true,
 		Commands: []*cli.Command{
