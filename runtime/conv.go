@@ -208,7 +208,7 @@ func compileConvAct(n *graph.Node, _ int64, act activation) (kernelFunc, error) 
 			if c.isConstant(1) {
 				if cache.from != &wt.F32[0] || cache.backend != c.backend || cache.winograd == nil {
 					cache.from, cache.backend, cache.groups = &wt.F32[0], c.backend, nil
-					cache.winograd = winogradWeights(wt.F32, m, ch, packsPanels(pk))
+					cache.winograd = winogradWeights(wt.F32, m, ch, packsPanels(pk), func(n int) []float32 { return make([]float32, n) })
 				}
 				u = cache.winograd
 			}

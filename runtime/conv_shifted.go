@@ -96,7 +96,7 @@ func convShifted(c *execContext, w window, group, nb, ch, m int, x, wt, bias, y 
 		if packedW != nil {
 			aps[g] = packedW[g]
 		} else {
-			aps[g] = packWeights(wt[g*mg*kk:], mg, kk, kk)
+			aps[g] = packWeightsInto(c.tempF32(packedWeightsLen(mg, kk)), wt[g*mg*kk:], mg, kk, kk)
 		}
 	}
 	for n := 0; n < nb; n++ {

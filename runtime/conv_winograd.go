@@ -52,11 +52,13 @@ func packsPanels(packed packedGEMM) bool {
 }
 
 // winogradWeights transforms W[m][ci][3][3] into the 16 row-major matrices
-// U[ξ] (m×ci), each packed for the micro-kernel when pack is set.
-func winogradWeights(wt []float32, m, ch int, pack bool) [][]float32 {
+// U[ξ] (m×ci), each packed for the micro-kernel when pack is set. Memory
+// comes from alloc (make, or a kernel's scratch for weights that change
+// between runs).
+func winogradWeights(wt []float32, m, ch int, pack bool, alloc func(n int) []float32) [][]float32 {
 	u := make([][]float32, winogradTiles)
 	for xi := range u {
-		u[xi] = make([]float32, m*ch)
+		u[xi] = alloc(m * ch)
 	}
 	for o := 0; o < m; o++ {
 		for ci := 0; ci < ch; ci++ {
@@ -81,7 +83,7 @@ func winogradWeights(wt []float32, m, ch int, pack bool) [][]float32 {
 	}
 	if pack {
 		for xi := range u {
-			u[xi] = packWeights(u[xi], m, ch, ch)
+			u[xi] = packWeightsInto(alloc(packedWeightsLen(m, ch)), u[xi], m, ch, ch)
 		}
 	}
 	return u
@@ -94,7 +96,7 @@ func convWinograd(c *execContext, w window, nb, ch, m int, x, wt, bias, y []floa
 	packed, _ := c.backend.(packedGEMM)
 	kernel := packsPanels(packed)
 	if u == nil {
-		u = winogradWeights(wt, m, ch, kernel)
+		u = winogradWeights(wt, m, ch, kernel, c.tempF32)
 	}
 	inHW, outHW := w.inH*w.inW, w.outH*w.outW
 	tH, tW := ceilDiv(w.outH, 2), ceilDiv(w.outW, 2)

@@ -37,6 +37,14 @@
 // chooses; by default the AVX-512 Go kernel where it runs, else OpenBLAS
 // when libopenblas.so.0 loads, else gonum. Session.BackendName reports which.
 //
+// Convolutions: depthwise ones run a direct kernel; 3×3 stride-1 ones large
+// enough run Winograd F(2×2, 3×3) (conv_winograd.go: AVX-512 transforms,
+// 16 GEMMs on any backend); with the AVX-512 micro-kernel the others read
+// the zero-padded input (split into phases for strides > 1) in place through
+// a row-offset table instead of building im2col (conv_shifted.go); else
+// im2col + the backend's GEMM. Bias and Relu are applied while the output is
+// written (activation.go, vector_amd64.s).
+//
 // Conformance: TestConformance runs every ONNX backend node test under
 // /usr/share/libonnx-testdata; docs/ops.md lists what passes per op and is
 // regenerated with go test ./runtime -run TestConformance -update-ops.

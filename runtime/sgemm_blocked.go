@@ -187,8 +187,16 @@ func sgemmPackedB(threads, m, n, k int, a []float32, lda int, ap, bp []float32, 
 // packWeights packs all of A[m×k] for sgemmPackedB: for each K block, the
 // 12-row panels of packA, blocks one after the other.
 func packWeights(a []float32, m, k, lda int) []float32 {
+	return packWeightsInto(make([]float32, packedWeightsLen(m, k)), a, m, k, lda)
+}
+
+// packedWeightsLen is the length of packWeights' result.
+func packedWeightsLen(m, k int) int { return (m + kernelRows - 1) / kernelRows * kernelRows * k }
+
+// packWeightsInto is packWeights writing into out (packedWeightsLen floats).
+func packWeightsInto(out, a []float32, m, k, lda int) []float32 {
 	panelsM := (m + kernelRows - 1) / kernelRows
-	out := make([]float32, panelsM*kernelRows*k)
+	out = out[:packedWeightsLen(m, k)]
 	for pc := 0; pc < k; pc += blockK {
 		kc := min(blockK, k-pc)
 		packA(out[pc*panelsM*kernelRows:][:panelsM*kc*kernelRows], a, lda, false, 1, 0, m, pc, kc)
