@@ -151,3 +151,32 @@ func hullsUnion(n int, params, macs func(int) int64, err func(int) float64) []in
 	sort.Ints(out)
 	return out
 }
+
+// pricedSetting is a setting priced as plain numbers, before its Candidate
+// is built: methods with very many settings keep only the hull points.
+type pricedSetting struct {
+	form         string
+	ranks        [2]int // the first nRanks are used
+	nRanks       int
+	params, macs int64
+	err          float64
+}
+
+// hullCandidates builds the Candidates of the settings on the params or
+// MACs hull (hullsUnion), in increasing setting order.
+func hullCandidates(pts []pricedSetting) []Candidate {
+	keep := hullsUnion(len(pts), func(i int) int64 { return pts[i].params }, func(i int) int64 { return pts[i].macs },
+		func(i int) float64 { return pts[i].err })
+	out := make([]Candidate, 0, len(keep))
+	for _, i := range keep {
+		p := pts[i]
+		out = append(out, Candidate{Plan: LayerPlan{Form: p.form, Ranks: append([]int(nil), p.ranks[:p.nRanks]...)},
+			Params: p.params, MACs: p.macs, Err: p.err})
+	}
+	return out
+}
+
+// networkFractions are the kept shares of a layer's parameters at which the
+// tensor-network methods (tt, tr), whose every setting costs a
+// decomposition, price candidates for the global budget.
+var networkFractions = []float64{1.0 / 64, 1.0 / 32, 1.0 / 16, 1.0 / 8, 1.0 / 4, 3.0 / 8, 1.0 / 2, 3.0 / 4}

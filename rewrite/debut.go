@@ -191,16 +191,12 @@ func (m debutMethod) Plan(l *Layer, t Target) (LayerPlan, error) {
 	})
 	best, bestErr := -1, math.Inf(1)
 	for i, c := range cands[:min(len(cands), debutPlanFits)] {
-		f, err := debutMatrix(l, c.form)
+		fit, err := cachedDeBut(l, c.form, c.chain)
 		if err != nil {
 			return LayerPlan{}, err
 		}
-		_, e, err := fitDeBut(f, c.chain)
-		if err != nil {
-			return LayerPlan{}, err
-		}
-		if e < bestErr {
-			best, bestErr = i, e
+		if fit.relErr < bestErr {
+			best, bestErr = i, fit.relErr
 		}
 	}
 	return LayerPlan{Form: cands[best].form, Chain: formatDeButChain(cands[best].chain)}, nil
@@ -323,14 +319,11 @@ func (m debutMethod) Apply(e *Emitter, l *Layer, p LayerPlan) (*graph.Value, flo
 	if form == debutPatchesForm && e.Opset() < 10 {
 		return nil, 0, fmt.Errorf("the patches form needs strided Slice (opset 10), the model has opset %d", e.Opset())
 	}
-	f, err := debutMatrix(l, form)
+	fit, err := cachedDeBut(l, form, chain)
 	if err != nil {
 		return nil, 0, err
 	}
-	factors, relErr, err := fitDeBut(f, chain)
-	if err != nil {
-		return nil, 0, err
-	}
+	factors, relErr := fit.factors, fit.relErr
 	var out *graph.Value
 	switch form {
 	case debutConvForm:
@@ -592,4 +585,88 @@ func emitDeButPatches(e *Emitter, l *Layer, factors []solvers.DeButWeights) (*gr
 	}
 	patches := e.Op("Concat", "patches", taps, graph.IntAttr("axis", 1))
 	return finishDeButConv(e, l, patches, factors)
+}
+
+// debutFit is one chain's ALS fit to the layer in one form.
+type debutFit struct {
+	factors []solvers.DeButWeights
+	relErr  float64
+}
+
+// cachedDeBut fits chain to the layer's matrix in form through the layer's
+// memo: the fit Candidates priced is the one Apply emits.
+func cachedDeBut(l *Layer, form string, chain solvers.DeButChain) (*debutFit, error) {
+	key := memoKey(debutMethod{}.Name(), LayerPlan{Form: form, Chain: formatDeButChain(chain)})
+	if v, ok := l.recall(key); ok {
+		return v.(*debutFit), nil
+	}
+	f, err := debutMatrix(l, form)
+	if err != nil {
+		return nil, err
+	}
+	factors, relErr, err := fitDeBut(f, chain)
+	if err != nil {
+		return nil, err
+	}
+	fit := &debutFit{factors, relErr}
+	l.remember(key, fit)
+	return fit, nil
+}
+
+// debutFractions are the kept shares of a layer's parameters Candidates
+// prices, one ALS fit each: steps of √2, since designed chains come in
+// coarse sizes and a coarser grid leaves much of a global budget unspent.
+var debutFractions = []float64{1.0 / 32, 0.044, 1.0 / 16, 0.088, 1.0 / 8, 0.177, 1.0 / 4, 0.354, 1.0 / 2, 0.707}
+
+// Candidates prices, for each of debutFractions, the largest designed chain
+// (in its cheaper form) within that share of the layer's parameters by its
+// ALS fit, which is kept for Apply. MACs are priced for Gemm and MatMul,
+// where every factor is a MatMul; a Conv's chain also moves patches and
+// channels around, which MACs do not count, so conv layers take part in
+// parameter budgets only.
+func (m debutMethod) Candidates(l *Layer) ([]Candidate, error) {
+	rows, cols := l.Out(), l.In()
+	var out []Candidate
+	seen := map[string]bool{}
+	for _, frac := range debutFractions {
+		budget := ratioBudget(l, frac)
+		if budget < 1 {
+			continue
+		}
+		chains, err := solvers.DesignDeButChains(rows, cols, budget/float64(rows*cols), debutDesigns)
+		if err != nil {
+			continue
+		}
+		var best solvers.DeButChain
+		var bestForm string
+		bestParams := int64(-1)
+		for _, c := range chains {
+			for _, form := range debutForms(l) {
+				if p := debutParams(l, form, c); float64(p) <= budget && p > bestParams {
+					best, bestForm, bestParams = c, form, p
+				}
+			}
+		}
+		if best == nil || seen[bestForm+formatDeButChain(best)] {
+			continue
+		}
+		seen[bestForm+formatDeButChain(best)] = true
+		fit, err := cachedDeBut(l, bestForm, best)
+		if err != nil {
+			return nil, err
+		}
+		var macs, bias int64
+		if l.Kind != ConvLayer {
+			macs = l.outPositions() * int64(best.MACs())
+		}
+		if bestForm == debutConvForm && len(best) == 1 {
+			bias = biasParams(l) // a single Conv reads it; chains add it with an Add, which inspect does not count
+		}
+		out = append(out, Candidate{Plan: LayerPlan{Form: bestForm, Chain: formatDeButChain(best)},
+			Params: bestParams + bias, MACs: macs, Err: fit.relErr})
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("no designed DeBut chain fits three quarters of the %d×%d weight", rows, cols)
+	}
+	return out, nil
 }

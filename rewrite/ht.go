@@ -177,3 +177,20 @@ func (m htMethod) Apply(e *Emitter, l *Layer, p LayerPlan) (*graph.Value, float6
 	})
 	return out, hf.relErr, err
 }
+
+// Candidates prices every leaf-rank pair for the global budget. With the
+// {T,S} node and the spatial subtree exact, HT-SVD's approximation is the
+// truncated HOSVD of the channel modes, so one full HOSVD table gives every
+// pair's error (TestHTCandidatesPriceApply checks it), and the emitted form
+// is Tucker-2-shaped, so are its costs.
+func (m htMethod) Candidates(l *Layer) ([]Candidate, error) {
+	h, err := hosvdEnergyOf(l)
+	if err != nil {
+		return nil, err
+	}
+	shape := htShape(l)
+	return hullCandidates(h.tucker2Settings(l, "", func(rOut, rIn int) bool {
+		ranks := clampHTRanks(shape, []int{rOut, rIn})
+		return ranks[0] == rOut && ranks[1] == rIn
+	})), nil
+}

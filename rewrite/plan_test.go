@@ -1,6 +1,7 @@
 package rewrite
 
 import (
+	"math"
 	"testing"
 
 	"github.com/onnxcompress/onnxcompress/graph"
@@ -11,10 +12,13 @@ func selectedTotals(rep *Report) (paramsBefore, paramsAfter, macsBefore, macsAft
 	return rep.SelectedParamsBefore, rep.SelectedParamsAfter, rep.SelectedMACsBefore, rep.SelectedMACsAfter
 }
 
-// The MAC prices candidates carry are what inspect counts once the rewrite
-// is done, so a MAC budget is kept as planned.
-func TestSVDCandidateMACsMatchTheRewrittenGraph(t *testing.T) {
-	for _, name := range []string{"lenet5", "resnet_basic", "edge_conv_strides", "edge_conv_same_lower", "mlp"} {
+// Every method's candidates price what the rewrite then emits: parameters
+// and MACs are what inspect counts on the rewritten graph, and the error is
+// the realised weight error (at most the priced one where Apply refines the
+// priced decomposition: tucker's HOOI, tr's ALS).
+func TestCandidatesPriceTheRewrittenGraph(t *testing.T) {
+	refines := map[string]bool{"tucker": true, "tr": true}
+	for _, name := range []string{"lenet5", "resnet_basic", "edge_conv_strides", "edge_conv_groups", "mlp"} {
 		c := mustCase(t, name)
 		m := c.Build(2)
 		shapes := map[string]graph.Shape{}
@@ -24,26 +28,35 @@ func TestSVDCandidateMACsMatchTheRewrittenGraph(t *testing.T) {
 		if err := graph.InferShapes(m, shapes); err != nil {
 			t.Fatal(err)
 		}
-		for _, l := range FindLayers(m.Graph) {
-			if (svdMethod{}).Check(l) != nil {
+		for _, method := range methods {
+			lister, ok := method.(candidateLister)
+			if !ok {
 				continue
 			}
-			cands, err := svdMethod{}.Candidates(l)
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, cand := range []Candidate{cands[0], cands[len(cands)/2]} {
-				mm := c.Build(2)
-				p := cand.Plan
-				p.Layer, p.Method = l.Node.Name, "svd"
-				rep, err := Compress(mm, Options{Plan: []LayerPlan{p}, InputShapes: shapes, Force: true})
-				if err != nil {
-					t.Fatalf("%s %s: %v", name, l.Node.Name, err)
+			for _, l := range FindLayers(m.Graph) {
+				if method.Check(l) != nil {
+					continue
 				}
-				row := rep.Rewritten()[0]
-				if row.MACsAfter != cand.MACs || row.ParamsAfter != cand.Params {
-					t.Errorf("%s %s %s: priced %d MACs / %d params, graph has %d / %d",
-						name, l.Node.Name, p.Describe(), cand.MACs, cand.Params, row.MACsAfter, row.ParamsAfter)
+				cands, err := lister.Candidates(l)
+				if err != nil {
+					t.Fatalf("%s %s %s: %v", name, method.Name(), l.Node.Name, err)
+				}
+				for _, cand := range []Candidate{cands[len(cands)/2], cands[len(cands)-1]} {
+					p := cand.Plan
+					p.Layer, p.Method = l.Node.Name, method.Name()
+					rep, err := Compress(c.Build(2), Options{Plan: []LayerPlan{p}, InputShapes: shapes, Force: true})
+					if err != nil {
+						t.Fatalf("%s %s %s: %v", name, l.Node.Name, p.Describe(), err)
+					}
+					row := rep.Rewritten()[0]
+					if row.ParamsAfter != cand.Params || (cand.MACs != 0 && row.MACsAfter != cand.MACs) {
+						t.Errorf("%s %s %s %s: priced %d MACs / %d params, graph has %d / %d",
+							name, method.Name(), l.Node.Name, p.Describe(), cand.MACs, cand.Params, row.MACsAfter, row.ParamsAfter)
+					}
+					if refines[method.Name()] && row.WeightError > cand.Err+1e-9 ||
+						!refines[method.Name()] && math.Abs(row.WeightError-cand.Err) > 1e-7 {
+						t.Errorf("%s %s %s %s: priced error %.9g, realised %.9g", name, method.Name(), l.Node.Name, p.Describe(), cand.Err, row.WeightError)
+					}
 				}
 			}
 		}

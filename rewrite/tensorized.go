@@ -522,3 +522,97 @@ func networkForms(l *Layer) []string {
 	}
 	return forms
 }
+
+// convChainMACs prices a chain of conv factors (their shapes; blocks are not
+// read) at the layer's inferred shapes: a factor runs at the output size on
+// the axes it or an earlier factor carries, at the input size on the others.
+// 0 when shapes are unknown.
+func convChainMACs(l *Layer, factors []convFactor) int64 {
+	sp := len(l.Conv.Kernel)
+	if len(l.InShape) != sp+2 || len(l.OutShape) != sp+2 {
+		return 0
+	}
+	g := int64(l.Groups())
+	carried := make([]bool, sp)
+	var total int64
+	for _, f := range factors {
+		window := int64(1)
+		for _, ax := range f.carries {
+			carried[ax] = true
+			window *= l.Conv.Kernel[ax]
+		}
+		pos := l.OutShape[0]
+		for ax := 0; ax < sp; ax++ {
+			if carried[ax] {
+				pos *= l.OutShape[2+ax]
+			} else {
+				pos *= l.InShape[2+ax]
+			}
+		}
+		total += pos * g * int64(f.out) * int64(f.in) * window
+	}
+	return total
+}
+
+// fcChainMACs prices contraction steps given as (rows, cols, rest): each is
+// a MatMul of the leading positions × rest rows by a rows×cols matrix.
+// 0 when shapes are unknown.
+func fcChainMACs(l *Layer, steps [][3]int) int64 {
+	lead := l.outPositions()
+	var total int64
+	for _, s := range steps {
+		total += lead * int64(s[2]) * int64(s[0]) * int64(s[1])
+	}
+	return total
+}
+
+// product multiplies sizes.
+func product(sizes []int) int {
+	p := 1
+	for _, n := range sizes {
+		p *= n
+	}
+	return p
+}
+
+// networkCandidates prices a tensor network's settings for the global
+// budget: for each form and each of networkFractions, the settings rankSets
+// offers within that budget, each priced by price (params per group, MACs,
+// error).
+func networkCandidates(l *Layer, rankSets func(form string, shape []int, budget float64) [][]int,
+	price func(form string, shape, ranks []int) (params, macs int64, relErr float64, err error)) ([]Candidate, error) {
+	groups := int64(l.Groups())
+	// A conv chain's last Conv reads the bias; an FC chain adds it with an
+	// Add, whose constant inspect does not count as a layer parameter.
+	bias := int64(0)
+	if l.Kind == ConvLayer {
+		bias = biasParams(l)
+	}
+	var out []Candidate
+	for _, form := range networkForms(l) {
+		shape, err := networkShape(l, form)
+		if err != nil {
+			return nil, err
+		}
+		seen := map[string]bool{}
+		for _, f := range networkFractions {
+			for _, ranks := range rankSets(form, shape, ratioBudget(l, f)/float64(groups)) {
+				key := fmt.Sprint(ranks)
+				if seen[key] {
+					continue
+				}
+				seen[key] = true
+				params, macs, relErr, err := price(form, shape, ranks)
+				if err != nil {
+					return nil, err
+				}
+				out = append(out, Candidate{Plan: LayerPlan{Form: form, Ranks: ranks},
+					Params: groups*params + bias, MACs: macs, Err: relErr})
+			}
+		}
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("no rank-1 setting fits three quarters of the layer's parameters")
+	}
+	return out, nil
+}

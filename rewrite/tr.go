@@ -359,3 +359,75 @@ func emitTRMatrix(e *Emitter, l *Layer, form string, tf *trFactors) (*graph.Valu
 	}
 	return fcChain(e, l, in, steps, out)
 }
+
+// Candidates prices, within each of networkFractions of the layer's
+// parameters (and, for FC, each tensorization order), the largest uniform
+// ranks beside every ring rank r_0 = 1…trMaxRing, by the TR-SVD error; the
+// TR-ALS sweeps Apply adds only lower it.
+func (m trMethod) Candidates(l *Layer) ([]Candidate, error) {
+	conv := l.Kind == ConvLayer
+	return networkCandidates(l, func(form string, shape []int, budget float64) [][]int {
+		var sets [][]int
+		for r0 := 1; r0 <= min(trMaxRing, trFirstUnfolding(shape)); r0++ {
+			if ranks := trRatioRanks(conv, shape, r0, budget); ranks != nil {
+				sets = append(sets, ranks)
+			}
+		}
+		return sets
+	}, func(form string, shape, ranks []int) (int64, int64, float64, error) {
+		tf, err := factorTR(l, form, ranks, 0, false)
+		if err != nil {
+			return 0, 0, 0, err
+		}
+		return trParams(conv, shape, ranks), trMACs(l, form, shape, ranks), tf.relErr, nil
+	})
+}
+
+// trMACs prices a ring at the layer's inferred shapes (0 when unknown),
+// following emitTRConv and emitTRMatrix.
+func trMACs(l *Layer, form string, shape, ranks []int) int64 {
+	d := len(shape)
+	r0 := ranks[0]
+	bond := func(k int) int { return ranks[k%d] }
+	if l.Kind == ConvLayer {
+		modes := convModes(l)
+		carries := assignAxes(l, modes)
+		factors := make([]convFactor, d)
+		for k, md := range modes {
+			rl, n, rr := bond(k), md.size, bond(k+1)
+			f := convFactor{groups: 1, carries: carries[k]}
+			switch {
+			case k == 0:
+				f.out, f.in = rl*rr, 1
+				if md.role == inChannelMode {
+					f.in = n
+				}
+			case k < d-1:
+				f.out, f.in, f.groups = r0*rr, rl, r0
+			case md.role == outChannelMode:
+				f.out, f.in = n, rr*rl
+			default:
+				f.out, f.in = 1, rr*rl
+			}
+			factors[k] = f
+		}
+		return convChainMACs(l, factors)
+	}
+	order, err := fcOrder(l, form)
+	if err != nil {
+		return 0
+	}
+	outModes, inModes, _ := fcTensorization(l, order)
+	steps := make([][3]int, d)
+	for k := 0; k < d; k++ {
+		switch {
+		case k == 0:
+			steps[k] = [3]int{inModes[0], r0 * outModes[0] * bond(1), product(inModes[1:])}
+		case k < d-1:
+			steps[k] = [3]int{bond(k) * inModes[k], outModes[k] * bond(k+1), r0 * product(outModes[:k]) * product(inModes[k+1:])}
+		default:
+			steps[k] = [3]int{r0 * bond(k) * inModes[k], outModes[k], product(outModes[:k])}
+		}
+	}
+	return fcChainMACs(l, steps)
+}

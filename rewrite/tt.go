@@ -216,7 +216,7 @@ func (m ttMethod) Apply(e *Emitter, l *Layer, p LayerPlan) (*graph.Value, float6
 	if err := checkPlannedRanks("tt", p, len(shape)-1, clamp); err != nil {
 		return nil, 0, err
 	}
-	tf, err := factorTT(l, p.Form, p.Ranks, 0)
+	tf, err := cachedTT(l, p.Form, p.Ranks)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -294,4 +294,75 @@ func emitTTMatrix(e *Emitter, l *Layer, form string, tf *ttFactors) (*graph.Valu
 		steps[k] = s
 	}
 	return fcChain(e, l, in, steps, out)
+}
+
+// Candidates prices the largest uniform-rank train within each of
+// networkFractions of the layer's parameters (and, for FC, each
+// tensorization order) by its TT-SVD error; the trains are kept for Apply.
+func (m ttMethod) Candidates(l *Layer) ([]Candidate, error) {
+	return networkCandidates(l, func(form string, shape []int, budget float64) [][]int {
+		r, err := solvers.RankForRatio(solvers.TTUniform, shape, budget/float64(product(shape)))
+		if err != nil {
+			return nil
+		}
+		return [][]int{clampTTRanks(shape, uniformRanks(len(shape)-1, r[0]))}
+	}, func(form string, shape, ranks []int) (int64, int64, float64, error) {
+		tf, err := cachedTT(l, form, ranks)
+		if err != nil {
+			return 0, 0, 0, err
+		}
+		return ttParams(shape, ranks), ttMACs(l, form, shape, ranks), tf.relErr, nil
+	})
+}
+
+// cachedTT is factorTT at planned ranks through the layer's memo.
+func cachedTT(l *Layer, form string, ranks []int) (*ttFactors, error) {
+	key := memoKey(ttMethod{}.Name(), LayerPlan{Form: form, Ranks: ranks})
+	if v, ok := l.recall(key); ok {
+		return v.(*ttFactors), nil
+	}
+	tf, err := factorTT(l, form, ranks, 0)
+	if err != nil {
+		return nil, err
+	}
+	l.remember(key, tf)
+	return tf, nil
+}
+
+// ttMACs prices a train at the layer's inferred shapes (0 when unknown).
+func ttMACs(l *Layer, form string, shape, ranks []int) int64 {
+	bond := func(k int) int { // r_k with r_0 = r_d = 1
+		if k <= 0 || k > len(ranks) {
+			return 1
+		}
+		return ranks[k-1]
+	}
+	if l.Kind == ConvLayer {
+		modes := convModes(l)
+		carries := assignAxes(l, modes)
+		factors := make([]convFactor, len(modes))
+		for k, md := range modes {
+			rl, n, rr := bond(k), md.size, bond(k+1)
+			f := convFactor{out: rr, in: rl, groups: 1, carries: carries[k]}
+			switch md.role {
+			case inChannelMode:
+				f.in = rl * n
+			case outChannelMode:
+				f.out = n * rr
+			}
+			factors[k] = f
+		}
+		return convChainMACs(l, factors)
+	}
+	d, err := fcOrder(l, form)
+	if err != nil {
+		return 0
+	}
+	outModes, inModes, _ := fcTensorization(l, d)
+	steps := make([][3]int, d)
+	for k := 0; k < d; k++ {
+		rest := product(outModes[:k]) * product(inModes[k+1:])
+		steps[k] = [3]int{bond(k) * inModes[k], outModes[k] * bond(k+1), rest}
+	}
+	return fcChainMACs(l, steps)
 }

@@ -381,19 +381,11 @@ func (m tuckerMethod) Candidates(l *Layer) ([]Candidate, error) {
 	// Every rank pair is a setting (a quarter million for a 512×512 kernel):
 	// price them as plain numbers and build Candidates for the hull points
 	// only, the only ones a budget can choose.
-	type point struct {
-		form         string
-		rOut, rIn    int
-		params, macs int64
-		relErr       float64
-	}
-	var pts []point
+	var pts []pricedSetting
 	add := func(form string, ranks []int, relErr float64) {
-		p := point{form: form, rOut: ranks[0], relErr: relErr,
+		p := pricedSetting{form: form, nRanks: len(ranks), err: relErr,
 			params: groups*b.params(form, ranks) + bias, macs: b.macs(l, form, ranks)}
-		if len(ranks) > 1 {
-			p.rIn = ranks[1]
-		}
+		copy(p.ranks[:], ranks)
 		pts = append(pts, p)
 	}
 	for r := 1; r <= b.fullRanks(tucker1Out)[0]; r++ {
@@ -402,26 +394,31 @@ func (m tuckerMethod) Candidates(l *Layer) ([]Candidate, error) {
 	for r := 1; r <= b.fullRanks(tucker1In)[0]; r++ {
 		add(tucker1In, []int{r}, h.relError(full[0], min(r, full[1])))
 	}
-	for rOut := 1; rOut <= full[0]; rOut++ {
-		for rIn := 1; rIn <= full[1]; rIn++ {
-			ranks := b.clampRanks(tucker2, []int{rOut, rIn})
-			if ranks[0] == rOut && ranks[1] == rIn {
-				add(tucker2, ranks, h.relError(rOut, rIn))
+	pts = append(pts, h.tucker2Settings(l, tucker2, func(rOut, rIn int) bool {
+		ranks := b.clampRanks(tucker2, []int{rOut, rIn})
+		return ranks[0] == rOut && ranks[1] == rIn
+	})...)
+	return hullCandidates(pts), nil
+}
+
+// tucker2Settings prices every rank pair (R_out, R_in) that valid accepts as
+// a Tucker-2-shaped rewrite (1×1, window, 1×1) whose error is the truncated
+// HOSVD's, under the given form name.
+func (h *hosvdEnergy) tucker2Settings(l *Layer, form string, valid func(rOut, rIn int) bool) []pricedSetting {
+	b := blockShape(l)
+	groups := int64(l.Groups())
+	var pts []pricedSetting
+	for rOut := 1; rOut < len(h.kept); rOut++ {
+		for rIn := 1; rIn < len(h.kept[0]); rIn++ {
+			if !valid(rOut, rIn) {
+				continue
 			}
+			ranks := []int{rOut, rIn}
+			pts = append(pts, pricedSetting{form: form, ranks: [2]int{rOut, rIn}, nRanks: 2, err: h.relError(rOut, rIn),
+				params: groups*b.params(tucker2, ranks) + biasParams(l), macs: b.macs(l, tucker2, ranks)})
 		}
 	}
-	keep := hullsUnion(len(pts), func(i int) int64 { return pts[i].params }, func(i int) int64 { return pts[i].macs },
-		func(i int) float64 { return pts[i].relErr })
-	out := make([]Candidate, 0, len(keep))
-	for _, i := range keep {
-		p := pts[i]
-		ranks := []int{p.rOut}
-		if p.form == tucker2 {
-			ranks = append(ranks, p.rIn)
-		}
-		out = append(out, Candidate{Plan: LayerPlan{Form: p.form, Ranks: ranks}, Params: p.params, MACs: p.macs, Err: p.relErr})
-	}
-	return out, nil
+	return pts
 }
 
 func (m tuckerMethod) Apply(e *Emitter, l *Layer, p LayerPlan) (*graph.Value, float64, error) {
