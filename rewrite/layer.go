@@ -3,6 +3,8 @@ package rewrite
 import (
 	"fmt"
 
+	"gonum.org/v1/gonum/mat"
+
 	"github.com/onnxcompress/onnxcompress/graph"
 )
 
@@ -46,6 +48,10 @@ type Layer struct {
 	// memo keeps what planning computed for this layer (factorizations by
 	// method and settings) for Apply, within one Compress run.
 	memo map[string]any
+	// calib holds inputs of the layer as its weight sees them, drawn from
+	// the calibration data (nil without): per group, rows of length In()
+	// (im2col patches for a Conv), for pricing output errors.
+	calib []*mat.Dense
 }
 
 // memoKey names a method's settings in the layer's memo.

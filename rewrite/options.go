@@ -48,8 +48,11 @@ type Options struct {
 	Force bool
 
 	// Calibration holds batches of model inputs (by input name) run through
-	// this project's runtime to measure activation ranges; quant then
-	// quantises the activations too (static QDQ).
+	// this project's runtime once: quant takes activation ranges from it
+	// and quantises the activations too (static QDQ), and the global budget
+	// prices svd settings by their output error on the layers' sampled
+	// inputs instead of their weight error (methods with no closed form for
+	// it keep pricing by weight error).
 	Calibration []map[string]*runtime.Tensor
 	// CalibPercentile, in (50, 100), clips activation ranges to the
 	// (100−P)-th…P-th percentiles; 0 uses min and max.

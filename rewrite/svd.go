@@ -402,26 +402,66 @@ func emitSpatialSVD(e *Emitter, l *Layer, r int, first, second [][]float64) (*gr
 	return e.Conv("1", h, w2, l.Bias, l.Conv.alongAxis(1).withGroup(int64(g))), nil
 }
 
-// Candidates lists every form at every rank with its exact weight error.
+// Candidates lists every form at every rank with its exact weight error,
+// or, with calibration inputs (Layer.calib), its exact output error on them:
+// Σ_{i≥r} σ_i²‖X·v_i‖² over ‖X·Wᵀ‖² (solvers.SVD.OutputEnergies). That
+// closed form holds where the factorization's left factor is the layer's
+// output side (forms "matrix" and "output"), so with calibration inputs only
+// those forms are offered.
 func (m svdMethod) Candidates(l *Layer) ([]Candidate, error) {
-	bias := int64(0)
-	if l.BiasConst != nil {
-		bias = int64(l.BiasConst.Len())
-	}
+	bias := biasParams(l)
 	var out []Candidate
 	for _, f := range svdForms(l) {
+		if l.calib != nil && f.name != "matrix" && f.name != "output" {
+			continue
+		}
 		fs, err := factorForm(l, f)
 		if err != nil {
 			return nil, err
+		}
+		relErr := fs.relError
+		if l.calib != nil {
+			if relErr, err = fs.outputError(l.calib); err != nil {
+				return nil, fmt.Errorf("%s: %w", l.Node.Label(), err)
+			}
 		}
 		for r := 1; r <= f.fullRank(); r++ {
 			out = append(out, Candidate{
 				Plan:   LayerPlan{Form: f.name, Ranks: []int{r}},
 				Params: f.params(r) + bias,
 				MACs:   f.macs(l, r),
-				Err:    fs.relError(r),
+				Err:    relErr(r),
 			})
 		}
 	}
 	return out, nil
+}
+
+// outputError returns the relative output error of keeping rank r in every
+// group, on inputs x (per group, rows of the form's columns).
+func (fs *svdFactors) outputError(x []*mat.Dense) (func(r int) float64, error) {
+	var energies [][]float64
+	total := 0.0
+	for g, s := range fs.svds {
+		e, err := s.OutputEnergies(x[g])
+		if err != nil {
+			return nil, err
+		}
+		energies = append(energies, e)
+		for _, v := range e {
+			total += v
+		}
+	}
+	return func(r int) float64 {
+		if total == 0 {
+			return 0
+		}
+		tail := 0.0
+		for _, e := range energies {
+			for _, v := range e[min(r, len(e)):] {
+				tail += v
+			}
+		}
+		return math.Sqrt(tail / total)
+	}, nil
 }

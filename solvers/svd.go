@@ -279,3 +279,31 @@ func (s *SVD) RelError() float64 {
 	}
 	return math.Sqrt(math.Max(0, s.normSq-kept) / s.normSq)
 }
+
+// OutputEnergies returns, for every kept singular triplet i of A (m×n), the
+// energy ‖X·(σ_i v_i)‖² it carries through the rows of x (k×n; inputs as
+// rows, so the layer's outputs are X·Aᵀ). The u_i are orthonormal, so the
+// energies add up: Σ_i is ‖X·Aᵀ‖², and truncating at rank r leaves the output
+// error ‖X·(A − A_r)ᵀ‖² = Σ_{i≥r}. With x = I this is σ_i² (Eckart–Young);
+// with calibration inputs it is the output error a data-aware budget needs.
+func (s *SVD) OutputEnergies(x mat.Matrix) ([]float64, error) {
+	k, n := x.Dims()
+	if _, cols := s.vt.Dims(); n != cols {
+		return nil, fmt.Errorf("solvers: %d×%d inputs for a matrix with %d columns", k, n, cols)
+	}
+	xd := denseOf(x)
+	raw := xd.RawMatrix()
+	vt := s.vt.RawMatrix()
+	xv := make([]float64, k*s.rank)
+	kernels().gemm(blas.NoTrans, blas.Trans, k, s.rank, n, 1, raw.Data, raw.Stride, vt.Data, vt.Stride, 0, xv, s.rank)
+	out := make([]float64, s.rank)
+	for row := 0; row < k; row++ {
+		for i, v := range xv[row*s.rank : (row+1)*s.rank] {
+			out[i] += v * v
+		}
+	}
+	for i := range out {
+		out[i] *= s.s[i] * s.s[i]
+	}
+	return out, nil
+}

@@ -226,3 +226,57 @@ func BenchmarkSVDRandomized1024x6272Rank64(b *testing.B) {
 		}
 	}
 }
+
+// The per-triplet output energies add up to the output error of every
+// truncation, measured directly as ‖X·(A − A_r)ᵀ‖².
+func TestSVDOutputEnergies(t *testing.T) {
+	a := randomMatrix(81, 9, 14)
+	x := randomMatrix(82, 30, 14)
+	for i := 0; i < 30; i++ { // anisotropic inputs
+		for j := 0; j < 14; j++ {
+			x.Set(i, j, x.At(i, j)*float64(j+1))
+		}
+	}
+	var s SVD
+	if err := s.Factorize(a, 9); err != nil {
+		t.Fatal(err)
+	}
+	energies, err := s.OutputEnergies(x)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for r := 0; r <= 9; r++ {
+		tail := 0.0
+		for _, e := range energies[r:] {
+			tail += e
+		}
+		var tr SVD
+		approx := mat.NewDense(9, 14, nil)
+		if r > 0 {
+			if err := tr.Factorize(a, r); err != nil {
+				t.Fatal(err)
+			}
+			approx = tr.Reconstruct()
+		}
+		var diff, out mat.Dense
+		diff.Sub(a, approx)
+		out.Mul(x, diff.T())
+		want := mat.Norm(&out, 2)
+		if math.Abs(tail-want*want) > 1e-9*math.Max(1, want*want) {
+			t.Errorf("rank %d: tail energy %.12g, ‖X(A−A_r)ᵀ‖² %.12g", r, tail, want*want)
+		}
+	}
+	eye := mat.NewDense(14, 14, nil)
+	for i := 0; i < 14; i++ {
+		eye.Set(i, i, 1)
+	}
+	plain, _ := s.OutputEnergies(eye)
+	for i, v := range s.AllValues() {
+		if math.Abs(plain[i]-v*v) > 1e-9*v*v {
+			t.Errorf("X = I: energy %d is %.12g, σ² %.12g", i, plain[i], v*v)
+		}
+	}
+	if _, err := s.OutputEnergies(mat.NewDense(3, 5, nil)); err == nil {
+		t.Error("inputs of the wrong width accepted")
+	}
+}
