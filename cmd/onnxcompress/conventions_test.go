@@ -187,6 +187,20 @@ func TestProgressIsPlainLinesOffTerminal(t *testing.T) {
 	if err := json.Unmarshal([]byte(stdout), &v); err != nil {
 		t.Errorf("stdout is not only JSON: %v", err)
 	}
+	t.Run("eval", func(t *testing.T) {
+		reference.Require(t, reference.FashionMNIST)
+		stdout, stderr, code := runCLI(t, append([]string{"eval", lenet, "--data", fashionMNIST, "--limit", "700",
+			"--batch", "100", "--json"}, fmnistNorm...)...)
+		if code != 0 {
+			t.Fatalf("exit %d: %s", code, stderr)
+		}
+		if !strings.Contains(stderr, "eval 700/700") || strings.Contains(stderr, "\r") {
+			t.Errorf("progress on stderr %q", stderr)
+		}
+		if err := json.Unmarshal([]byte(stdout), &v); err != nil {
+			t.Errorf("stdout is not only JSON: %v", err)
+		}
+	})
 }
 
 // On a terminal the bar redraws one line in place and clears it.
