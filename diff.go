@@ -84,9 +84,9 @@ func Diff(ctx context.Context, a, b *Model, opts DiffOptions) (*DiffReport, erro
 		shapes[i] = s
 	}
 	d := graph.Diff(a, b)
-	for i := range models {
+	for i := len(models) - 1; i >= 0; i-- {
 		// Costed at concrete shapes; run at any batch (Data), as the
-		// models declare.
+		// models declare (in reverse: a and b may be the same model).
 		declared[i].Restore()
 	}
 	doc := &DiffReport{

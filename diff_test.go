@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"github.com/onnxcompress/onnxcompress"
+	"github.com/onnxcompress/onnxcompress/finetune/dataset"
+	"github.com/onnxcompress/onnxcompress/graph"
 	"github.com/onnxcompress/onnxcompress/onnx"
 	"github.com/onnxcompress/onnxcompress/testmodels"
 )
@@ -56,6 +58,27 @@ func TestDiffLeavesTheModelsAsTheyWere(t *testing.T) {
 	}
 	if !bytes.Equal(encoded(t, a), wantA) || !bytes.Equal(encoded(t, b), wantB) {
 		t.Fatal("Diff changed a model")
+	}
+}
+
+// A model diffed with itself (one pointer for both) still runs at the batch
+// the data has, not at the batch it was costed at.
+func TestDiffOfOneModelWithItselfOnData(t *testing.T) {
+	a := loadLeNet(t)
+	x := make([]float32, 5*28*28)
+	for i := range x {
+		x[i] = float32(i%17) / 17
+	}
+	data, err := dataset.FromTensors(graph.NewFloat32("x", []int64{5, 1, 28, 28}, x), nil, dataset.Options{Scale: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := onnxcompress.Diff(context.Background(), a, a, onnxcompress.DiffOptions{Data: data, Batch: 5, RequireNumeric: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !d.Identical || d.Numeric.Samples != 5 || d.Numeric.RelL2 != 0 || !*d.Equivalent {
+		t.Fatalf("identical %v, numeric %+v", d.Identical, d.Numeric)
 	}
 }
 
