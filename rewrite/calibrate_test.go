@@ -185,3 +185,75 @@ func TestCalibratedBudgetLowersLayerOutputErrors(t *testing.T) {
 		t.Errorf("held-out Σ layer output err² %.4f with calibration, %.4f without: calibration did not help", objCal, objFree)
 	}
 }
+
+// The sampled inputs are the layer's im2col patches: W·patch + bias is the
+// Conv's output at that position in this project's runtime, for strides,
+// dilations, groups, SAME and asymmetric padding, and Conv1D.
+func TestConvPatchesReproduceTheConv(t *testing.T) {
+	for _, name := range []string{"edge_conv_strides", "edge_conv_dilation", "edge_conv_groups", "edge_conv_same_lower",
+		"edge_conv_same_upper", "edge_conv_asym_pads", "edge_conv1d", "lenet5"} {
+		c := mustCase(t, name)
+		m := c.Build(2)
+		checked := 0
+		inputs := map[string]*runtime.Tensor{}
+		for in, gt := range c.RandomInputs(3) {
+			rt, err := runtime.FromGraph(gt)
+			if err != nil {
+				t.Fatal(err)
+			}
+			inputs[in] = rt
+		}
+		for _, l := range FindLayers(m.Graph) {
+			if l.Kind != ConvLayer {
+				continue
+			}
+			out, err := runWatching(m, []string{l.Input.Name, l.Output.Name}, inputs, 1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			x, y := out[l.Input.Name], out[l.Output.Name]
+			win, err := l.convWindow(x.Shape)
+			if err != nil {
+				t.Fatalf("%s %s: %v", name, l.Node.Name, err)
+			}
+			if win.positions*y.Shape[1] != len(y.F32) {
+				t.Fatalf("%s %s: %d positions for an output of shape %v", name, l.Node.Name, win.positions, y.Shape)
+			}
+			var bias []float64
+			if l.BiasConst != nil {
+				bias, _ = l.BiasConst.Float64s()
+			}
+			ms, err := l.groupMatrices()
+			if err != nil {
+				t.Fatal(err)
+			}
+			spatial := len(y.F32) / (y.Shape[0] * y.Shape[1])
+			worst := 0.0
+			for p := 0; p < win.positions; p++ {
+				batch, at := p/spatial, p%spatial
+				for g, w := range ms {
+					patch := win.patch(x, p, g, nil)
+					for o := 0; o < l.Out(); o++ {
+						ch := g*l.Out() + o
+						sum := 0.0
+						for i, v := range patch {
+							sum += w[o*l.In()+i] * v
+						}
+						if bias != nil {
+							sum += bias[ch]
+						}
+						got := float64(y.F32[(batch*y.Shape[1]+ch)*spatial+at])
+						worst = math.Max(worst, math.Abs(sum-got)/(1+math.Abs(got)))
+						checked++
+					}
+				}
+			}
+			if worst > 1e-4 {
+				t.Errorf("%s %s: W·patch differs from the Conv output by %.3g", name, l.Node.Name, worst)
+			}
+		}
+		if checked == 0 {
+			t.Errorf("%s: no conv output checked", name)
+		}
+	}
+}
