@@ -116,7 +116,16 @@ func lcsLevels(c *cli.Context, mode string) ([]float64, error) {
 		}
 		return grid, nil
 	}
-	return parseLevels(c.String("levels"))
+	levels, err := parseLevels(c.String("levels"))
+	if err != nil {
+		return nil, err
+	}
+	for _, l := range levels {
+		if _, err := finetune.LCSAlpha(mode, l); err != nil {
+			return nil, badInput("--levels: %v", err)
+		}
+	}
+	return levels, nil
 }
 
 // runLCSCompress is compress --method lcs.

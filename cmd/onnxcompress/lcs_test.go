@@ -132,6 +132,7 @@ func TestLCSBadUsageIsExit2(t *testing.T) {
 		{"--data", fashionMNIST, "--subspace", "plane"},
 		{"--data", fashionMNIST, "--norm", "layer"},
 		{"--data", fashionMNIST, "--levels", "0.5,x"},
+		{"--data", fashionMNIST, "--mode", "quantized", "--levels", "4.5"},
 	} {
 		_, stderr, code := runCLI(t, append(append([]string{}, base...), extra...)...)
 		if code != exitBadInput {
