@@ -282,20 +282,36 @@ func TestQuantRatioCountsWeightBytes(t *testing.T) {
 	for _, l := range FindLayers(m.Graph) {
 		before += int64(len(l.Weight.Raw))
 	}
-	if _, err := Compress(m, Options{Method: "quant", Target: Target{Ratio: 0.25}}); err != nil {
+	var biasBytes int64
+	for _, l := range FindLayers(m.Graph) {
+		if l.BiasConst != nil {
+			biasBytes += int64(len(l.BiasConst.Raw))
+		}
+	}
+	rep, err := Compress(m, Options{Method: "quant", Target: Target{Ratio: 0.25}})
+	if err != nil {
 		t.Fatal(err)
 	}
-	var after int64
+	var after, scaleBytes int64
 	for _, v := range m.Graph.Initializers {
-		if v.Const.DType == graph.Int8 && len(v.Const.Dims) >= 2 {
+		switch {
+		case v.Const.DType == graph.Int8 && len(v.Const.Dims) >= 2:
 			after += int64(len(v.Const.Raw))
+		case v.Const.DType == graph.Int8 || strings.Contains(v.Name, "scale"):
+			scaleBytes += int64(len(v.Const.Raw))
 		}
 	}
 	if 4*after != before {
 		t.Fatalf("int8 weights hold %d bytes, float32 weights held %d", after, before)
 	}
+	// The report counts the same bytes: weights and biases before; codes,
+	// biases, scales and zero points after.
+	if rep.SelectedWeightBytesBefore != before+biasBytes || rep.SelectedWeightBytesAfter != after+biasBytes+scaleBytes {
+		t.Errorf("report: weight bytes %d → %d, stored %d → %d (+%d scales and zero points)",
+			rep.SelectedWeightBytesBefore, rep.SelectedWeightBytesAfter, before+biasBytes, after+biasBytes, scaleBytes)
+	}
 	// Less than a quarter cannot be had: every layer is skipped, saying why.
-	rep, err := Compress(mustCase(t, "lenet5").Build(1), Options{Method: "quant", Target: Target{Ratio: 0.2}})
+	rep, err = Compress(mustCase(t, "lenet5").Build(1), Options{Method: "quant", Target: Target{Ratio: 0.2}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -19,6 +19,12 @@ type Report struct {
 	SelectedParamsAfter  int64 `json:"selected_params_after"`
 	SelectedMACsBefore   int64 `json:"selected_macs_before"`
 	SelectedMACsAfter    int64 `json:"selected_macs_after"`
+	// What sparse and quant save: non-zero entries and stored bytes of the
+	// rewritten layers' weights and biases (see LayerReport).
+	SelectedNonZerosBefore    int64 `json:"selected_nonzeros_before"`
+	SelectedNonZerosAfter     int64 `json:"selected_nonzeros_after"`
+	SelectedWeightBytesBefore int64 `json:"selected_weight_bytes_before"`
+	SelectedWeightBytesAfter  int64 `json:"selected_weight_bytes_after"`
 }
 
 // LayerReport is one layer's row.
@@ -37,6 +43,15 @@ type LayerReport struct {
 	ParamsAfter  int64   `json:"params_after"`
 	MACsBefore   int64   `json:"macs_before"`
 	MACsAfter    int64   `json:"macs_after"`
+	// NonZeros and WeightBytes count the constants the layer computes with
+	// (weights, biases, quantisation scales; not shapes): non-zero entries,
+	// which is what --ratio counts for sparse, and stored bytes, which it
+	// counts for quant. For a layer left as it was they equal the before
+	// values.
+	NonZerosBefore    int64 `json:"nonzeros_before"`
+	NonZerosAfter     int64 `json:"nonzeros_after"`
+	WeightBytesBefore int64 `json:"weight_bytes_before"`
+	WeightBytesAfter  int64 `json:"weight_bytes_after"`
 	// WeightError is ‖W − Ŵ‖/‖W‖ of the realised weight.
 	WeightError float64 `json:"weight_error"`
 	// OutputError is the relative L2 error of the model's outputs on probe
@@ -48,17 +63,63 @@ type LayerReport struct {
 }
 
 func (r *Report) skip(l *Layer, method, reason string) {
+	nz, bytes := storedCounts(l.Weight, l.BiasConst)
 	r.Layers = append(r.Layers, &LayerReport{Layer: l.Node.Label(), Op: l.Node.OpType, Output: l.Output.Name,
 		Method: method, ParamsBefore: l.Cost.Params, ParamsAfter: l.Cost.Params,
-		MACsBefore: l.Cost.MACs, MACsAfter: l.Cost.MACs, Skipped: reason})
+		MACsBefore: l.Cost.MACs, MACsAfter: l.Cost.MACs, Skipped: reason,
+		NonZerosBefore: nz, NonZerosAfter: nz, WeightBytesBefore: bytes, WeightBytesAfter: bytes})
 }
 
 func (r *Report) add(l *Layer, p LayerPlan, before graph.LayerCost, relErr float64) *LayerReport {
+	nz, bytes := storedCounts(l.Weight, l.BiasConst)
 	row := &LayerReport{Layer: l.Node.Label(), Op: l.Node.OpType, Output: l.Output.Name, Method: p.Method, Form: p.Form,
 		Ranks: p.Ranks, Chain: p.Chain, Keep: p.Keep, Bits: p.Bits,
-		ParamsBefore: before.Params, MACsBefore: before.MACs, WeightError: relErr}
+		ParamsBefore: before.Params, MACsBefore: before.MACs, WeightError: relErr,
+		NonZerosBefore: nz, WeightBytesBefore: bytes}
 	r.Layers = append(r.Layers, row)
 	return row
+}
+
+// storedCounts counts the non-zero entries and stored bytes of tensors
+// (nil ones skipped; each tensor once).
+func storedCounts(ts ...*graph.Tensor) (nonZeros, bytes int64) {
+	seen := map[*graph.Tensor]bool{}
+	for _, t := range ts {
+		if t == nil || seen[t] {
+			continue
+		}
+		seen[t] = true
+		bytes += int64(len(t.Raw))
+		size := t.DType.Size()
+		if size <= 0 {
+			continue
+		}
+		for i := 0; i+size <= len(t.Raw); i += size {
+			for _, b := range t.Raw[i : i+size] {
+				if b != 0 {
+					nonZeros++
+					break
+				}
+			}
+		}
+	}
+	return nonZeros, bytes
+}
+
+// computedWith lists the constants nodes compute with: float and 8-bit
+// integer tensors (weights, biases, scales, zero points), not shapes or
+// axes.
+func computedWith(g *graph.Graph, idx *graph.Index, nodes []*graph.Node) []*graph.Tensor {
+	var out []*graph.Tensor
+	for _, n := range nodes {
+		for _, v := range n.Inputs {
+			t, ok := graph.ConstTensor(g, idx, v)
+			if ok && (t.DType.IsFloat() || t.DType == graph.Int8 || t.DType == graph.Uint8) {
+				out = append(out, t)
+			}
+		}
+	}
+	return out
 }
 
 // Rewritten returns the rows of layers that were replaced.
@@ -106,6 +167,7 @@ func finishReport(s *state) error {
 			a.row.ParamsAfter += c.Params
 			a.row.MACsAfter += c.MACs
 		}
+		a.row.NonZerosAfter, a.row.WeightBytesAfter = storedCounts(computedWith(g, idx, a.nodes)...)
 	}
 	for _, row := range r.Layers {
 		if row.Skipped != "" && row.Skipped != keptByBudget {
@@ -115,6 +177,10 @@ func finishReport(s *state) error {
 		r.SelectedParamsAfter += row.ParamsAfter
 		r.SelectedMACsBefore += row.MACsBefore
 		r.SelectedMACsAfter += row.MACsAfter
+		r.SelectedNonZerosBefore += row.NonZerosBefore
+		r.SelectedNonZerosAfter += row.NonZerosAfter
+		r.SelectedWeightBytesBefore += row.WeightBytesBefore
+		r.SelectedWeightBytesAfter += row.WeightBytesAfter
 	}
 	_, r.After = graph.ModelCost(s.model)
 	if len(s.applied) == 0 {

@@ -18,8 +18,8 @@ import (
 // layer's weight and bias entries non-zero (the bias stays dense and is paid
 // for first). The element count does not change, so the framework's
 // parameter check cannot see the saving (sparseMethod is a paramKeeper) and
-// the report's params_after stays the dense size; the non-zero count is
-// written into the masked weight's doc_string instead. A weight shared by
+// the report's params_after stays the dense size; nonzeros_after counts
+// what --ratio counts, and the masked weight's doc_string says it too. A weight shared by
 // several layers is masked once and stays shared.
 //
 // The zeros stay dense: the graph IR has no sparse tensor (the codec keeps a

@@ -70,6 +70,10 @@ func TestSparseRatioCountsNonZeros(t *testing.T) {
 		if after != before {
 			t.Errorf("%s: %d parameters stored after, %d before: zeros must stay in place", name, after, before)
 		}
+		if len(rep.Rewritten()) == len(rep.Layers) && (rep.SelectedNonZerosAfter != nz || rep.SelectedNonZerosBefore != nzBefore) {
+			t.Errorf("%s: report counts %d → %d non-zeros, the model has %d → %d", name,
+				rep.SelectedNonZerosBefore, rep.SelectedNonZerosAfter, nzBefore, nz)
+		}
 		got := float64(nz) / float64(before)
 		if got > 0.25+0.02 || got < 0.25-0.02 {
 			t.Errorf("%s: %.4f of the parameters non-zero, want 0.25 ± 0.02", name, got)
