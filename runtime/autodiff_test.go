@@ -366,3 +366,15 @@ func notAWeight(g *graph.Graph, v *graph.Value) bool {
 	}
 	return false
 }
+
+// Every op of compressed CNN/MLP graphs (the fine-tuning issue's list) has
+// a backward kernel; each has its TestGrad<Op> beside its *_grad.go.
+func TestBackwardCoversCompressedGraphOps(t *testing.T) {
+	for _, op := range []string{"Conv", "Gemm", "MatMul", "Add", "Sub", "Mul", "Div", "Relu", "Clip", "Sigmoid",
+		"HardSigmoid", "HardSwish", "Tanh", "BatchNormalization", "MaxPool", "AveragePool", "GlobalAveragePool",
+		"Flatten", "Reshape", "Transpose", "Concat", "Slice", "Split", "Pad", "Einsum", "Softmax", "LogSoftmax", "Dropout"} {
+		if !HasBackward(op) {
+			t.Errorf("%s has no backward kernel", op)
+		}
+	}
+}
