@@ -28,6 +28,12 @@ type HingeOptions struct {
 	// 0.9) at a constant 0.1 on the matrices only, 0.6·CE + 0.4·KD at T = 4.
 	Search finetune.Options
 	Prox   finetune.HingeOptions
+	// The search stops early once the groups already near zero — scaled
+	// norm ‖a_g‖/s_l below T0 [0.05] — would bring the FLOP ratio within
+	// SearchStop [0.05] of the target (A.7's stop_limit); it checks every
+	// CheckEvery steps [100].
+	T0, SearchStop float64
+	CheckEvery     int
 	// FineTune is the stage after compression: defaults 2 epochs of Adam at
 	// 1e-3 (cosine) on every weight, same distillation. Epochs < 0 skips it.
 	FineTune finetune.Options
@@ -40,8 +46,9 @@ type HingeOptions struct {
 	// Stage names the stage ("search", "finetune") of each report.
 	Progress    func(stage string, p finetune.Progress)
 	EpochReport func(stage string, e finetune.Epoch)
-	// Stage announces each stage as it starts.
+	// Stage announces each stage as it starts; Trace each search check.
 	Stage func(stage string)
+	Trace func(HingeSearchPoint)
 	// Checkpoint receives each model worth keeping: the compressed one
 	// after the search, then every new best of the fine-tuning. Writing it
 	// (atomically) means an interruption never loses the last good model.
@@ -72,26 +79,42 @@ type HingePoint struct {
 	Holdout   *float64 `json:"holdout_accuracy,omitempty"`
 }
 
+// HingeSearchPoint is one check of the search: the FLOP ratio the groups
+// below T0 would leave, the penalty (relative to its start) and λ_eff.
+type HingeSearchPoint struct {
+	Step    int     `json:"step"`
+	Ratio   float64 `json:"ratio_at_t0"`
+	Penalty float64 `json:"relative_penalty"`
+	Lambda  float64 `json:"lambda"`
+}
+
 // HingeResult reports CompressHinge.
 type HingeResult struct {
-	Target       float64          `json:"target_flops_ratio"`
-	Ratio        float64          `json:"flops_ratio"`
-	Met          bool             `json:"met"`
-	Threshold    float64          `json:"threshold"`
-	Evaluations  int              `json:"threshold_evaluations"`
-	Refined      int              `json:"groups_removed_below_threshold_order"`
-	MACsBefore   int64            `json:"macs_before"`
-	MACsAfter    int64            `json:"macs_after"`
-	ParamsBefore int64            `json:"params_before"`
-	ParamsAfter  int64            `json:"params_after"`
-	Layers       []HingeLayer     `json:"layers"`
-	Curve        []HingePoint     `json:"curve"`
-	SearchSteps  int              `json:"search_steps"`
-	FineTune     *finetune.Result `json:"finetune,omitempty"`
-	Interrupted  bool             `json:"interrupted"`
-	SearchTime   float64          `json:"search_seconds"`
-	SelectTime   float64          `json:"threshold_search_seconds"`
-	FineTuneTime float64          `json:"finetune_seconds"`
+	Target       float64      `json:"target_flops_ratio"`
+	Ratio        float64      `json:"flops_ratio"`
+	Met          bool         `json:"met"`
+	Threshold    float64      `json:"threshold"`
+	Evaluations  int          `json:"threshold_evaluations"`
+	Refined      int          `json:"groups_removed_below_threshold_order"`
+	MACsBefore   int64        `json:"macs_before"`
+	MACsAfter    int64        `json:"macs_after"`
+	ParamsBefore int64        `json:"params_before"`
+	ParamsAfter  int64        `json:"params_after"`
+	Layers       []HingeLayer `json:"layers"`
+	Curve        []HingePoint `json:"curve"`
+	SearchSteps  int          `json:"search_steps"`
+	// SearchStopped says the search reached its stop rule before its epochs
+	// ran out.
+	SearchStopped bool               `json:"search_stopped"`
+	Trace         []HingeSearchPoint `json:"search_trace"`
+	// FineTune is the fine-tuning run (its epochs are in Curve).
+	FineTune      *finetune.Result `json:"-"`
+	FineTuneSteps int              `json:"finetune_steps"`
+	BestEpoch     int              `json:"best_finetune_epoch"`
+	Interrupted   bool             `json:"interrupted"`
+	SearchTime    float64          `json:"search_seconds"`
+	SelectTime    float64          `json:"threshold_search_seconds"`
+	FineTuneTime  float64          `json:"finetune_seconds"`
 
 	checkpointErr error
 }
@@ -130,6 +153,15 @@ func (o HingeOptions) withDefaults() HingeOptions {
 		if t.Distillation == (finetune.Distillation{}) {
 			t.Distillation = finetune.Distillation{Temperature: 4, Alpha: 0.4}
 		}
+	}
+	if o.T0 == 0 {
+		o.T0 = 0.05
+	}
+	if o.SearchStop == 0 {
+		o.SearchStop = 0.05
+	}
+	if o.CheckEvery <= 0 {
+		o.CheckEvery = 100
 	}
 	if o.CurvePoints == 0 {
 		o.CurvePoints = 3
@@ -188,9 +220,44 @@ func CompressHinge(ctx context.Context, m *graph.Model, train, test *dataset.Dat
 	for i, s := range sites {
 		mats[i] = finetune.HingeMatrix{Weight: s.Weight, Bias: s.Bias, Groups: s.Groups}
 	}
+	prox, err := finetune.NewHingeProx(inter, mats, opts.Prox)
+	if err != nil {
+		return nil, nil, err
+	}
+	sel, err := newHingeSelector(inter, sites, prox.Scales(), opts.MinKeep, opts.Select.Seed, before.MACs)
+	if err != nil {
+		return nil, nil, err
+	}
 	search := opts.Search
 	search.Seed = cmpOr(search.Seed, opts.Select.Seed)
 	search.Progress = stageProgress(opts.Progress, "search")
+	searchCtx, stopSearch := context.WithCancel(ctx)
+	defer stopSearch()
+	penalty0 := prox.Penalty
+	search.AfterStep = func(step int, _ []finetune.Param, _ float64) error {
+		if (step+1)%opts.CheckEvery != 0 {
+			return nil
+		}
+		keep, err := sel.keepAt(sel.scale(prox.GroupNorms()), opts.T0)
+		if err != nil {
+			return err
+		}
+		c, err := sel.compress(keep)
+		if err != nil {
+			return err
+		}
+		_, t := graph.ModelCost(c)
+		p := HingeSearchPoint{Step: step + 1, Ratio: float64(t.MACs) / float64(before.MACs), Penalty: prox.Penalty / penalty0, Lambda: prox.LambdaEff}
+		res.Trace = append(res.Trace, p)
+		if opts.Trace != nil {
+			opts.Trace(p)
+		}
+		if p.Ratio <= opts.FLOPsRatio+opts.SearchStop {
+			res.SearchStopped = true
+			stopSearch()
+		}
+		return nil
+	}
 	var curve []HingePoint
 	search.EpochReport = func(e finetune.Epoch) {
 		p := HingePoint{Stage: "search", Epoch: e.Epoch, MACs: before.MACs, Params: before.Params, MACsRatio: 1}
@@ -203,18 +270,17 @@ func CompressHinge(ctx context.Context, m *graph.Model, train, test *dataset.Dat
 			opts.EpochReport("search", e)
 		}
 	}
-	searched, prox, err := finetune.HingeSearch(ctx, inter, teacher, train, test, search, mats, opts.Prox)
+	searched, err := finetune.HingeSearch(searchCtx, inter, teacher, train, test, search, prox)
 	if err != nil {
 		return nil, nil, err
 	}
 	res.SearchSteps = searched.Steps
-	res.Interrupted = searched.Interrupted
+	res.Interrupted = searched.Interrupted && ctx.Err() != nil
 	res.SearchTime = time.Since(start).Seconds()
 
 	stage("threshold")
 	start = time.Now()
-	sel, err := newHingeSelector(inter, sites, prox.Scales(), opts.MinKeep, opts.Select.Seed, before.MACs)
-	if err != nil {
+	if err := sel.readNorms(); err != nil {
 		return nil, nil, err
 	}
 	keep, ratio, err := sel.forRatio(opts.FLOPsRatio, opts.Tolerance)
@@ -310,6 +376,7 @@ func CompressHinge(ctx context.Context, m *graph.Model, train, test *dataset.Dat
 		return nil, nil, res.checkpointErr
 	}
 	res.FineTune = tuned
+	res.FineTuneSteps, res.BestEpoch = tuned.Steps, tuned.Best.Epoch
 	res.Interrupted = tuned.Interrupted
 	res.FineTuneTime = time.Since(start).Seconds()
 	res.Curve = curve
@@ -353,6 +420,7 @@ type hingeSelector struct {
 	sites       []rewrite.HingeSite
 	norms       [][]float64 // raw group norms
 	scaled      [][]float64 // norms / s_l: one threshold fits every layer
+	scales      []float64
 	minKeep     float64
 	seed        uint64
 	macs        int64 // the original model's
@@ -362,24 +430,37 @@ type hingeSelector struct {
 }
 
 func newHingeSelector(m *graph.Model, sites []rewrite.HingeSite, scales []float64, minKeep float64, seed uint64, macs int64) (*hingeSelector, error) {
-	norms, err := rewrite.HingeNorms(m, sites)
-	if err != nil {
-		return nil, err
-	}
-	s := &hingeSelector{model: m, sites: sites, norms: norms, minKeep: minKeep, seed: seed, macs: macs}
-	for i, n := range norms {
-		sc := make([]float64, len(n))
-		for g, v := range n {
-			sc[g] = v / scales[i]
-		}
-		s.scaled = append(s.scaled, sc)
-	}
-	return s, nil
+	s := &hingeSelector{model: m, sites: sites, scales: scales, minKeep: minKeep, seed: seed, macs: macs}
+	return s, s.readNorms()
 }
 
-func (s *hingeSelector) keep(t float64) ([][]int, error) {
+// readNorms takes the group norms from the model as it is now.
+func (s *hingeSelector) readNorms() error {
+	norms, err := rewrite.HingeNorms(s.model, s.sites)
+	if err != nil {
+		return err
+	}
+	s.norms, s.scaled = norms, s.scale(norms)
+	return nil
+}
+
+// scale divides each layer's norms by its balancing scale s_l.
+func (s *hingeSelector) scale(norms [][]float64) [][]float64 {
+	out := make([][]float64, len(norms))
+	for i, n := range norms {
+		out[i] = make([]float64, len(n))
+		for g, v := range n {
+			out[i][g] = v / s.scales[i]
+		}
+	}
+	return out
+}
+
+func (s *hingeSelector) keep(t float64) ([][]int, error) { return s.keepAt(s.scaled, t) }
+
+func (s *hingeSelector) keepAt(scaled [][]float64, t float64) ([][]int, error) {
 	out := make([][]int, len(s.sites))
-	for i, n := range s.scaled {
+	for i, n := range scaled {
 		k, err := solvers.HingeSelectGroups(n, t, s.minKeep, s.seed+uint64(i))
 		if err != nil {
 			return nil, fmt.Errorf("layer %s: %w", s.sites[i].Layer, err)

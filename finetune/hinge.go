@@ -72,10 +72,15 @@ type HingeProx struct {
 	// Last is the state after the latest step: the parameters as they were
 	// left (by name), the penalty P and the effective λ.
 	last      map[string][]float32
+	norms     [][]float64
 	Penalty   float64
 	LambdaEff float64
 	Steps     int
 }
+
+// GroupNorms are each matrix's group norms after the latest step (at the
+// start: the initial ones), bias included in column groups.
+func (p *HingeProx) GroupNorms() [][]float64 { return p.norms }
 
 // NewHingeProx reads the matrices' initial values from m and computes the
 // layer-balancing scales s_l.
@@ -168,10 +173,13 @@ func (p *HingeProx) groupNorms(i int, w, bias []float32) []float64 {
 	return out
 }
 
+// penalty is Σ_l Σ_g ‖a_g‖/s_l; it also records the norms.
 func (p *HingeProx) penalty(values map[string][]float32) float64 {
 	total := 0.0
+	p.norms = make([][]float64, len(p.mats))
 	for i, a := range p.mats {
-		for _, v := range p.groupNorms(i, values[a.Weight], values[a.Bias]) {
+		p.norms[i] = p.groupNorms(i, values[a.Weight], values[a.Bias])
+		for _, v := range p.norms[i] {
 			total += v / p.scales[i]
 		}
 	}
@@ -239,18 +247,14 @@ func (p *HingeProx) AfterStep(step int, params []Param, lr float64) error {
 }
 
 // HingeSearch runs Hinge's search stage on student, a model with the
-// matrices attached: proximal-gradient training of the matrices (and their
+// matrices attached (prox made by NewHingeProx from it): proximal-gradient training of the matrices (and their
 // biases: Train "factors" unless opts says otherwise) by distillation from
 // teacher. Unlike Run, the student keeps the weights of the last step, not
 // the best-scoring ones: the search wants the sparsest matrices, and the
 // fine-tuning after compression restores the accuracy. opts.AfterStep, if
 // set, runs after the proximal step.
 func HingeSearch(ctx context.Context, student, teacher *graph.Model, train, test *dataset.Dataset, opts Options,
-	mats []HingeMatrix, hopts HingeOptions) (*Result, *HingeProx, error) {
-	prox, err := NewHingeProx(student, mats, hopts)
-	if err != nil {
-		return nil, nil, err
-	}
+	prox *HingeProx) (*Result, error) {
 	if opts.Train == "" {
 		opts.Train = "factors"
 	}
@@ -266,12 +270,12 @@ func HingeSearch(ctx context.Context, student, teacher *graph.Model, train, test
 	}
 	res, err := Run(ctx, student, teacher, train, test, opts)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	if prox.Steps > 0 {
 		if err := setInitializers(student, prox.last); err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 	}
-	return res, prox, nil
+	return res, nil
 }

@@ -845,3 +845,33 @@ func hingeFuse(e *Emitter, conv, matrix *graph.Node, uDims []int64, w *mat.Dense
 	g.Nodes = nodes
 	return nil
 }
+
+// Candidates lets the data-free form join a global budget (--ratio with
+// global allocation, --macs-ratio, method auto): the decomposition at every
+// rank, which is shape-safe on any layer. The rows of A are the singular
+// values of the weight, so keeping r rows leaves the output-side SVD's
+// error and costs its parameters and MACs.
+func (m hingeMethod) Candidates(l *Layer) ([]Candidate, error) {
+	if err := m.Check(l); err != nil {
+		return nil, err
+	}
+	f := svdForms(l)[0]
+	fs, err := factorForm(l, f)
+	if err != nil {
+		return nil, err
+	}
+	bias := int64(0)
+	if l.BiasConst != nil {
+		bias = int64(l.BiasConst.Len())
+	}
+	var out []Candidate
+	for r := 1; r <= f.fullRank(); r++ {
+		out = append(out, Candidate{
+			Plan:   LayerPlan{Form: hingeDecompose, Ranks: []int{r}},
+			Params: f.params(r) + bias,
+			MACs:   f.macs(l, r),
+			Err:    fs.relError(r),
+		})
+	}
+	return out, nil
+}

@@ -88,7 +88,9 @@ func TestHingeResNetKeepsResidualsIntact(t *testing.T) {
 		t.Fatalf("resnet_basic: %d convs feed a residual Add, want ≥ 4 (stem, two conv2, downsample): %v", len(coupled), coupled)
 	}
 	m := c.Build(1)
-	rep, err := Compress(m, Options{Method: "hinge", Target: Target{Ratio: 0.25}})
+	// A uniform ratio plans each layer's form; a global budget takes only
+	// the decomposition (see Candidates).
+	rep, err := Compress(m, Options{Method: "hinge", Target: Target{Ratio: 0.25}, Allocation: "uniform"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -792,6 +794,39 @@ func checkChannelCounts(t *testing.T, name string, m *graph.Model) {
 			if out, _ := channelCount(n.Outputs[0]); out != sum {
 				t.Errorf("%s: Concat %s outputs %d channels from %d", name, n.Name, out, sum)
 			}
+		}
+	}
+}
+
+// The data-free form takes part in a MAC budget: the bundled ResNet-20 at
+// --macs-ratio 0.5 keeps at most half of its selected layers' MACs, with
+// every residual Add intact and exact shapes.
+func TestHingeMACBudgetOnResNet20(t *testing.T) {
+	m, err := onnx.Decode(testmodels.ResNet20FMNIST.ONNX(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	adds := countOps(m, "Add")
+	rep, err := Compress(m, Options{Method: "hinge", Target: Target{MACsRatio: 0.5}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := graph.VerifyModel(m); err != nil {
+		t.Fatal(err)
+	}
+	if r := float64(rep.SelectedMACsAfter) / float64(rep.SelectedMACsBefore); r > 0.5 || r < 0.4 {
+		t.Errorf("selected MACs ratio %.3f, want ≤ 0.5 (and not far below)", r)
+	}
+	_, tot := graph.ModelCost(m)
+	if tot.MACs != rep.After.MACs || float64(tot.MACs) > 0.5*float64(rep.Before.MACs)+float64(rep.Before.MACs-rep.SelectedMACsBefore) {
+		t.Errorf("model MACs %d (report %d) of %d", tot.MACs, rep.After.MACs, rep.Before.MACs)
+	}
+	if got := countOps(m, "Add"); got != adds {
+		t.Errorf("%d Add nodes, want %d", got, adds)
+	}
+	for _, l := range rep.Rewritten() {
+		if l.Method != "hinge" || l.Form != hingeDecompose {
+			t.Errorf("layer %s: %s %s", l.Layer, l.Method, l.Form)
 		}
 	}
 }
