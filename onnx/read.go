@@ -183,7 +183,16 @@ func (d *decoder) graph(p *pb.GraphProto, parent *scope) (*graph.Graph, error) {
 		g.Inputs = append(g.Inputs, v)
 	}
 	for _, sp := range p.SparseInitializer {
-		define(sp.GetValues().GetName())
+		t, err := decodeSparse(sp, d.ext)
+		if err != nil {
+			return nil, within(fmt.Sprintf("graph %q sparse initializer", p.GetName()), err)
+		}
+		v := define(sp.GetValues().GetName())
+		if v.Const != nil {
+			v = d.newValue(v.Name)
+		}
+		v.Const = t
+		g.Initializers = append(g.Initializers, v)
 	}
 	outputs := make([][]*graph.Value, len(p.Node))
 	for i, np := range p.Node {

@@ -20,6 +20,7 @@ type Option func(*writeConfig)
 type writeConfig struct {
 	threshold int64
 	location  string
+	sparse    bool
 }
 
 // ExternalThreshold stores initializers holding at least bytes bytes of data
@@ -75,13 +76,13 @@ func Write(path string, m *graph.Model, opts ...Option) error {
 	if st, err := os.Stat(path); err == nil && st.IsDir() {
 		return fmt.Errorf("%s: is a directory", path)
 	}
-	w := &writer{threshold: cfg.threshold, location: cfg.location, modelFile: filepath.Base(path)}
+	w := &writer{threshold: cfg.threshold, location: cfg.location, modelFile: filepath.Base(path), sparse: cfg.sparse}
 	mp, err := w.build(m)
 	if err != nil {
 		return fmt.Errorf("%s: %w", path, err)
 	}
 	if int64(proto.Size(mp)) > protoSizeLimit {
-		w = &writer{threshold: cfg.threshold, location: cfg.location, modelFile: w.modelFile, forced: true}
+		w = &writer{threshold: cfg.threshold, location: cfg.location, modelFile: w.modelFile, forced: true, sparse: cfg.sparse}
 		if mp, err = w.build(m); err != nil {
 			return fmt.Errorf("%s: %w", path, err)
 		}
@@ -105,6 +106,7 @@ type writer struct {
 	location  string
 	modelFile string // the model's file name, which no data file may take
 	forced    bool   // the model passes the protobuf limit: move every tensor out
+	sparse    bool   // SparseWhenSmaller
 	ext       externalPlan
 }
 
@@ -175,7 +177,6 @@ func (w *writer) graphProto(g *graph.Graph) (*pb.GraphProto, error) {
 	p := &pb.GraphProto{
 		Name:                   optString(o.Name, g.Name),
 		DocString:              optString(o.DocString, g.DocString),
-		SparseInitializer:      o.SparseInitializer,
 		QuantizationAnnotation: o.QuantizationAnnotation,
 	}
 	keepUnknown(p, o)
@@ -183,6 +184,10 @@ func (w *writer) graphProto(g *graph.Graph) (*pb.GraphProto, error) {
 	for _, v := range g.Initializers {
 		if v == nil || v.Const == nil {
 			return nil, fmt.Errorf("%s: initializer without data", where)
+		}
+		if sp := w.sparseProto(v.Const, v.Name); sp != nil {
+			p.SparseInitializer = append(p.SparseInitializer, sp)
+			continue
 		}
 		t, err := w.tensorProto(v.Const, v.Name, true)
 		if err != nil {

@@ -22,10 +22,14 @@ import (
 // what --ratio counts, and the masked weight's doc_string says it too. A weight shared by
 // several layers is masked once and stays shared.
 //
-// The zeros stay dense: the graph IR has no sparse tensor (the codec keeps a
-// file's sparse_initializer entries opaquely for fidelity, but a rewrite
-// cannot create one). Dense zeros give neither size nor speed gains in ONNX
-// Runtime until a later pass stores them sparsely or compresses the file.
+// The zeros are stored dense in the graph. onnx.Write with
+// onnx.SparseWhenSmaller stores the masked weights as sparse_initializer
+// entries (COO, int64 linear indices; smaller below a third non-zero), which
+// ONNX Runtime 1.30 and this project's runtime read; it is not the default
+// because the ONNX checker's full_check rejects a sparse initializer as a
+// Conv or Gemm input ("[ShapeInferenceError] (op_type:Gemm): B typestr: T,
+// has unsupported type: sparse_tensor(float)", onnx 1.12). Dense zeros give
+// no speed in ONNX Runtime either way.
 //
 // A Rank target is the number of weight entries to keep.
 type sparseMethod struct{}

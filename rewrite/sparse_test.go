@@ -3,6 +3,7 @@ package rewrite
 import (
 	"bytes"
 	"math"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -10,6 +11,7 @@ import (
 	"github.com/onnxcompress/onnxcompress/graph"
 	"github.com/onnxcompress/onnxcompress/internal/reference"
 	"github.com/onnxcompress/onnxcompress/onnx"
+	"github.com/onnxcompress/onnxcompress/runtime"
 )
 
 // Keeping every entry re-emits each layer with its own weight: exact.
@@ -180,5 +182,61 @@ func TestSparseSharedWeightStoredOnce(t *testing.T) {
 	}
 	if len(weights) != 2 || weights[0] != weights[1] || !strings.Contains(weights[0].Const.DocString, "onnxcompress sparse") {
 		t.Errorf("the two convs read %v", weights)
+	}
+}
+
+// A pruned model written with onnx.SparseWhenSmaller stores its masked
+// weights as sparse_initializer entries: the file is smaller, and ONNX
+// Runtime and this project's runtime read it and compute exactly what the
+// densely stored model computes.
+func TestSparseStoredSparselyRunsInORT(t *testing.T) {
+	reference.Require(t, reference.ORT)
+	c := mustCase(t, "lenet5")
+	m := c.Build(1)
+	if _, err := Compress(m, Options{Method: "sparse", Target: Target{Ratio: 0.25}}); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	plain, small := filepath.Join(dir, "dense.onnx"), filepath.Join(dir, "sparse.onnx")
+	if err := onnx.Write(plain, m); err != nil {
+		t.Fatal(err)
+	}
+	if err := onnx.Write(small, m, onnx.SparseWhenSmaller()); err != nil {
+		t.Fatal(err)
+	}
+	st1, _ := os.Stat(plain)
+	st2, _ := os.Stat(small)
+	if st2.Size() >= st1.Size() {
+		t.Fatalf("sparse file %d bytes, dense %d", st2.Size(), st1.Size())
+	}
+	t.Logf("lenet5 at 25%% non-zeros: %d bytes dense, %d sparse", st1.Size(), st2.Size())
+	in := c.RandomInputs(5)
+	res, err := reference.RunORTBatch([]reference.ORTJob{{Model: plain, Inputs: in}, {Model: small, Inputs: in}}, 1)
+	if err != nil || res[0].Err != nil || res[1].Err != nil {
+		t.Fatalf("ORT: %v %v %v", err, res[0].Err, res[1].Err)
+	}
+	back, err := onnx.Read(small)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rin := map[string]*runtime.Tensor{}
+	for name, gt := range in {
+		if rin[name], err = runtime.FromGraph(gt); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ours, err := runWatching(back, nil, rin, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, w := range res[0].Outputs {
+		wf, _ := w.Float32s()
+		gf, _ := res[1].Outputs[name].Float32s()
+		if e := reference.RelL2(gf, wf); e != 0 {
+			t.Errorf("output %s: ORT on the sparse file differs by %.3g", name, e)
+		}
+		if e := reference.RelL2(ours[name].F32, wf); e > 1e-5 {
+			t.Errorf("output %s: our runtime on the sparse file differs from ORT by %.3g", name, e)
+		}
 	}
 }
