@@ -292,6 +292,10 @@ func conv2D(c *execContext, w window, group, nb, ch, m int, x, wt, bias, y []flo
 		}
 		return
 	}
+	if packed == nil && useShiftedRows(w, mg) {
+		convShiftedRows(c, w, group, nb, ch, m, x, wt, bias, y, act)
+		return
+	}
 	total := nb * outHW
 	budget := convChunkBytes
 	if packed != nil {

@@ -101,7 +101,7 @@ func convShifted(c *execContext, w window, group, nb, ch, m int, x, wt, bias, y 
 	}
 	for n := 0; n < nb; n++ {
 		for g := 0; g < group; g++ {
-			fillPhases(w, geo, x[(n*ch+g*cg)*inHW:][:cg*inHW], cg, xpad)
+			fillPhases(w, geo, x[(n*ch+g*cg)*inHW:][:cg*inHW], cg, xpad, planeP)
 			ap := aps[g]
 			for pc := 0; pc < kk; pc += blockK {
 				kc := min(blockK, kk-pc)
@@ -128,9 +128,10 @@ func convShifted(c *execContext, w window, group, nb, ch, m int, x, wt, bias, y 
 }
 
 // fillPhases copies cg input planes into their phases (see
-// newShiftedGeometry); padding positions are left as they are (zero).
-func fillPhases(w window, geo shiftedGeometry, src []float32, cg int, xpad []float32) {
-	inHW, planeP := w.inH*w.inW, geo.hp*geo.wp
+// newShiftedGeometry), phase plane (slot, ci) at (slot·cg + ci)·planeStride
+// of xpad; padding positions are left as they are (zero).
+func fillPhases(w window, geo shiftedGeometry, src []float32, cg int, xpad []float32, planeStride int) {
+	inHW := w.inH * w.inW
 	for ci := 0; ci < cg; ci++ {
 		for ih := 0; ih < w.inH; ih++ {
 			row := src[ci*inHW+ih*w.inW:][:w.inW]
@@ -140,7 +141,7 @@ func fillPhases(w window, geo shiftedGeometry, src []float32, cg int, xpad []flo
 				if slot < 0 {
 					continue
 				}
-				dst := xpad[(slot*cg+ci)*planeP+ph/w.sH*geo.wp:][:geo.wp]
+				dst := xpad[(slot*cg+ci)*planeStride+ph/w.sH*geo.wp:][:geo.wp]
 				if w.sW == 1 {
 					copy(dst[w.padL:], row)
 					continue
@@ -149,6 +150,67 @@ func fillPhases(w window, geo shiftedGeometry, src []float32, cg int, xpad []flo
 				first := ((b-w.padL)%w.sW + w.sW) % w.sW
 				for iw, j := first, (first+w.padL)/w.sW; iw < w.inW; iw, j = iw+w.sW, j+1 {
 					dst[j] = row[iw]
+				}
+			}
+		}
+	}
+}
+
+// useShiftedRows reports whether a backend without the micro-kernel should
+// build its GEMM's right-hand matrix from whole shifted rows (one copy per
+// kernel tap and chunk of images, over every position of the padded phase
+// planes) instead of im2col's one copy per output row: the discarded
+// positions cost GEMM columns, so the planes must not be much larger than
+// the output by more than im2col's copy costs (as in useShiftedConv).
+func useShiftedRows(w window, mg int) bool {
+	geo := newShiftedGeometry(w)
+	return geo.hp*geo.wp*mg <= w.outH*w.outW*(mg+shiftedPenalty)
+}
+
+// convShiftedRows is conv2D on a backend's Sgemm with the right-hand matrix
+// copied from shifted rows (see useShiftedRows). Images are laid out one
+// after the other inside each phase plane, so one copy per tap covers a
+// whole chunk of images.
+func convShiftedRows(c *execContext, w window, group, nb, ch, m int, x, wt, bias, y []float32, act activation) {
+	cg, mg := ch/group, m/group
+	inHW, outHW := w.inH*w.inW, w.outH*w.outW
+	kk := cg * w.kH * w.kW
+	geo := newShiftedGeometry(w)
+	planeP := geo.hp * geo.wp
+	images := max(1, min(nb, convChunkBytes/4/(kk*planeP)))
+	cols := images * planeP
+	// A tap's rows run past the last plane by its shift, at most one plane.
+	xpad := c.tempF32((geo.phases*cg + 1) * cols)
+	col := c.tempF32(kk * cols)
+	tmp := c.tempF32(mg * cols)
+	offs := make([]int, kk)
+	for r := range offs {
+		ci, tap := r/(w.kH*w.kW), r%(w.kH*w.kW)
+		rowShift, colShift := tap/w.kW*w.dH, tap%w.kW*w.dW
+		phase := geo.slot[(rowShift%w.sH)*w.sW+colShift%w.sW]
+		offs[r] = (phase*cg+ci)*cols + rowShift/w.sH*geo.wp + colShift/w.sW
+	}
+	clear(xpad)
+	for n0 := 0; n0 < nb; n0 += images {
+		chunk := min(images, nb-n0)
+		for g := 0; g < group; g++ {
+			for i := 0; i < chunk; i++ {
+				fillPhases(w, geo, x[((n0+i)*ch+g*cg)*inHW:][:cg*inHW], cg, xpad[i*planeP:], cols)
+			}
+			c.parallel(kk, func(lo, hi int) {
+				for r := lo; r < hi; r++ {
+					copy(col[r*cols:][:chunk*planeP], xpad[offs[r]:])
+				}
+			})
+			n := chunk * planeP
+			c.backend.Sgemm(false, false, mg, n, kk, 1, wt[g*mg*kk:], kk, col, cols, 0, tmp, cols)
+			for i := 0; i < chunk; i++ {
+				for o := 0; o < mg; o++ {
+					var b float32
+					if bias != nil {
+						b = bias[g*mg+o]
+					}
+					act.biasActivateRows(y[((n0+i)*m+g*mg+o)*outHW:], w.outW, tmp[o*cols+i*planeP:], geo.wp, w.outH, w.outW, b)
 				}
 			}
 		}

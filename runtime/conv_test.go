@@ -52,6 +52,10 @@ torch.set_num_threads(1)
 `
 	ins := map[string]*Tensor{}
 	var got []*Tensor
+	// OpenBLAS takes other paths (shifted rows, im2col) than the default
+	// micro-kernel backend; both must match.
+	_, obErr := loadOpenBLAS()
+	var gotOpenBLAS []*Tensor
 	for i, tc := range cases {
 		x, w := randTensor(rng, tc.x...), randTensor(rng, tc.w...)
 		args := []*Tensor{x, w}
@@ -79,6 +83,13 @@ torch.set_num_threads(1)
 			ins[fmt.Sprintf("b%d", i)] = b
 		}
 		got = append(got, runNode(t, "Conv", 13, 1, attrs, args...)[0])
+		if obErr == nil {
+			y, err := tryNodeWith("openblas", "Conv", attrs, args...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			gotOpenBLAS = append(gotOpenBLAS, y)
+		}
 		ins[fmt.Sprintf("x%d", i)], ins[fmt.Sprintf("w%d", i)] = x, w
 		// Reference padding: explicit pads, or the SAME rule computed here
 		// independently of the runtime.
@@ -129,6 +140,9 @@ torch.set_num_threads(1)
 	want := pyRef(t, code, ins)
 	for i, tc := range cases {
 		expectClose(t, tc.name, got[i], want[fmt.Sprintf("y%d", i)], 1e-4, 1e-4)
+		if obErr == nil {
+			expectClose(t, tc.name+" (openblas)", gotOpenBLAS[i], want[fmt.Sprintf("y%d", i)], 1e-4, 1e-4)
+		}
 	}
 }
 
