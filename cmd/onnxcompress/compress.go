@@ -53,7 +53,7 @@ needs --ratio or --macs-ratio).`,
 			&cli.StringFlag{Name: "std", Usage: "calibration data: per-channel std `S[,S,S]`"},
 			&cli.Uint64Flag{Name: "seed", Value: 1, Usage: "seed for randomized solvers and probes"},
 			quietFlag(),
-		}, lcsFlags()...),
+		}, append(lcsFlags(), hingeFlags()...)...),
 		Action: runCompress,
 	}
 }
@@ -71,6 +71,9 @@ type compressResult struct {
 func runCompress(c *cli.Context) error {
 	if c.String("method") == "lcs" {
 		return runLCSCompress(c)
+	}
+	if c.String("method") == "hinge" && c.String("train-data") != "" {
+		return runHingeCompress(c)
 	}
 	path, err := oneModelArg(c)
 	if err != nil {
