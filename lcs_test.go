@@ -76,6 +76,7 @@ func TestLCSFamilyMatchesInToolAndORT(t *testing.T) {
 		grid, _ := finetune.LCSGrid(c.mode)
 		var jobs []reference.ORTJob
 		var files []string
+		sparseJob := -1
 		var want []*runtime.Tensor
 		for _, level := range grid {
 			sm, rep, err := LCSLevelModel(m, s, level)
@@ -103,7 +104,20 @@ func TestLCSFamilyMatchesInToolAndORT(t *testing.T) {
 			jobs = append(jobs, reference.ORTJob{Model: file, Inputs: map[string]*graph.Tensor{m.Graph.Inputs[0].Name: x}})
 			want = append(want, got)
 		}
+		if c.mode == finetune.LCSUnstructured {
+			// The zeros stored as sparse_initializer: ONNX Runtime reads them.
+			sm, _, _ := LCSLevelModel(m, s, 0.1)
+			file := filepath.Join(dir, c.mode+c.sub+"sparse.onnx")
+			if err := Save(file, sm, onnx.SparseWhenSmaller()); err != nil {
+				t.Fatal(err)
+			}
+			x, _ := in.ToGraph("input")
+			sparseJob = len(jobs)
+			jobs = append(jobs, reference.ORTJob{Model: file, Inputs: map[string]*graph.Tensor{m.Graph.Inputs[0].Name: x}})
+			want = append(want, want[slices.Index(grid, 0.1)])
+		}
 		// The adaptive graph with input i answers as member i (C.2.9).
+		adaptiveFrom := len(jobs)
 		var members []*graph.Model
 		for _, level := range grid {
 			sm, _, _ := LCSLevelModel(m, s, level)
@@ -143,7 +157,7 @@ func TestLCSFamilyMatchesInToolAndORT(t *testing.T) {
 			}
 			ort, _ := r.Outputs[m.Graph.Outputs[0].Name].Float32s()
 			if e := reference.RelL2(want[i].F32, ort); e > 1e-5 {
-				t.Errorf("%s %s level %g (job %d, adaptive: %v): ORT and this runtime differ by %g", c.mode, c.sub, grid[i%len(grid)], i, i >= len(grid), e)
+				t.Errorf("%s %s job %d (%d levels, sparse job %d, adaptive from %d): ORT and this runtime differ by %g", c.mode, c.sub, i, len(grid), sparseJob, adaptiveFrom, e)
 			}
 		}
 	}

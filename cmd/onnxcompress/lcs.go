@@ -17,6 +17,7 @@ import (
 	"github.com/onnxcompress/onnxcompress/finetune"
 	"github.com/onnxcompress/onnxcompress/graph"
 	"github.com/onnxcompress/onnxcompress/htmlreport"
+	"github.com/onnxcompress/onnxcompress/onnx"
 	"github.com/urfave/cli/v2"
 )
 
@@ -332,7 +333,7 @@ func lcsExportCommand() *cli.Command {
 		Description: `SUBSPACE is a model written by compress --method lcs. Each level's model is
 written to DIR as <name>.<level>.onnx: TopK-masked weights (unstructured), layers narrowed
 to their leading channels (structured) or int8 codes read through DequantizeLinear
-(quantized, b-bit codes). --adaptive also writes one graph whose int64 input lcs_level
+(quantized, b-bit codes); --sparse stores the zeros sparsely. --adaptive also writes one graph whose int64 input lcs_level
 (an index into --levels) picks the member through a chain of If nodes.
 
 Examples:
@@ -342,6 +343,7 @@ Examples:
 			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "write the models into folder `DIR`", Required: true},
 			&cli.StringFlag{Name: "levels", Usage: "levels `L,L,...` (default: the regime's grid)"},
 			&cli.StringFlag{Name: "adaptive", Usage: "also write one graph with a level input to `FILE`"},
+			&cli.BoolFlag{Name: "sparse", Usage: "store mostly-zero weights as sparse_initializer (smaller files for unstructured levels; ONNX Runtime reads them, the ONNX checker's full check does not)"},
 			jsonFlag(),
 			quietFlag(),
 		},
@@ -386,7 +388,11 @@ func lcsExportAction(c *cli.Context) error {
 			return usageError{withPath(path, fmt.Errorf("level %s: %w", onnxcompress.FormatLevel(level), err))}
 		}
 		file := filepath.Join(dir, base+"."+onnxcompress.FormatLevel(level)+".onnx")
-		if err := onnxcompress.Save(file, sm); err != nil {
+		var saveOpts []onnx.Option
+		if c.Bool("sparse") {
+			saveOpts = append(saveOpts, onnx.SparseWhenSmaller())
+		}
+		if err := onnxcompress.Save(file, sm, saveOpts...); err != nil {
 			return err
 		}
 		sz := onnxcompress.LCSModelSize(m, sm, s, level)

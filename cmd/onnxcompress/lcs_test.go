@@ -76,6 +76,22 @@ func TestLCSCompressAndExport(t *testing.T) {
 	if _, err := os.Stat(adaptive); err != nil {
 		t.Error(err)
 	}
+	// --sparse: the keep-0.25 member is smaller on disk and computes the same.
+	sparse := filepath.Join(dir, "sparse")
+	if _, stderr, code := runCLI(t, "lcs-export", sub, "-o", sparse, "--levels", "0.25", "--sparse", "--quiet"); code != 0 {
+		t.Fatalf("lcs-export --sparse: exit %d: %s", code, stderr)
+	}
+	dense, _ := os.Stat(members[0].Path)
+	small, err := os.Stat(filepath.Join(sparse, filepath.Base(members[0].Path)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if small.Size() >= dense.Size() {
+		t.Errorf("sparse member %d bytes, dense %d", small.Size(), dense.Size())
+	}
+	if a, b := testAccuracy(t, members[0].Path), testAccuracy(t, filepath.Join(sparse, filepath.Base(members[0].Path))); a != b {
+		t.Errorf("sparse member scores %g, dense %g", b, a)
+	}
 }
 
 // SIGINT stops LCS training cleanly: exit 0 and the best subspace so far
