@@ -11,7 +11,8 @@ import (
 // the compressed weights of every level as data; this file turns them into
 // graphs with standard ops only:
 //   - LCSStatic makes the static model of one level: masked weights stored
-//     as they are (zeros stay dense: the IR has no sparse initializers), or
+//     as they are (dense zeros; onnx.SparseWhenSmaller can write them as
+//     sparse_initializer), or
 //     int8 codes read through DequantizeLinear for a bit width, or layers
 //     narrowed to their leading output channels (real Conv/Gemm slicing,
 //     propagated to consumers by the channel analysis of channels.go);
