@@ -176,6 +176,9 @@ func LCSFromModel(m *graph.Model) (*LCSSubspace, error) {
 		}
 	}
 	m.Graph.Initializers = inits
+	if err := s.Validate(); err != nil {
+		return nil, fmt.Errorf("metadata %q: %w", lcsMetadataKey, err)
+	}
 	return s, nil
 }
 

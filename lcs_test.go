@@ -220,6 +220,19 @@ func TestSaveLoadLCS(t *testing.T) {
 	if r := ratio(pfile); r != 1 {
 		t.Errorf("LCS+P stores %.3f× the parameters, want 1×", r)
 	}
+	// A damaged layout is an error, not a panic.
+	for _, bad := range []string{
+		`{"mode":"unstructured","subspace":"point","tensors":[{"name":"conv1.weight","width_axis":-1,"width_channels":6}]}`,
+		`{"mode":"unstructured","subspace":"cube","tensors":[]}`,
+		`{"mode":"unstructured","subspace":"point","tensors":[{"name":"nothing"}]}`,
+		`not json`,
+	} {
+		broken, _ := Clone(m)
+		broken.SetMetadata(lcsMetadataKey, bad)
+		if _, err := LCSFromModel(broken); err == nil {
+			t.Errorf("layout %s accepted", bad)
+		}
+	}
 	plain, _ := Clone(m)
 	if _, err := LCSFromModel(plain); err == nil {
 		t.Error("a model without LCS metadata was accepted")

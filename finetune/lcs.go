@@ -156,6 +156,30 @@ type LCSSubspace struct {
 	End1     map[string][]float32 `json:"-"`
 }
 
+// Validate checks a subspace read from a file: known mode and type, and
+// every width-masked tensor holding its channels on its axis.
+func (s *LCSSubspace) Validate() error {
+	if _, err := LCSGrid(s.Mode); err != nil {
+		return err
+	}
+	if s.Subspace != LCSLine && s.Subspace != LCSPoint {
+		return fmt.Errorf("unknown LCS subspace %q (want line or point)", s.Subspace)
+	}
+	for _, t := range s.Tensors {
+		shape, ok := s.Shapes[t.Name]
+		if !ok {
+			return fmt.Errorf("LCS tensor %q has no value", t.Name)
+		}
+		if t.WidthChannels != 0 && (t.WidthAxis < 0 || t.WidthAxis >= len(shape) || shape[t.WidthAxis] != t.WidthChannels) {
+			return fmt.Errorf("LCS tensor %q %v: no %d channels on axis %d", t.Name, shape, t.WidthChannels, t.WidthAxis)
+		}
+		if w0, ok := s.End0[t.Name]; ok && len(w0) != len(s.End1[t.Name]) {
+			return fmt.Errorf("LCS tensor %q: endpoints of %d and %d values", t.Name, len(w0), len(s.End1[t.Name]))
+		}
+	}
+	return nil
+}
+
 // lcsDraw is one sampled compression: the line coordinate and each
 // compressed tensor's keep fraction, width or bit width.
 type lcsDraw struct {
@@ -281,7 +305,7 @@ func (s *LCSSubspace) compress(t LCSTensor, d lcsDraw, dst []float32) ([]bool, e
 	}
 	if t.WidthChannels > 0 && d.width < 1 {
 		shape := s.Shapes[t.Name]
-		if t.WidthAxis >= len(shape) || shape[t.WidthAxis] != t.WidthChannels {
+		if t.WidthAxis < 0 || t.WidthAxis >= len(shape) || shape[t.WidthAxis] != t.WidthChannels {
 			return nil, fmt.Errorf("%s: shape %v has no %d channels on axis %d", t.Name, shape, t.WidthChannels, t.WidthAxis)
 		}
 		kept := LCSWidthChannels(t.WidthChannels, d.width)
