@@ -31,7 +31,7 @@ type HingeOptions struct {
 	// The search stops early once the groups already near zero — scaled
 	// norm ‖a_g‖/s_l below T0 [0.05] — would bring the FLOP ratio within
 	// SearchStop [0.05] of the target (A.7's stop_limit); it checks every
-	// CheckEvery steps [100].
+	// CheckEvery steps [25].
 	T0, SearchStop float64
 	CheckEvery     int
 	// FineTune is the stage after compression: defaults 2 epochs of Adam at
@@ -95,7 +95,7 @@ type HingeResult struct {
 	Met          bool         `json:"met"`
 	Threshold    float64      `json:"threshold"`
 	Evaluations  int          `json:"threshold_evaluations"`
-	Refined      int          `json:"groups_removed_below_threshold_order"`
+	Refined      int          `json:"groups_moved_by_refinement"`
 	MACsBefore   int64        `json:"macs_before"`
 	MACsAfter    int64        `json:"macs_after"`
 	ParamsBefore int64        `json:"params_before"`
@@ -161,7 +161,7 @@ func (o HingeOptions) withDefaults() HingeOptions {
 		o.SearchStop = 0.05
 	}
 	if o.CheckEvery <= 0 {
-		o.CheckEvery = 100
+		o.CheckEvery = 25
 	}
 	if o.CurvePoints == 0 {
 		o.CurvePoints = 3
@@ -513,9 +513,20 @@ func (s *hingeSelector) forRatio(target, tol float64) ([][]int, float64, error) 
 		return nil, 0, err
 	}
 	s.threshold = th.T
-	if th.Met || th.RatioAbove < target {
+	if th.Met {
 		keep, err := s.keep(th.T)
 		return keep, th.Ratio, err
+	}
+	if th.RatioAbove < target {
+		// Even T = 0 leaves too little: the search zeroed more groups than
+		// the target removes. Zero groups come back (largest scaled norm
+		// first among the rest) until the ratio is in the window; they
+		// change nothing until fine-tuning uses them.
+		keep, err := s.keep(0)
+		if err != nil {
+			return nil, 0, err
+		}
+		return s.addBack(keep, th.Ratio, target, tol)
 	}
 	keep, err := s.keep(th.Above)
 	if err != nil {
@@ -550,6 +561,43 @@ func (s *hingeSelector) forRatio(target, tol float64) ([][]int, float64, error) 
 		}
 		if rt < target-tol || rt >= r {
 			continue // overshoots, or saves nothing (a decomposed layer not yet cheaper)
+		}
+		keep, r = trial, rt
+		s.refined++
+	}
+	return keep, r, nil
+}
+
+// addBack restores groups that keep leaves out, largest scaled norm first,
+// skipping any that would overshoot, until the ratio r is within tol of
+// target.
+func (s *hingeSelector) addBack(keep [][]int, r, target, tol float64) ([][]int, float64, error) {
+	type cand struct {
+		site, group int
+		v           float64
+	}
+	var cands []cand
+	for i, k := range keep {
+		for g, v := range s.scaled[i] {
+			if !slices.Contains(k, g) {
+				cands = append(cands, cand{i, g, v})
+			}
+		}
+	}
+	slices.SortStableFunc(cands, func(a, b cand) int { return -cmpFloat(a.v, b.v) })
+	for _, c := range cands {
+		if math.Abs(r-target) <= tol || s.evaluations > 300 {
+			break
+		}
+		trial := slices.Clone(keep)
+		trial[c.site] = append(slices.Clone(keep[c.site]), c.group)
+		slices.Sort(trial[c.site])
+		rt, err := s.ratio(trial)
+		if err != nil {
+			return nil, 0, err
+		}
+		if rt > target+tol || rt <= r {
+			continue
 		}
 		keep, r = trial, rt
 		s.refined++

@@ -222,3 +222,27 @@ func TestCompressHingeRejectsBadRatio(t *testing.T) {
 		}
 	}
 }
+
+// When the search zeroes more groups than the target removes (here λ is so
+// large that one step empties every matrix), zero groups come back until
+// the FLOP ratio is within 0.001 of the target.
+func TestCompressHingeAddsBackOverZeroedGroups(t *testing.T) {
+	m := testmodels.ResNetBasic(3)
+	train := hingeData(t, m, 64, []int64{3, 32, 32}, 4)
+	out, res, err := CompressHinge(context.Background(), m, train, nil, HingeOptions{FLOPsRatio: 0.6,
+		Search: finetune.Options{MaxSteps: 2, Batch: 16, Threads: 1}, Prox: finetune.HingeOptions{Lambda: 1e4},
+		FineTune: finetune.Options{Epochs: -1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	zero := 0
+	for _, l := range res.Layers {
+		zero += l.Zero
+	}
+	if zero == 0 || res.Refined == 0 {
+		t.Fatalf("%d zero groups after the search, %d restored: the test does not exercise adding back", zero, res.Refined)
+	}
+	if got := float64(macsOf(t, out)) / float64(macsOf(t, m)); math.Abs(got-0.6) > 0.001 || !res.Met {
+		t.Errorf("FLOP ratio %.4f (met %v), want 0.6 ± 0.001", got, res.Met)
+	}
+}
