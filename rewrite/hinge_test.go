@@ -830,3 +830,60 @@ func TestHingeMACBudgetOnResNet20(t *testing.T) {
 		}
 	}
 }
+
+// C.1.10: after compression a decomposed layer costs (c·k²·m + m·n) MACs
+// per output position, a pruned one c·k²·|K|, and the layer reading the
+// pruned channels |K|/n of what it cost.
+func TestHingeCompressedMACs(t *testing.T) {
+	m := mustCase(t, "resnet_basic").Build(1)
+	sites, err := HingeAttach(m, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cost := func(m *graph.Model) map[string]int64 {
+		layers, _ := graph.ModelCost(m)
+		out := map[string]int64{}
+		for _, l := range layers {
+			out[l.Node.Name] = l.MACs
+		}
+		return out
+	}
+	orig := cost(mustCase(t, "resnet_basic").Build(1))
+	norms, err := HingeNorms(m, sites)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keep := make([][]int, len(sites))
+	var pruned, decomposed *HingeSite
+	for i := range sites {
+		keep[i] = hingeIota(len(norms[i]))
+		s := &sites[i]
+		switch {
+		case s.Layer == "layer1.conv1":
+			keep[i] = keep[i][:5] // 16 → 5 filters
+			pruned = s
+		case s.Layer == "layer2.conv2":
+			keep[i] = keep[i][:6] // rank 6 of 32: cheaper split
+			decomposed = s
+		}
+	}
+	if pruned == nil || decomposed == nil || pruned.Groups != solvers.HingeColumns || decomposed.Groups != solvers.HingeRows {
+		t.Fatalf("sites %+v", sites)
+	}
+	if err := HingeCompress(m, sites, keep); err != nil {
+		t.Fatal(err)
+	}
+	got := cost(m)
+	// layer1.conv1: 16→16 3×3 at 32×32; layer1.conv2 reads its channels.
+	if want := orig["layer1.conv1"] * 5 / 16; got["layer1.conv1"] != want {
+		t.Errorf("pruned layer: %d MACs, want %d", got["layer1.conv1"], want)
+	}
+	if want := orig["layer1.conv2"] * 5 / 16; got["layer1.conv2"] != want {
+		t.Errorf("its consumer: %d MACs, want %d", got["layer1.conv2"], want)
+	}
+	// layer2.conv2: 32→32 3×3 at 16×16 (c·k² = 288, n = 32).
+	positions := int64(16 * 16)
+	if want := positions * (288*6 + 6*32); got["layer2.conv2"]+got[decomposed.Matrix] != want {
+		t.Errorf("decomposed layer: %d + %d MACs, want %d", got["layer2.conv2"], got[decomposed.Matrix], want)
+	}
+}
