@@ -625,27 +625,11 @@ func RunLCS(ctx context.Context, student, teacher *graph.Model, train, test *dat
 	if err != nil {
 		return nil, fmt.Errorf("teacher: %w", err)
 	}
-	trainIdx, holdIdx, err := train.SplitHoldout(opts.Holdout, opts.Seed)
-	if err != nil {
-		return nil, badOptions(err)
-	}
-	if len(trainIdx) == 0 || len(holdIdx) == 0 {
-		return nil, fmt.Errorf("%s: %d samples leave nothing to train on or hold out", train.Path, train.N)
-	}
-	holdout, err := subset(train, holdIdx, teach, opts.Threads)
+	plan, err := planTraining(train, teach, opts.Options)
 	if err != nil {
 		return nil, err
 	}
-	stepsPerEpoch := (len(trainIdx) + opts.Batch - 1) / opts.Batch
-	total := stepsPerEpoch * opts.Epochs
-	if opts.MaxSteps > 0 {
-		total = min(total, opts.MaxSteps)
-	}
-	sched := Schedule{Kind: opts.Schedule, Base: opts.LR, Warmup: min(opts.Warmup, total-1), Total: total,
-		StepSize: opts.StepEpochs * stepsPerEpoch, Gamma: opts.Gamma}
-	if err := sched.Validate(); err != nil {
-		return nil, badOptions(err)
-	}
+	trainIdx, holdout, total, sched := plan.trainIdx, plan.holdout, plan.total, plan.sched
 
 	res := &LCSResult{}
 	best := sub.clone()
@@ -723,19 +707,10 @@ training:
 				res.Interrupted = true
 				break training
 			}
-			idx := order[b:min(b+opts.Batch, len(order))]
-			xb := x[:len(idx)*train.SampleSize()]
-			if err := train.Batch(idx, xb); err != nil {
+			input, lb, err := batchInput(train, order[b:min(b+opts.Batch, len(order))], x, labels)
+			if err != nil {
 				return nil, err
 			}
-			var lb []int64
-			if train.Labels != nil {
-				lb = labels[:len(idx)]
-				if err := train.BatchLabels(idx, lb); err != nil {
-					return nil, err
-				}
-			}
-			input := runtime.NewFloat32Tensor(append([]int{len(idx)}, train.Shape...), xb)
 			tout, err := teach.Run(map[string]*runtime.Tensor{teach.InputNames()[0]: input})
 			if err != nil {
 				return nil, fmt.Errorf("teacher: %w", err)

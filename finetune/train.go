@@ -234,27 +234,11 @@ func Run(ctx context.Context, student, teacher *graph.Model, train, test *datase
 	if len(teach.InputNames()) != 1 {
 		return nil, fmt.Errorf("finetune: the teacher has %d inputs, want one image input", len(teach.InputNames()))
 	}
-	trainIdx, holdIdx, err := train.SplitHoldout(opts.Holdout, opts.Seed)
-	if err != nil {
-		return nil, badOptions(err)
-	}
-	if len(trainIdx) == 0 || len(holdIdx) == 0 {
-		return nil, fmt.Errorf("%s: %d samples leave nothing to train on or hold out", train.Path, train.N)
-	}
-	holdout, err := subset(train, holdIdx, teach, opts.Threads)
+	plan, err := planTraining(train, teach, opts)
 	if err != nil {
 		return nil, err
 	}
-	stepsPerEpoch := (len(trainIdx) + opts.Batch - 1) / opts.Batch
-	total := stepsPerEpoch * opts.Epochs
-	if opts.MaxSteps > 0 {
-		total = min(total, opts.MaxSteps)
-	}
-	sched := Schedule{Kind: opts.Schedule, Base: opts.LR, Warmup: min(opts.Warmup, total-1), Total: total,
-		StepSize: opts.StepEpochs * stepsPerEpoch, Gamma: opts.Gamma}
-	if err := sched.Validate(); err != nil {
-		return nil, badOptions(err)
-	}
+	trainIdx, holdout, total, sched := plan.trainIdx, plan.holdout, plan.total, plan.sched
 	saved := savedNames(tape, student, names, opts.BatchNormTraining)
 	res := &Result{Trained: names}
 	evaluate := func(epoch, steps int, loss float64) error {
@@ -303,20 +287,10 @@ training:
 				res.Interrupted = true
 				break training
 			}
-			idx := order[b:min(b+opts.Batch, len(order))]
-			shape := append([]int{len(idx)}, train.Shape...)
-			xb := x[:len(idx)*train.SampleSize()]
-			if err := train.Batch(idx, xb); err != nil {
+			input, lb, err := batchInput(train, order[b:min(b+opts.Batch, len(order))], x, labels)
+			if err != nil {
 				return nil, err
 			}
-			var lb []int64
-			if train.Labels != nil {
-				lb = labels[:len(idx)]
-				if err := train.BatchLabels(idx, lb); err != nil {
-					return nil, err
-				}
-			}
-			input := runtime.NewFloat32Tensor(shape, xb)
 			tout, err := teach.Run(map[string]*runtime.Tensor{teach.InputNames()[0]: input})
 			if err != nil {
 				return nil, fmt.Errorf("teacher: %w", err)
@@ -388,6 +362,58 @@ training:
 		return nil, err
 	}
 	return res, nil
+}
+
+// trainingPlan is what a training loop derives from its data and options:
+// the samples it trains on, the labelled hold-out split, the number of
+// steps and the learning-rate schedule (Run and RunLCS share it).
+type trainingPlan struct {
+	trainIdx []int
+	holdout  *dataset.Dataset
+	total    int
+	sched    Schedule
+}
+
+func planTraining(train *dataset.Dataset, teach *runtime.Session, opts Options) (*trainingPlan, error) {
+	trainIdx, holdIdx, err := train.SplitHoldout(opts.Holdout, opts.Seed)
+	if err != nil {
+		return nil, badOptions(err)
+	}
+	if len(trainIdx) == 0 || len(holdIdx) == 0 {
+		return nil, fmt.Errorf("%s: %d samples leave nothing to train on or hold out", train.Path, train.N)
+	}
+	holdout, err := subset(train, holdIdx, teach, opts.Threads)
+	if err != nil {
+		return nil, err
+	}
+	stepsPerEpoch := (len(trainIdx) + opts.Batch - 1) / opts.Batch
+	total := stepsPerEpoch * opts.Epochs
+	if opts.MaxSteps > 0 {
+		total = min(total, opts.MaxSteps)
+	}
+	sched := Schedule{Kind: opts.Schedule, Base: opts.LR, Warmup: min(opts.Warmup, total-1), Total: total,
+		StepSize: opts.StepEpochs * stepsPerEpoch, Gamma: opts.Gamma}
+	if err := sched.Validate(); err != nil {
+		return nil, badOptions(err)
+	}
+	return &trainingPlan{trainIdx: trainIdx, holdout: holdout, total: total, sched: sched}, nil
+}
+
+// batchInput reads samples idx into x's storage as the model's input, and
+// their labels into labels' (nil for unlabelled data).
+func batchInput(d *dataset.Dataset, idx []int, x []float32, labels []int64) (*runtime.Tensor, []int64, error) {
+	xb := x[:len(idx)*d.SampleSize()]
+	if err := d.Batch(idx, xb); err != nil {
+		return nil, nil, err
+	}
+	var lb []int64
+	if d.Labels != nil {
+		lb = labels[:len(idx)]
+		if err := d.BatchLabels(idx, lb); err != nil {
+			return nil, nil, err
+		}
+	}
+	return runtime.NewFloat32Tensor(append([]int{len(idx)}, d.Shape...), xb), lb, nil
 }
 
 // zeroLogits validates distillation settings before any data is read.
