@@ -52,6 +52,15 @@ func newShiftedGeometry(w window) shiftedGeometry {
 	return g
 }
 
+// tapOffset is where im2col row r = (ci, ki, kj) starts in the phase
+// planes, phase plane (slot, ci) starting at (slot·cg + ci)·planeStride.
+func (g shiftedGeometry) tapOffset(w window, r, cg, planeStride int) int {
+	ci, tap := r/(w.kH*w.kW), r%(w.kH*w.kW)
+	rowShift, colShift := tap/w.kW*w.dH, tap%w.kW*w.dW
+	slot := g.slot[(rowShift%w.sH)*w.sW+colShift%w.sW]
+	return (slot*cg+ci)*planeStride + rowShift/w.sH*g.wp + colShift/w.sW
+}
+
 // useShiftedConv reports whether the shifted layout beats im2col for this
 // window: the backend's micro-kernel available, and fewer multiply-adds
 // wasted than im2col's copy costs.
@@ -84,12 +93,13 @@ func convShifted(c *execContext, w window, group, nb, ch, m int, x, wt, bias, y 
 	xpad := c.tempF32(geo.phases*cg*planeP + kernelCols + geo.maxShift)
 	tmp := c.tempF32(panelsM * kernelRows * ldc)
 	offs := c.tempI64(kk)
+	last := 0
 	for r := range offs {
-		ci, tap := r/(w.kH*w.kW), r%(w.kH*w.kW)
-		rowShift, colShift := tap/w.kW*w.dH, tap%w.kW*w.dW
-		phase := geo.slot[(rowShift%w.sH)*w.sW+colShift%w.sW]
-		offs[r] = int64(4 * ((phase*cg+ci)*planeP + rowShift/w.sH*wp + colShift/w.sW))
+		off := geo.tapOffset(w, r, cg, planeP)
+		offs[r], last = int64(4*off), max(last, off)
 	}
+	// The micro-kernel reads rows unchecked: check the farthest one here.
+	_ = xpad[last+panelsN*kernelCols-1]
 	clear(xpad)
 	aps := make([][]float32, group)
 	for g := range aps {
@@ -185,10 +195,7 @@ func convShiftedRows(c *execContext, w window, group, nb, ch, m int, x, wt, bias
 	tmp := c.tempF32(mg * cols)
 	offs := make([]int, kk)
 	for r := range offs {
-		ci, tap := r/(w.kH*w.kW), r%(w.kH*w.kW)
-		rowShift, colShift := tap/w.kW*w.dH, tap%w.kW*w.dW
-		phase := geo.slot[(rowShift%w.sH)*w.sW+colShift%w.sW]
-		offs[r] = (phase*cg+ci)*cols + rowShift/w.sH*geo.wp + colShift/w.sW
+		offs[r] = geo.tapOffset(w, r, cg, cols)
 	}
 	clear(xpad)
 	for n0 := 0; n0 < nb; n0 += images {

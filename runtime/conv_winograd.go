@@ -106,6 +106,7 @@ func convWinograd(c *execContext, w window, nb, ch, m int, x, wt, bias, y []floa
 	mPad := panelsM * kernelRows
 	// Zero-padded input covering every 4×4 tile.
 	hp, wp := 2*tH+2, 2*tW+2
+	plane := shiftedGeometry{hp: hp, wp: wp, slot: []int{0}, phases: 1}
 	xpad := c.tempF32(ch*hp*wp + 32)
 	v := c.tempF32(winogradTiles * ch * tPad)
 	prod := c.tempF32(winogradTiles*mPad*tPad + 16)
@@ -120,12 +121,7 @@ func convWinograd(c *execContext, w window, nb, ch, m int, x, wt, bias, y []floa
 		clear(v[r*tPad+tiles : (r+1)*tPad])
 	}
 	for n := 0; n < nb; n++ {
-		src := x[n*ch*inHW:][:ch*inHW]
-		for ci := 0; ci < ch; ci++ {
-			for ih := 0; ih < w.inH; ih++ {
-				copy(xpad[(ci*hp+ih+w.padT)*wp+w.padL:][:w.inW], src[ci*inHW+ih*w.inW:][:w.inW])
-			}
-		}
+		fillPhases(w, plane, x[n*ch*inHW:][:ch*inHW], ch, xpad, hp*wp)
 		c.parallel(ch, func(lo, hi int) {
 			for ci := lo; ci < hi; ci++ {
 				winogradInput(xpad[ci*hp*wp:], wp, tH, tW, v[ci*tPad:], ch*tPad)
