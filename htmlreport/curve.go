@@ -148,5 +148,8 @@ func tick(v, span float64) string {
 	if span > 0 {
 		digits = max(0, min(6, int(math.Ceil(-math.Log10(span/curveTicks)))+1))
 	}
+	if math.Abs(v) < 0.5*math.Pow(10, -float64(digits)) {
+		v = 0 // not "-0.00"
+	}
 	return fmt.Sprintf("%.*f", digits, v)
 }

@@ -13,7 +13,7 @@ func TestCurveSVGIsWellFormedAndPlacesPoints(t *testing.T) {
 	p := CurvePlot{
 		Title: "LeNet <LCS+P>", XLabel: "size", YLabel: "top-1",
 		Series: []CurveSeries{
-			{Name: "LCS+P", Points: []CurvePoint{{0.1, 0.80, "k=0.1"}, {0.5, 0.90, "k=0.5"}, {1, 0.91, "k=1"}, {math.NaN(), 0.5, "lost"}}},
+			{Name: "LCS+P", Points: []CurvePoint{{0.044, 0.80, "k=0.025"}, {0.5, 0.90, "k=0.5"}, {1, 0.91, "k=1"}, {math.NaN(), 0.5, "lost"}}},
 			{Name: "TopK target", Points: []CurvePoint{{0.1, 0.70, ""}, {1, 0.905, ""}}},
 		},
 		Reference: 0.9122, ReferenceLabel: "original",
@@ -55,6 +55,9 @@ func TestCurveSVGIsWellFormedAndPlacesPoints(t *testing.T) {
 	}
 	if !strings.Contains(svg, "LeNet &lt;LCS+P&gt;") || !strings.Contains(svg, "stroke-dasharray") {
 		t.Error("title not escaped or reference line missing")
+	}
+	if strings.Contains(svg, ">-0.0") {
+		t.Error("a tick reads -0")
 	}
 	if p.SVG() != svg {
 		t.Error("not deterministic")
