@@ -160,6 +160,9 @@ func runLCSCompress(c *cli.Context) error {
 		if rep.NormsSwapped, err = onnxcompress.SwapNorms(student, kind, c.Int("groups")); err != nil {
 			return usageError{withPath(path, err)}
 		}
+		if rep.NormsSwapped == 0 && !c.Bool("quiet") && !c.Bool("json") {
+			fmt.Fprintf(c.App.Writer, "note: --norm %s: %s has no BatchNormalization to replace\n", kind, path)
+		}
 	}
 	dataOpts, err := dataOptions(c)
 	if err != nil {
