@@ -140,11 +140,14 @@ func runHingeCompress(c *cli.Context) error {
 			if !talk {
 				return
 			}
-			line := fmt.Sprintf("%s epoch %d: hold-out top-1 %.2f%%", stage, e.Epoch, 100*e.Holdout.Accuracy)
-			if e.Test != nil {
-				line += fmt.Sprintf(", test top-1 %.2f%%", 100*e.Test.Accuracy)
+			var scores []string
+			if e.Holdout.Samples > 0 {
+				scores = append(scores, fmt.Sprintf("hold-out top-1 %.2f%%", 100*e.Holdout.Accuracy))
 			}
-			fmt.Fprintln(out, line)
+			if e.Test != nil {
+				scores = append(scores, fmt.Sprintf("test top-1 %.2f%%", 100*e.Test.Accuracy))
+			}
+			fmt.Fprintf(out, "%s epoch %d: %s\n", stage, e.Epoch, strings.Join(scores, ", "))
 		},
 		Checkpoint: func(stage string, m *graph.Model) error {
 			return onnxcompress.Save(output, m)
