@@ -39,8 +39,12 @@ const (
 	debutPatchesForm = "patches"
 
 	// debutIterations caps ALS (two iterations are one sweep); the solver
-	// stops earlier once the error settles.
-	debutIterations = 20
+	// stops earlier once the error settles. Candidates price chains after
+	// debutPriceIterations: the ALS error never rises, so the fit Apply then
+	// runs for the chosen chain (same start, more iterations) is at least as
+	// good as priced.
+	debutIterations      = 20
+	debutPriceIterations = 4
 	// debutSeed drives ALS's U[0,1) start. Fixed, since Method has no run
 	// seed (as in cp.go); the result is deterministic.
 	debutSeed = 0xdeb07
@@ -191,7 +195,7 @@ func (m debutMethod) Plan(l *Layer, t Target) (LayerPlan, error) {
 	})
 	best, bestErr := -1, math.Inf(1)
 	for i, c := range cands[:min(len(cands), debutPlanFits)] {
-		fit, err := cachedDeBut(l, c.form, c.chain)
+		fit, err := cachedDeBut(l, c.form, c.chain, debutIterations)
 		if err != nil {
 			return LayerPlan{}, err
 		}
@@ -264,7 +268,7 @@ func debutMatrix(l *Layer, form string) ([]float64, error) {
 
 // fitDeBut fits the chain to f and returns the factors and the relative
 // Frobenius error of their product. A one-factor chain is the matrix itself.
-func fitDeBut(f []float64, chain solvers.DeButChain) ([]solvers.DeButWeights, float64, error) {
+func fitDeBut(f []float64, chain solvers.DeButChain, iterations int) ([]solvers.DeButWeights, float64, error) {
 	rows, cols := chain.Rows(), chain.Cols()
 	target := mat.NewDense(rows, cols, f)
 	if len(chain) == 1 {
@@ -275,7 +279,7 @@ func fitDeBut(f []float64, chain solvers.DeButChain) ([]solvers.DeButWeights, fl
 		return []solvers.DeButWeights{w}, 0, nil
 	}
 	var d solvers.DeBut
-	if err := d.Fit(target, chain, &solvers.DeButOptions{Iterations: debutIterations, Seed: debutSeed}); err != nil {
+	if err := d.Fit(target, chain, &solvers.DeButOptions{Iterations: iterations, Seed: debutSeed}); err != nil {
 		return nil, 0, err
 	}
 	approx, err := d.Dense()
@@ -319,7 +323,7 @@ func (m debutMethod) Apply(e *Emitter, l *Layer, p LayerPlan) (*graph.Value, flo
 	if form == debutPatchesForm && e.Opset() < 10 {
 		return nil, 0, fmt.Errorf("the patches form needs strided Slice (opset 10), the model has opset %d", e.Opset())
 	}
-	fit, err := cachedDeBut(l, form, chain)
+	fit, err := cachedDeBut(l, form, chain, debutIterations)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -593,10 +597,14 @@ type debutFit struct {
 	relErr  float64
 }
 
-// cachedDeBut fits chain to the layer's matrix in form through the layer's
-// memo: the fit Candidates priced is the one Apply emits.
-func cachedDeBut(l *Layer, form string, chain solvers.DeButChain) (*debutFit, error) {
+// cachedDeBut fits chain to the layer's matrix in form with the given ALS
+// iterations, through the layer's memo: a fit Plan chose is the one Apply
+// emits.
+func cachedDeBut(l *Layer, form string, chain solvers.DeButChain, iterations int) (*debutFit, error) {
 	key := memoKey(debutMethod{}.Name(), LayerPlan{Form: form, Chain: formatDeButChain(chain)})
+	if iterations != debutIterations {
+		key += fmt.Sprintf("|%d iterations", iterations)
+	}
 	if v, ok := l.recall(key); ok {
 		return v.(*debutFit), nil
 	}
@@ -604,7 +612,7 @@ func cachedDeBut(l *Layer, form string, chain solvers.DeButChain) (*debutFit, er
 	if err != nil {
 		return nil, err
 	}
-	factors, relErr, err := fitDeBut(f, chain)
+	factors, relErr, err := fitDeBut(f, chain, iterations)
 	if err != nil {
 		return nil, err
 	}
@@ -619,8 +627,8 @@ func cachedDeBut(l *Layer, form string, chain solvers.DeButChain) (*debutFit, er
 var debutFractions = []float64{1.0 / 32, 0.044, 1.0 / 16, 0.088, 1.0 / 8, 0.177, 1.0 / 4, 0.354, 1.0 / 2, 0.707}
 
 // Candidates prices, for each of debutFractions, the largest designed chain
-// (in its cheaper form) within that share of the layer's parameters by its
-// ALS fit, which is kept for Apply. MACs are priced for Gemm and MatMul,
+// (in its cheaper form) within that share of the layer's parameters by a
+// short ALS fit (debutPriceIterations). MACs are priced for Gemm and MatMul,
 // where every factor is a MatMul; a Conv's chain also moves patches and
 // channels around, which MACs do not count, so conv layers take part in
 // parameter budgets only.
@@ -651,7 +659,7 @@ func (m debutMethod) Candidates(l *Layer) ([]Candidate, error) {
 			continue
 		}
 		seen[bestForm+formatDeButChain(best)] = true
-		fit, err := cachedDeBut(l, bestForm, best)
+		fit, err := cachedDeBut(l, bestForm, best, debutPriceIterations)
 		if err != nil {
 			return nil, err
 		}

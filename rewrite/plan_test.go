@@ -15,9 +15,9 @@ func selectedTotals(rep *Report) (paramsBefore, paramsAfter, macsBefore, macsAft
 // Every method's candidates price what the rewrite then emits: parameters
 // and MACs are what inspect counts on the rewritten graph, and the error is
 // the realised weight error (at most the priced one where Apply refines the
-// priced decomposition: tucker's HOOI, tr's ALS).
+// priced decomposition: tucker's HOOI, tr's ALS, debut's longer ALS).
 func TestCandidatesPriceTheRewrittenGraph(t *testing.T) {
-	refines := map[string]bool{"tucker": true, "tr": true}
+	refines := map[string]bool{"tucker": true, "tr": true, "debut": true}
 	for _, name := range []string{"lenet5", "resnet_basic", "edge_conv_strides", "edge_conv_groups", "mlp"} {
 		c := mustCase(t, name)
 		m := c.Build(2)
