@@ -35,10 +35,10 @@ const BLASEnv = "ONNXCOMPRESS_BLAS"
 // newBackend picks the backend named by opts.Backend, else by
 // $ONNXCOMPRESS_BLAS, else the fastest available: the Go backend when its
 // AVX-512 kernel runs here, else OpenBLAS when its library loads, else pure
-// Go (gonum). The Go kernel wins where it runs: sgemm 1024³ 111 vs 92
+// Go (gonum). The Go kernel wins where it runs: sgemm 1024³ 141 vs 84
 // GFLOP/s against the distribution's OpenBLAS (pinned here to its AVX2
-// Haswell kernels), and only it lets convolutions skip im2col (ResNet-18
-// 1.3× ONNX Runtime's latency vs 2.9× with OpenBLAS; bench/runtime/RESULTS.md).
+// Haswell kernels), and only it reads conv inputs in place (ResNet-18 1.3×
+// ONNX Runtime's latency vs 2.6× with OpenBLAS; bench/runtime/RESULTS.md).
 func newBackend(name string, threads int) (Backend, error) {
 	if name == "" || name == "auto" {
 		name = os.Getenv(BLASEnv)
