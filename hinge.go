@@ -344,7 +344,7 @@ func CompressHinge(ctx context.Context, m *graph.Model, train, test *dataset.Dat
 	}
 	if res.Interrupted || opts.FineTune.Epochs < 0 {
 		if test != nil {
-			r, err := finetune.Evaluate(evalCtx, student, test, finetune.EvalOptions{Threads: opts.FineTune.Threads})
+			r, err := finetune.Evaluate(evalCtx, student, test, finetune.EvalOptions{Threads: opts.FineTune.Threads, Limit: opts.FineTune.EvalLimit})
 			if err != nil {
 				return nil, nil, err
 			}

@@ -117,7 +117,7 @@ func runHingeCompress(c *cli.Context) error {
 			Optimizer: c.String("optimizer"), WeightDecay: c.Float64("weight-decay"), Schedule: c.String("schedule"),
 			Warmup: c.Int("warmup"), Distillation: kd, Holdout: c.Float64("holdout"), EvalLimit: c.Int("eval-limit"),
 			Threads: threads},
-		CurvePoints: c.Int("curve-points"),
+		CurvePoints: c.Int("curve-points"), CurveSamples: c.Int("eval-limit"),
 		Progress: func(stage string, p finetune.Progress) {
 			bars[stage].update(p.Step, p.TotalSteps, fmt.Sprintf("epoch %d  loss %.4f  lr %.3g  %.0f img/s", p.Epoch, p.Loss, p.LR, p.ImagesPerSecond))
 		},
