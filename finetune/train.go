@@ -197,7 +197,8 @@ type Result struct {
 // data's own, or the teacher's predictions for unlabelled data) and on test
 // when given. Training stops early when ctx is cancelled. On return the
 // student's initializers (names and shapes unchanged) hold the weights that
-// scored best on the hold-out split, possibly the ones it started with.
+// scored best on the hold-out split (the later epoch on a tie), possibly the
+// ones it started with.
 func Run(ctx context.Context, student, teacher *graph.Model, train, test *dataset.Dataset, opts Options) (*Result, error) {
 	opts = withDefaults(opts)
 	names, err := TrainableNames(student, opts.Train)
@@ -257,7 +258,9 @@ func Run(ctx context.Context, student, teacher *graph.Model, train, test *datase
 			}
 			e.Test = &r
 		}
-		if len(res.Epochs) == 0 || e.Holdout.Accuracy > res.Best.Holdout.Accuracy {
+		// Ties go to the later epoch: further along the schedule, and the
+		// hold-out cannot tell them apart.
+		if len(res.Epochs) == 0 || e.Holdout.Accuracy >= res.Best.Holdout.Accuracy {
 			e.Best = true
 			res.Best = e
 			saved.snapshot(tape)
