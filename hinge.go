@@ -31,7 +31,7 @@ type HingeOptions struct {
 	// The search stops early once the groups already near zero — scaled
 	// norm ‖a_g‖/s_l below T0 [0.05] — would bring the FLOP ratio within
 	// SearchStop [0.05] of the target (A.7's stop_limit); it checks every
-	// CheckEvery steps [25].
+	// CheckEvery steps [100].
 	T0, SearchStop float64
 	CheckEvery     int
 	// FineTune is the stage after compression: defaults 2 epochs of Adam at
@@ -161,7 +161,7 @@ func (o HingeOptions) withDefaults() HingeOptions {
 		o.SearchStop = 0.05
 	}
 	if o.CheckEvery <= 0 {
-		o.CheckEvery = 25
+		o.CheckEvery = 100
 	}
 	if o.CurvePoints == 0 {
 		o.CurvePoints = 3
