@@ -49,13 +49,34 @@ func TrainLCS(ctx context.Context, student, teacher *graph.Model, train, test *d
 		}
 		opts.Tensors = tensors
 	}
+	if opts.Mode == finetune.LCSQuantized && !opts.WeightsOnly && len(opts.Activations) == 0 {
+		// Each quantized layer's input gets a fake quantizer too (lcs.md
+		// B.2, B.5), taking the bit width of the layer's weight.
+		weightOf := map[string]string{}
+		var layers []string
+		for _, t := range opts.Tensors {
+			if t.Quantize && t.Layer != "" && weightOf[t.Layer] == "" {
+				weightOf[t.Layer] = t.Name
+				layers = append(layers, t.Layer)
+			}
+		}
+		nodes, err := rewrite.LCSActivationQuant(student, layers)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", finetune.ErrBadOptions, err)
+		}
+		for _, n := range nodes {
+			opts.Activations = append(opts.Activations, finetune.LCSActivation{Layer: n.Layer, Weight: weightOf[n.Layer],
+				Input: n.Input, InvScale: n.InvScale, Scale: n.Scale, Zero: n.Zero, QMin: n.QMin, QMax: n.QMax, Gate: n.Gate})
+		}
+	}
 	return finetune.RunLCS(ctx, student, teacher, train, test, opts)
 }
 
 type lcsMetadata struct {
-	Mode     string               `json:"mode"`
-	Subspace string               `json:"subspace"`
-	Tensors  []finetune.LCSTensor `json:"tensors"`
+	Mode        string                   `json:"mode"`
+	Subspace    string                   `json:"subspace"`
+	Tensors     []finetune.LCSTensor     `json:"tensors"`
+	Activations []finetune.LCSActivation `json:"activations,omitempty"`
 }
 
 // SaveLCS writes m with the subspace's ω₁ (or point) in its initializers,
@@ -66,7 +87,7 @@ func SaveLCS(path string, m *graph.Model, s *LCSSubspace) error {
 	if err != nil {
 		return err
 	}
-	if err := setFloat32s(out, s.End1); err != nil {
+	if err := setFloat32s(out, s.Uncompressed()); err != nil {
 		return err
 	}
 	b := graph.NewBuilder(out.Graph)
@@ -82,7 +103,7 @@ func SaveLCS(path string, m *graph.Model, s *LCSSubspace) error {
 			}
 		}
 	}
-	meta, err := json.Marshal(lcsMetadata{Mode: s.Mode, Subspace: s.Subspace, Tensors: s.Tensors})
+	meta, err := json.Marshal(lcsMetadata{Mode: s.Mode, Subspace: s.Subspace, Tensors: s.Tensors, Activations: s.Activations})
 	if err != nil {
 		return err
 	}
@@ -123,7 +144,7 @@ func LCSFromModel(m *graph.Model) (*LCSSubspace, error) {
 	if _, err := finetune.LCSGrid(meta.Mode); err != nil {
 		return nil, fmt.Errorf("metadata %q: %w", lcsMetadataKey, err)
 	}
-	s := &LCSSubspace{Mode: meta.Mode, Subspace: meta.Subspace, Tensors: meta.Tensors,
+	s := &LCSSubspace{Mode: meta.Mode, Subspace: meta.Subspace, Tensors: meta.Tensors, Activations: meta.Activations,
 		Shapes: map[string][]int{}, End0: map[string][]float32{}, End1: map[string][]float32{}}
 	byName := map[string]*graph.Value{}
 	for _, v := range m.Graph.Initializers {

@@ -83,6 +83,21 @@ func TestLCSFamilyMatchesInToolAndORT(t *testing.T) {
 			if err != nil {
 				t.Fatalf("%s %s level %g: %v", c.mode, c.sub, level, err)
 			}
+			if c.mode == finetune.LCSQuantized {
+				// The quantized layers' inputs are fake-quantized too.
+				if len(s.Activations) != 3 {
+					t.Fatalf("%d activation quantizers, want 3 (conv2, fc1, fc2)", len(s.Activations))
+				}
+				for _, a := range s.Activations {
+					for _, v := range sm.Graph.Initializers {
+						if v.Name == a.Gate {
+							if g, _ := v.Const.Float32s(); g[0] != 1 {
+								t.Errorf("level %g: %s's activation quantizer is off", level, a.Layer)
+							}
+						}
+					}
+				}
+			}
 			if c.mode == finetune.LCSStructured && level < 1 && len(rep.Narrowed) != 4 {
 				t.Errorf("level %g: narrowed %v, masked %v", level, rep.Narrowed, rep.Masked)
 			}

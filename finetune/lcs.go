@@ -54,6 +54,59 @@ type LCSTensor struct {
 	WidthChannels int    `json:"width_channels,omitempty"`
 }
 
+// LCSActivation is the fake quantizer in front of a quantized layer's input
+// (lcs.md B.5): the scalar initializers training and each level set (see
+// rewrite.LCSActivationQuant) and the range it quantizes, an EMA of batch
+// minima and maxima (momentum 0.1, widened to include 0; the first batch is
+// copied). The activation takes the bit width of the layer's weight.
+type LCSActivation struct {
+	Layer    string  `json:"layer"`
+	Weight   string  `json:"weight"`
+	Input    string  `json:"input"`
+	InvScale string  `json:"inv_scale"`
+	Scale    string  `json:"scale"`
+	Zero     string  `json:"zero_point"`
+	QMin     string  `json:"qmin"`
+	QMax     string  `json:"qmax"`
+	Gate     string  `json:"gate"`
+	Lo       float32 `json:"lo"`
+	Hi       float32 `json:"hi"`
+	Seen     bool    `json:"seen"`
+}
+
+// lcsActMomentum weighs a new batch in the activation range's EMA.
+const lcsActMomentum = 0.1
+
+// values are the quantizer's initializers for b bits (0: off).
+func (a LCSActivation) values(bits int) (map[string][]float32, error) {
+	v := map[string][]float32{a.InvScale: {1}, a.Scale: {1}, a.Zero: {0}, a.QMin: {-128}, a.QMax: {127}, a.Gate: {0}}
+	if bits == 0 || !a.Seen {
+		return v, nil
+	}
+	q, err := solvers.AffineFromRange(float64(a.Lo), float64(a.Hi), solvers.QuantScheme{Bits: bits, Signed: true})
+	if err != nil {
+		return nil, fmt.Errorf("activation of %s: %w", a.Layer, err)
+	}
+	v[a.InvScale][0] = float32(1 / float64(q.Scale))
+	v[a.Scale][0], v[a.Zero][0] = q.Scale, float32(q.ZeroPoint)
+	v[a.QMin][0], v[a.QMax][0], v[a.Gate][0] = float32(q.QMin), float32(q.QMax), 1
+	return v, nil
+}
+
+// observe folds a batch of the activation into its range.
+func (a *LCSActivation) observe(x []float32) {
+	lo, hi := float32(0), float32(0)
+	for _, v := range x {
+		lo, hi = min(lo, v), max(hi, v)
+	}
+	if !a.Seen {
+		a.Lo, a.Hi, a.Seen = lo, hi, true
+		return
+	}
+	a.Lo = (1-lcsActMomentum)*a.Lo + lcsActMomentum*lo
+	a.Hi = (1-lcsActMomentum)*a.Hi + lcsActMomentum*hi
+}
+
 // LCSGrid is the default evaluation grid of a regime (lcs.md B.8): keep
 // fractions, widths, or bit widths.
 func LCSGrid(mode string) ([]float64, error) {
@@ -154,6 +207,9 @@ type LCSSubspace struct {
 	Shapes   map[string][]int     `json:"-"`
 	End0     map[string][]float32 `json:"-"`
 	End1     map[string][]float32 `json:"-"`
+	// Activations are the quantized layers' input quantizers (quantized
+	// regime with LCSOptions.Activations).
+	Activations []LCSActivation `json:"activations,omitempty"`
 }
 
 // Validate checks a subspace read from a file: known mode and type, and
@@ -187,6 +243,7 @@ type lcsDraw struct {
 	keep  float64 // TopK keep fraction (1: dense)
 	width float64 // 1: full width
 	bits  map[string]int
+	act   bool // quantize the activations too
 }
 
 // drawAt is the draw that evaluates (or exports) a level: one level for the
@@ -203,7 +260,7 @@ func (s *LCSSubspace) drawAt(level float64) (lcsDraw, error) {
 	case LCSStructured:
 		d.width = level
 	case LCSQuantized:
-		d.bits = map[string]int{}
+		d.bits, d.act = map[string]int{}, true
 		for _, t := range s.Tensors {
 			if t.Quantize {
 				d.bits[t.Name] = int(level)
@@ -228,7 +285,43 @@ func (s *LCSSubspace) Weights(level float64) (map[string][]float32, error) {
 		}
 		out[t.Name] = v
 	}
+	acts, err := s.activationValues(d)
+	if err != nil {
+		return nil, err
+	}
+	for name, v := range acts {
+		out[name] = v
+	}
 	return out, nil
+}
+
+// activationValues sets each activation quantizer for draw d.
+func (s *LCSSubspace) activationValues(d lcsDraw) (map[string][]float32, error) {
+	out := map[string][]float32{}
+	for _, a := range s.Activations {
+		bits := 0
+		if d.act {
+			bits = d.bits[a.Weight]
+		}
+		v, err := a.values(bits)
+		if err != nil {
+			return nil, err
+		}
+		for name, x := range v {
+			out[name] = x
+		}
+	}
+	return out, nil
+}
+
+// Uncompressed gives the tensors of the uncompressed end (ω₁ or the
+// point) with every activation quantizer off.
+func (s *LCSSubspace) Uncompressed() map[string][]float32 {
+	out, _ := s.activationValues(lcsDraw{})
+	for name, v := range s.End1 {
+		out[name] = v
+	}
+	return out
 }
 
 // LCSCodes is a quantized tensor at one level: integer codes and their
@@ -387,6 +480,7 @@ func (s *LCSSubspace) addCos2Grad(beta float64, grad0, grad1 map[string][]float3
 
 func (s *LCSSubspace) clone() *LCSSubspace {
 	c := *s
+	c.Activations = slices.Clone(s.Activations)
 	c.End0, c.End1 = map[string][]float32{}, map[string][]float32{}
 	for k, v := range s.End0 {
 		c.End0[k] = slices.Clone(v)
@@ -418,6 +512,13 @@ type LCSOptions struct {
 	// start, so the endpoints differ and the regulariser has a gradient
 	// (both start at the pretrained weights) [0.01].
 	InitNoise float64
+	// Activations fake-quantize the quantized layers' inputs (quantized
+	// regime; the quantizer nodes must be in the student already, see
+	// rewrite.LCSActivationQuant). They start after the warm-up.
+	Activations []LCSActivation
+	// WeightsOnly tells callers that build the quantizers
+	// (onnxcompress.TrainLCS) to leave the activations float.
+	WeightsOnly bool
 	// LevelReport, when set, gets each evaluation with its per-level
 	// scores (Options.EpochReport gets its Epoch part).
 	LevelReport func(LCSEpoch)
@@ -488,7 +589,10 @@ func lcsDefaults(o LCSOptions) (LCSOptions, error) {
 // newLCSSubspace takes the endpoints from the model's initializers: ω₁ and
 // the point are the stored weights, ω₀ the same plus seeded noise.
 func newLCSSubspace(m *graph.Model, o LCSOptions) (*LCSSubspace, error) {
-	s := &LCSSubspace{Mode: o.Mode, Subspace: o.Subspace, Tensors: slices.Clone(o.Tensors),
+	if len(o.Activations) > 0 && o.Mode != LCSQuantized {
+		return nil, fmt.Errorf("activation quantizers are for the quantized regime, not %s", o.Mode)
+	}
+	s := &LCSSubspace{Mode: o.Mode, Subspace: o.Subspace, Tensors: slices.Clone(o.Tensors), Activations: slices.Clone(o.Activations),
 		Shapes: map[string][]int{}, End0: map[string][]float32{}, End1: map[string][]float32{}}
 	byName := map[string]*graph.Value{}
 	for _, v := range m.Graph.Initializers {
@@ -564,7 +668,7 @@ func (s *LCSSubspace) sample(rng *rand.Rand, t, total int, warmup float64) []lcs
 		}
 		return out
 	}
-	d := lcsDraw{alpha: 1, keep: 1, width: 1, bits: map[string]int{}}
+	d := lcsDraw{alpha: 1, keep: 1, width: 1, bits: map[string]int{}, act: !inWarmup}
 	if line {
 		d.alpha = float64(1+rng.IntN(6)) / 6
 	}
@@ -614,7 +718,11 @@ func RunLCS(ctx context.Context, student, teacher *graph.Model, train, test *dat
 	for i, t := range sub.Tensors {
 		names[i] = t.Name
 	}
-	tape, err := runtime.NewTape(student, runtime.TrainOptions{Threads: opts.Threads, Trainable: names, Seed: opts.Seed})
+	var observed []string
+	for _, a := range sub.Activations {
+		observed = append(observed, a.Input)
+	}
+	tape, err := runtime.NewTape(student, runtime.TrainOptions{Threads: opts.Threads, Trainable: names, Seed: opts.Seed, ExtraOutputs: observed})
 	if err != nil {
 		return nil, err
 	}
@@ -653,7 +761,7 @@ func RunLCS(ctx context.Context, student, teacher *graph.Model, train, test *dat
 		}
 		e.Holdout = e.Scores[len(e.Scores)-1]
 		if test != nil {
-			if err := setInitializers(student, sub.End1); err != nil {
+			if err := setInitializers(student, sub.Uncompressed()); err != nil {
 				return err
 			}
 			r, err := Evaluate(context.WithoutCancel(ctx), student, test, evalOpts)
@@ -753,8 +861,15 @@ training:
 		}
 	}
 	res.Steps = step
+	for i, a := range best.Activations {
+		// Kept weights from before the activations were first observed
+		// (the start) take the ranges training measured since.
+		if !a.Seen {
+			best.Activations[i] = sub.Activations[i]
+		}
+	}
 	res.Subspace = best
-	if err := setInitializers(student, best.End1); err != nil {
+	if err := setInitializers(student, best.Uncompressed()); err != nil {
 		return nil, err
 	}
 	return res, nil
@@ -773,9 +888,21 @@ func (s *LCSSubspace) lcsPass(tape *runtime.Tape, d lcsDraw, inName, logitsName 
 		}
 		masks[i] = m
 	}
+	acts, err := s.activationValues(d)
+	if err != nil {
+		return 0, err
+	}
+	for name, v := range acts {
+		copy(tape.Param(name).F32, v)
+	}
 	out, err := tape.Forward(map[string]*runtime.Tensor{inName: input})
 	if err != nil {
 		return 0, err
+	}
+	if d.act {
+		for i := range s.Activations {
+			s.Activations[i].observe(out[s.Activations[i].Input].F32)
+		}
 	}
 	loss, grad, err := kd.Loss(out[logitsName], teacher, labels)
 	if err != nil {
@@ -873,7 +1000,9 @@ func LCSLayout(m *graph.Model, mode, subspace string) ([]LCSTensor, error) {
 		case LCSUnstructured:
 			role(w.Name).TopK = role(w.Name).TopK || inner
 		case LCSQuantized:
-			role(w.Name).Quantize = role(w.Name).Quantize || inner
+			if inner {
+				role(w.Name).Quantize, role(w.Name).Layer = true, n.Name
+			}
 		case LCSStructured:
 			if i == len(layers)-1 {
 				continue

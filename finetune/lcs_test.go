@@ -10,6 +10,7 @@ import (
 	"github.com/onnxcompress/onnxcompress/finetune/dataset"
 	"github.com/onnxcompress/onnxcompress/graph"
 	"github.com/onnxcompress/onnxcompress/runtime"
+	"github.com/onnxcompress/onnxcompress/solvers"
 )
 
 // lcsMLP is x[N,8] → fc1(16) → Relu → fc2(12) → Relu → fc3(4) with
@@ -541,5 +542,32 @@ func TestLCSSampling(t *testing.T) {
 		if k < 1 || k > 6 || d.alpha != k/6 || d.bits["fc2.w"] != 2+int(k) {
 			t.Fatalf("step %d: α %g bits %v", step, d.alpha, d.bits)
 		}
+	}
+}
+
+// Activation ranges: the first batch is copied (widened to include 0), then
+// an EMA with momentum 0.1; the quantizer's values follow B.5.
+func TestLCSActivationRange(t *testing.T) {
+	a := LCSActivation{Layer: "l", InvScale: "i", Scale: "s", Zero: "z", QMin: "lo", QMax: "hi", Gate: "g"}
+	off, _ := a.values(4)
+	if off["g"][0] != 0 {
+		t.Error("an unobserved quantizer is on")
+	}
+	a.observe([]float32{0.5, 2, 1})
+	if a.Lo != 0 || a.Hi != 2 || !a.Seen {
+		t.Fatalf("first batch: [%g, %g]", a.Lo, a.Hi)
+	}
+	a.observe([]float32{-1, 4})
+	if math.Abs(float64(a.Lo)+0.1) > 1e-6 || math.Abs(float64(a.Hi)-2.2) > 1e-6 {
+		t.Errorf("EMA: [%g, %g], want [-0.1, 2.2]", a.Lo, a.Hi)
+	}
+	v, err := a.values(4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q, _ := solvers.AffineFromRange(float64(a.Lo), float64(a.Hi), solvers.QuantScheme{Bits: 4, Signed: true})
+	if v["g"][0] != 1 || v["s"][0] != q.Scale || v["z"][0] != float32(q.ZeroPoint) || v["lo"][0] != -8 || v["hi"][0] != 7 ||
+		v["i"][0] != float32(1/float64(q.Scale)) {
+		t.Errorf("4-bit quantizer %v, affine %+v", v, q)
 	}
 }

@@ -343,3 +343,58 @@ func lcsBranch(m *graph.Model, i int, outer map[string]*graph.Value, outs []*gra
 	body := &graph.Graph{Name: fmt.Sprintf("lcs_level%d", i), Outputs: g.Outputs, Initializers: g.Initializers, Nodes: g.Nodes}
 	return body, nil
 }
+
+// LCSActivationNodes names the scalar initializers of one layer's input
+// fake quantizer (lcs.md B.5), which training and each level set:
+// y = x + gate·(x̂ − x), x̂ = (Clip(Round(x·inv_scale) + zero, qmin, qmax) − zero)·scale.
+// With gate 0 the layer reads its input unchanged.
+type LCSActivationNodes struct {
+	Layer, Input                            string
+	InvScale, Scale, Zero, QMin, QMax, Gate string
+}
+
+// LCSActivationQuant puts a fake quantizer, off (gate 0), in front of the
+// data input of each named layer, from standard ops (Mul, Round, Add, Clip,
+// Sub; opset ≥ 11 for Round and Clip with inputs). Round trains
+// straight-through in this project's runtime.
+func LCSActivationQuant(m *graph.Model, layers []string) ([]LCSActivationNodes, error) {
+	if m.OpsetVersion("") < 11 {
+		return nil, fmt.Errorf("lcs: activation fake-quantization needs opset ≥ 11 (Round, Clip with inputs), the model imports %d", m.OpsetVersion(""))
+	}
+	g := m.Graph
+	b := graph.NewBuilder(g)
+	byName := map[string]*graph.Node{}
+	for _, n := range g.Nodes {
+		byName[n.Name] = n
+	}
+	var out []LCSActivationNodes
+	for _, name := range layers {
+		n := byName[name]
+		if n == nil || len(n.Inputs) == 0 || n.Inputs[0] == nil {
+			return nil, fmt.Errorf("lcs: no layer %q with a data input", name)
+		}
+		x := n.Inputs[0]
+		base := n.Label() + "/lcs_act_"
+		scalar := func(suffix string, v float32) *graph.Value {
+			return b.Const(base+suffix, graph.NewFloat32("", nil, []float32{v}))
+		}
+		a := LCSActivationNodes{Layer: n.Name, Input: x.Name}
+		inv, scale, zero := scalar("inv_scale", 1), scalar("scale", 1), scalar("zero_point", 0)
+		qmin, qmax, gate := scalar("qmin", -128), scalar("qmax", 127), scalar("gate", 0)
+		a.InvScale, a.Scale, a.Zero, a.QMin, a.QMax, a.Gate = inv.Name, scale.Name, zero.Name, qmin.Name, qmax.Name, gate.Name
+		start := len(g.Nodes)
+		q := b.Op("Add", base+"shift", []*graph.Value{b.Op("Round", base+"round", []*graph.Value{b.Op("Mul", base+"scaled", []*graph.Value{x, inv})}), zero})
+		q = b.Op("Clip", base+"clip", []*graph.Value{q, qmin, qmax})
+		xq := b.Op("Mul", base+"dequantized", []*graph.Value{b.Op("Sub", base+"unshift", []*graph.Value{q, zero}), scale})
+		y := b.Op("Add", base+"out", []*graph.Value{x, b.Op("Mul", base+"gated", []*graph.Value{b.Op("Sub", base+"error", []*graph.Value{xq, x}), gate})})
+		for _, nn := range g.Nodes[start:] {
+			nn.DocString = "onnxcompress lcs: fake-quantized input of " + n.Label()
+		}
+		n.Inputs[0] = y
+		out = append(out, a)
+	}
+	if err := graph.TopoSort(g); err != nil {
+		return nil, err
+	}
+	return out, graph.VerifyModel(m)
+}

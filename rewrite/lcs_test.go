@@ -144,3 +144,25 @@ func TestLCSAdaptiveRejects(t *testing.T) {
 		t.Error("members with different inputs accepted")
 	}
 }
+
+// An activation quantizer that is off (gate 0) leaves the outputs exactly
+// as they were.
+func TestLCSActivationQuantOffIsIdentity(t *testing.T) {
+	m := testmodels.LeNet5(3)
+	x := randomImages(4, 2, 1, 28, 28)
+	want := runOnce(t, m, x)
+	nodes, err := LCSActivationQuant(m, []string{"conv2", "fc1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(nodes) != 2 || nodes[0].Gate == "" {
+		t.Fatalf("%+v", nodes)
+	}
+	got := runOnce(t, m, x)
+	if !slices.Equal(got.F32, want.F32) {
+		t.Error("outputs changed")
+	}
+	if _, err := LCSActivationQuant(m, []string{"no such layer"}); err == nil {
+		t.Error("an unknown layer accepted")
+	}
+}

@@ -54,6 +54,7 @@ func lcsFlags() []cli.Flag {
 		&cli.IntFlag{Category: cat, Name: "eval-limit", Usage: "evaluate on at most `N` samples per split"},
 		&cli.StringFlag{Category: cat, Name: "levels", Usage: "levels `L,L,...` of the curve (default: the regime's grid)"},
 		&cli.IntFlag{Category: cat, Name: "threads", Usage: "worker threads (0: one per core)"},
+		&cli.BoolFlag{Category: cat, Name: "weights-only", Usage: "quantized: leave the layers' input activations float"},
 	}
 }
 
@@ -186,7 +187,7 @@ func runLCSCompress(c *cli.Context) error {
 				bar.update(p.Step, p.TotalSteps, fmt.Sprintf("epoch %d  loss %.4f  lr %.3g  %.0f img/s", p.Epoch, p.Loss, p.LR, p.ImagesPerSecond))
 			},
 		},
-		Mode: mode, Subspace: sub, Beta: c.Float64("beta"), WarmupFraction: c.Float64("warmup-fraction"),
+		Mode: mode, Subspace: sub, Beta: c.Float64("beta"), WarmupFraction: c.Float64("warmup-fraction"), WeightsOnly: c.Bool("weights-only"),
 		LevelReport: func(e finetune.LCSEpoch) {
 			le := newLCSEpoch(e)
 			rep.Epochs = append(rep.Epochs, le)
