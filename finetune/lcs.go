@@ -784,6 +784,20 @@ func RunLCS(ctx context.Context, student, teacher *graph.Model, train, test *dat
 		}
 		return nil
 	}
+	inName, logitsName := tape.InputNames()[0], tape.OutputNames()[0]
+	x := make([]float32, opts.Batch*train.SampleSize())
+	labels := make([]int64, opts.Batch)
+	if len(sub.Activations) > 0 {
+		// Calibrate the activation ranges on one batch, so that every
+		// evaluation, the first included, quantizes activations alike.
+		input, _, err := batchInput(train, trainIdx[:min(opts.Batch, len(trainIdx))], x, labels)
+		if err != nil {
+			return nil, err
+		}
+		if _, err := sub.lcsForward(tape, lcsDraw{}, inName, input, true); err != nil {
+			return nil, err
+		}
+	}
 	if err := evaluate(0, 0, math.NaN()); err != nil {
 		return nil, err
 	}
@@ -801,9 +815,6 @@ func RunLCS(ctx context.Context, student, teacher *graph.Model, train, test *dat
 		}
 	}
 	rng := rand.New(rand.NewPCG(opts.Seed, 0x6c637332))
-	inName, logitsName := tape.InputNames()[0], tape.OutputNames()[0]
-	x := make([]float32, opts.Batch*train.SampleSize())
-	labels := make([]int64, opts.Batch)
 	start := time.Now()
 	step := 0
 training:
@@ -875,6 +886,29 @@ training:
 	return res, nil
 }
 
+// lcsForward sets the activation quantizers for draw d, runs the tape
+// forward and, with observe, folds the quantized layers' inputs into their
+// ranges.
+func (s *LCSSubspace) lcsForward(tape *runtime.Tape, d lcsDraw, inName string, input *runtime.Tensor, observe bool) (map[string]*runtime.Tensor, error) {
+	acts, err := s.activationValues(d)
+	if err != nil {
+		return nil, err
+	}
+	for name, v := range acts {
+		copy(tape.Param(name).F32, v)
+	}
+	out, err := tape.Forward(map[string]*runtime.Tensor{inName: input})
+	if err != nil {
+		return nil, err
+	}
+	if observe {
+		for i := range s.Activations {
+			s.Activations[i].observe(out[s.Activations[i].Input].F32)
+		}
+	}
+	return out, nil
+}
+
 // lcsPass runs one forward and backward at draw d and adds the gradient of
 // its loss to the endpoints: (1 − α)·g to ω₀ and α·g to ω₁ for lines, g to
 // a point, masked entries getting none.
@@ -888,21 +922,9 @@ func (s *LCSSubspace) lcsPass(tape *runtime.Tape, d lcsDraw, inName, logitsName 
 		}
 		masks[i] = m
 	}
-	acts, err := s.activationValues(d)
+	out, err := s.lcsForward(tape, d, inName, input, d.act)
 	if err != nil {
 		return 0, err
-	}
-	for name, v := range acts {
-		copy(tape.Param(name).F32, v)
-	}
-	out, err := tape.Forward(map[string]*runtime.Tensor{inName: input})
-	if err != nil {
-		return 0, err
-	}
-	if d.act {
-		for i := range s.Activations {
-			s.Activations[i].observe(out[s.Activations[i].Input].F32)
-		}
 	}
 	loss, grad, err := kd.Loss(out[logitsName], teacher, labels)
 	if err != nil {
