@@ -846,8 +846,10 @@ func hingeFuse(e *Emitter, conv, matrix *graph.Node, uDims []int64, w *mat.Dense
 	return nil
 }
 
-// Candidates lets the data-free form join a global budget (--ratio with
-// global allocation, --macs-ratio, method auto): the decomposition at every
+func (hingeMethod) spendsRatioPerLayer() {}
+
+// Candidates lets the data-free form join a global budget (--macs-ratio,
+// method auto): the decomposition at every
 // rank, which is shape-safe on any layer. The rows of A are the singular
 // values of the weight, so keeping r rows leaves the output-side SVD's
 // error and costs its parameters and MACs.

@@ -66,6 +66,37 @@ func TestHingeRatioHonoured(t *testing.T) {
 	}
 }
 
+// A plain --ratio with the default (global) allocation still prunes where
+// the channels allow it: the budget prices only the decomposition, which
+// would make data-free hinge another svd.
+func TestHingeRatioPrunesUnderDefaultAllocation(t *testing.T) {
+	m := mustCase(t, "lenet5").Build(1)
+	before := outputChannels(t, m, "conv1")
+	if _, err := Compress(m, Options{Method: "hinge", Target: Target{Ratio: 0.5}, Allocation: "global"}); err != nil {
+		t.Fatal(err)
+	}
+	if after := outputChannels(t, m, "conv1"); after >= before {
+		t.Fatalf("conv1 keeps %d of its %d output channels: nothing pruned", after, before)
+	}
+}
+
+// outputChannels is the first dimension of the weight of the Conv named
+// node or, after a rewrite, of the first Conv emitted for it.
+func outputChannels(t *testing.T, m *graph.Model, node string) int64 {
+	t.Helper()
+	for _, n := range m.Graph.Nodes {
+		if n.OpType == "Conv" && (n.Name == node || strings.HasPrefix(n.Name, node+"/")) {
+			w, ok := graph.ConstTensor(m.Graph, graph.NewIndex(m.Graph), n.Inputs[1])
+			if !ok {
+				t.Fatalf("%s: weight is not constant", node)
+			}
+			return w.Dims[0]
+		}
+	}
+	t.Fatalf("no Conv named %s", node)
+	return 0
+}
+
 // In a ResNet the convs whose channels reach a residual Add are decomposed,
 // the others pruned; every Add still adds tensors of one shape, and the
 // model runs in ONNX Runtime and passes the checker.

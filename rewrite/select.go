@@ -123,7 +123,8 @@ func planLayers(s *state) error {
 			return usageErrorf("no method can price its settings for auto")
 		case s.opts.Target.MACsRatio > 0 && len(listers) == 0:
 			return usageErrorf("method %s cannot plan for a MAC budget; use a parameter ratio", s.method.Name())
-		case budgeted && len(listers) > 0 && (s.opts.Allocation != "uniform" || s.method == nil || s.opts.Target.MACsRatio > 0):
+		case budgeted && len(listers) > 0 && (s.method == nil || s.opts.Target.MACsRatio > 0 ||
+			s.opts.Allocation != "uniform" && !spendsRatioPerLayer(s.method)):
 			return s.planGlobally(listers)
 		}
 	}
@@ -230,6 +231,18 @@ func (s *state) listers() []Method {
 		}
 	}
 	return out
+}
+
+// ratioPerLayer is a method whose per-layer plans do more than its
+// candidates can price: hinge's pruning form shrinks its consumers too, so
+// the global budget (decomposition only) would make it svd. Such a method
+// spends a plain --ratio layer by layer; --macs-ratio and auto still go
+// through the budget.
+type ratioPerLayer interface{ spendsRatioPerLayer() }
+
+func spendsRatioPerLayer(m Method) bool {
+	_, ok := m.(ratioPerLayer)
+	return ok
 }
 
 // keptByBudget is the skip reason of a layer the global budget left whole.
