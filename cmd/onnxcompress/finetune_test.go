@@ -151,7 +151,7 @@ func TestFinetuneBadUsageIsExit2(t *testing.T) {
 		{"--teacher", bundledLeNet(t), "--optimizer", "rmsprop"},
 		{"--teacher", bundledLeNet(t), "--device", "cuda"},
 		{"--teacher", bundledLeNet(t), "--kd-alpha", "2"},
-		{"--teacher", bundledLeNet(t)}, // the original model has no rewritten layers to train
+		{"--teacher", bundledLeNet(t), "--train", "factors"}, // the original model has no rewritten layers
 	} {
 		_, stderr, code := runCLI(t, append(slices.Clone(base), extra...)...)
 		if code != exitBadInput {
