@@ -6,7 +6,6 @@ import (
 	"math"
 	"math/rand/v2"
 	"slices"
-	"time"
 
 	"github.com/onnxcompress/onnxcompress/finetune/dataset"
 	"github.com/onnxcompress/onnxcompress/graph"
@@ -737,7 +736,7 @@ func RunLCS(ctx context.Context, student, teacher *graph.Model, train, test *dat
 	if err != nil {
 		return nil, err
 	}
-	trainIdx, holdout, total, sched := plan.trainIdx, plan.holdout, plan.total, plan.sched
+	holdout, sched := plan.holdout, plan.sched
 
 	res := &LCSResult{}
 	best := sub.clone()
@@ -785,12 +784,11 @@ func RunLCS(ctx context.Context, student, teacher *graph.Model, train, test *dat
 		return nil
 	}
 	inName, logitsName := tape.InputNames()[0], tape.OutputNames()[0]
-	x := make([]float32, opts.Batch*train.SampleSize())
-	labels := make([]int64, opts.Batch)
 	if len(sub.Activations) > 0 {
 		// Calibrate the activation ranges on one batch, so that every
 		// evaluation, the first included, quantizes activations alike.
-		input, _, err := batchInput(train, trainIdx[:min(opts.Batch, len(trainIdx))], x, labels)
+		idx := plan.trainIdx[:min(opts.Batch, len(plan.trainIdx))]
+		input, _, err := batchInput(train, idx, make([]float32, len(idx)*train.SampleSize()), make([]int64, len(idx)))
 		if err != nil {
 			return nil, err
 		}
@@ -815,63 +813,34 @@ func RunLCS(ctx context.Context, student, teacher *graph.Model, train, test *dat
 		}
 	}
 	rng := rand.New(rand.NewPCG(opts.Seed, 0x6c637332))
-	start := time.Now()
-	step := 0
-training:
-	for epoch := 1; epoch <= opts.Epochs && step < total; epoch++ {
-		order := dataset.Permute(slices.Clone(trainIdx), opts.Seed+uint64(epoch))
-		lossSum, lossSteps := 0.0, 0
-		for b := 0; b < len(order) && step < total; b += opts.Batch {
-			if ctx.Err() != nil {
-				res.Interrupted = true
-				break training
-			}
-			input, lb, err := batchInput(train, order[b:min(b+opts.Batch, len(order))], x, labels)
-			if err != nil {
-				return nil, err
-			}
-			tout, err := teach.Run(map[string]*runtime.Tensor{teach.InputNames()[0]: input})
-			if err != nil {
-				return nil, fmt.Errorf("teacher: %w", err)
-			}
-			for _, p := range params {
-				clear(p.Grad)
-			}
-			loss := 0.0
-			for _, d := range sub.sample(rng, step, total, opts.WarmupFraction) {
-				l, err := sub.lcsPass(tape, d, inName, logitsName, input, tout[teach.OutputNames()[0]], lb, opts.Distillation, grad0, grad1)
-				if err != nil {
-					return nil, err
-				}
-				loss += l
-			}
-			if math.IsNaN(loss) || math.IsInf(loss, 0) {
-				return nil, fmt.Errorf("LCS: loss became %g at step %d (learning rate %g too high?)", loss, step, sched.LR(step))
-			}
-			if opts.Beta > 0 {
-				loss += sub.addCos2Grad(opts.Beta, grad0, grad1)
-			}
-			ClipGradNorm(params, opts.ClipNorm)
-			lr := sched.LR(step)
-			if err := optim.Step(params, lr); err != nil {
-				return nil, err
-			}
-			step++
-			lossSum += loss
-			lossSteps++
-			if opts.Progress != nil {
-				el := time.Since(start)
-				opts.Progress(Progress{Step: step, TotalSteps: total, Epoch: epoch, Loss: loss, LR: lr,
-					ImagesPerSecond: float64(step*opts.Batch) / el.Seconds(), Elapsed: el})
-			}
+	step := func(b batch) (float64, float64, error) {
+		for _, p := range params {
+			clear(p.Grad)
 		}
-		if lossSteps > 0 {
-			if err := evaluate(epoch, step, lossSum/float64(lossSteps)); err != nil {
-				return nil, err
+		loss := 0.0
+		for _, d := range sub.sample(rng, b.step, plan.total, opts.WarmupFraction) {
+			l, err := sub.lcsPass(tape, d, inName, logitsName, b.input, b.teacher[teach.OutputNames()[0]], b.labels, opts.Distillation, grad0, grad1)
+			if err != nil {
+				return 0, 0, err
 			}
+			loss += l
 		}
+		if math.IsNaN(loss) || math.IsInf(loss, 0) {
+			return 0, 0, fmt.Errorf("LCS: loss became %g at step %d (learning rate %g too high?)", loss, b.step, sched.LR(b.step))
+		}
+		if opts.Beta > 0 {
+			loss += sub.addCos2Grad(opts.Beta, grad0, grad1)
+		}
+		ClipGradNorm(params, opts.ClipNorm)
+		lr := sched.LR(b.step)
+		if err := optim.Step(params, lr); err != nil {
+			return 0, 0, err
+		}
+		return loss, lr, nil
 	}
-	res.Steps = step
+	if res.Steps, res.Interrupted, err = plan.trainEpochs(ctx, train, teach, opts.Options, step, evaluate); err != nil {
+		return nil, err
+	}
 	for i, a := range best.Activations {
 		// Kept weights from before the activations were first observed
 		// (the start) take the ranges training measured since.

@@ -239,7 +239,7 @@ func Run(ctx context.Context, student, teacher *graph.Model, train, test *datase
 	if err != nil {
 		return nil, err
 	}
-	trainIdx, holdout, total, sched := plan.trainIdx, plan.holdout, plan.total, plan.sched
+	holdout, sched := plan.holdout, plan.sched
 	saved := savedNames(tape, student, names, opts.BatchNormTraining)
 	res := &Result{Trained: names}
 	evaluate := func(epoch, steps int, loss float64) error {
@@ -276,91 +276,60 @@ func Run(ctx context.Context, student, teacher *graph.Model, train, test *datase
 	}
 	inName := tape.InputNames()[0]
 	logitsName := tape.OutputNames()[0]
-	x := make([]float32, opts.Batch*train.SampleSize())
-	labels := make([]int64, opts.Batch)
 	params := make([]Param, len(names))
-	start := time.Now()
-	step := 0
-training:
-	for epoch := 1; epoch <= opts.Epochs && step < total; epoch++ {
-		order := dataset.Permute(slices.Clone(trainIdx), opts.Seed+uint64(epoch))
-		lossSum, lossSteps := 0.0, 0
-		for b := 0; b < len(order) && step < total; b += opts.Batch {
-			if ctx.Err() != nil {
-				res.Interrupted = true
-				break training
-			}
-			input, lb, err := batchInput(train, order[b:min(b+opts.Batch, len(order))], x, labels)
-			if err != nil {
-				return nil, err
-			}
-			tout, err := teach.Run(map[string]*runtime.Tensor{teach.InputNames()[0]: input})
-			if err != nil {
-				return nil, fmt.Errorf("teacher: %w", err)
-			}
-			sout, err := tape.Forward(map[string]*runtime.Tensor{inName: input})
-			if err != nil {
-				return nil, err
-			}
-			loss, grad, err := opts.Distillation.Loss(sout[logitsName], tout[teach.OutputNames()[0]], lb)
-			if err != nil {
-				return nil, err
-			}
-			grads := map[string]*runtime.Tensor{logitsName: grad}
-			matched := features[:0:0]
-			for _, f := range features {
-				// Undeclared shapes may still differ (pruned channels).
-				if slices.Equal(sout[f].Shape, tout[f].Shape) {
-					matched = append(matched, f)
-				}
-			}
-			for _, f := range matched {
-				fl, fg, err := FeatureMatching(sout[f], tout[f])
-				if err != nil {
-					return nil, fmt.Errorf("%s: %w", f, err)
-				}
-				w := opts.FeatureWeight / float64(len(matched))
-				for i := range fg.F32 {
-					fg.F32[i] *= float32(w)
-				}
-				loss += w * fl
-				grads[f] = fg
-			}
-			if math.IsNaN(loss) || math.IsInf(loss, 0) {
-				return nil, fmt.Errorf("finetune: loss became %g at step %d (learning rate %g too high?)", loss, step, sched.LR(step))
-			}
-			if err := tape.Backward(grads); err != nil {
-				return nil, err
-			}
-			for i, name := range names {
-				params[i] = Param{Name: name, Value: tape.Param(name).F32, Grad: tape.Grad(name).F32}
-			}
-			ClipGradNorm(params, opts.ClipNorm)
-			lr := sched.LR(step)
-			if err := optim.Step(params, lr); err != nil {
-				return nil, err
-			}
-			if opts.AfterStep != nil {
-				if err := opts.AfterStep(step, params, lr); err != nil {
-					return nil, err
-				}
-			}
-			step++
-			lossSum += loss
-			lossSteps++
-			if opts.Progress != nil {
-				el := time.Since(start)
-				opts.Progress(Progress{Step: step, TotalSteps: total, Epoch: epoch, Loss: loss, LR: lr,
-					ImagesPerSecond: float64(step*opts.Batch) / el.Seconds(), Elapsed: el})
+	step := func(b batch) (float64, float64, error) {
+		sout, err := tape.Forward(map[string]*runtime.Tensor{inName: b.input})
+		if err != nil {
+			return 0, 0, err
+		}
+		loss, grad, err := opts.Distillation.Loss(sout[logitsName], b.teacher[teach.OutputNames()[0]], b.labels)
+		if err != nil {
+			return 0, 0, err
+		}
+		grads := map[string]*runtime.Tensor{logitsName: grad}
+		matched := features[:0:0]
+		for _, f := range features {
+			// Undeclared shapes may still differ (pruned channels).
+			if slices.Equal(sout[f].Shape, b.teacher[f].Shape) {
+				matched = append(matched, f)
 			}
 		}
-		if lossSteps > 0 {
-			if err := evaluate(epoch, step, lossSum/float64(lossSteps)); err != nil {
-				return nil, err
+		for _, f := range matched {
+			fl, fg, err := FeatureMatching(sout[f], b.teacher[f])
+			if err != nil {
+				return 0, 0, fmt.Errorf("%s: %w", f, err)
+			}
+			w := opts.FeatureWeight / float64(len(matched))
+			for i := range fg.F32 {
+				fg.F32[i] *= float32(w)
+			}
+			loss += w * fl
+			grads[f] = fg
+		}
+		if math.IsNaN(loss) || math.IsInf(loss, 0) {
+			return 0, 0, fmt.Errorf("finetune: loss became %g at step %d (learning rate %g too high?)", loss, b.step, sched.LR(b.step))
+		}
+		if err := tape.Backward(grads); err != nil {
+			return 0, 0, err
+		}
+		for i, name := range names {
+			params[i] = Param{Name: name, Value: tape.Param(name).F32, Grad: tape.Grad(name).F32}
+		}
+		ClipGradNorm(params, opts.ClipNorm)
+		lr := sched.LR(b.step)
+		if err := optim.Step(params, lr); err != nil {
+			return 0, 0, err
+		}
+		if opts.AfterStep != nil {
+			if err := opts.AfterStep(b.step, params, lr); err != nil {
+				return 0, 0, err
 			}
 		}
+		return loss, lr, nil
 	}
-	res.Steps = step
+	if res.Steps, res.Interrupted, err = plan.trainEpochs(ctx, train, teach, opts, step, evaluate); err != nil {
+		return nil, err
+	}
 	if err := saved.restoreInto(student); err != nil {
 		return nil, err
 	}
