@@ -182,16 +182,27 @@ type CompressResult struct {
 // the output error against the model as it was. ctx cancels between layers;
 // opts.Progress reports each layer.
 func Compress(ctx context.Context, m *Model, opts CompressOptions) (*CompressResult, error) {
-	var orig *graph.Model
-	if opts.Probes > 0 {
-		var err error
-		if orig, err = Clone(m); err != nil {
-			return nil, err
-		}
-	}
 	shapes, err := InputShapes(m, opts.InputShapes)
 	if err != nil {
 		return nil, err
+	}
+	// The original's side of each probe is computed before compressing,
+	// and only the values compared are kept: a copy of the original model
+	// alongside the compressed one would cost a whole model more.
+	var refs []*rewrite.ProbeReference
+	for i := 0; i < opts.Probes; i++ {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		in, err := rewrite.RandomProbe(m, shapes, opts.Seed+uint64(i))
+		if err != nil {
+			return nil, fmt.Errorf("probe: %w", err)
+		}
+		ref, err := rewrite.RecordReference(m, opts.Options, in, 0)
+		if err != nil {
+			return nil, fmt.Errorf("probe: %w", err)
+		}
+		refs = append(refs, ref)
 	}
 	opts.InputShapes = shapes
 	opts.Context = ctx
@@ -200,19 +211,15 @@ func Compress(ctx context.Context, m *Model, opts CompressOptions) (*CompressRes
 		return nil, err
 	}
 	res := &CompressResult{Report: rep}
-	if orig == nil || len(rep.Rewritten()) == 0 {
+	if len(refs) == 0 || len(rep.Rewritten()) == 0 {
 		return res, nil
 	}
 	worst := 0.0
-	for i := 0; i < opts.Probes; i++ {
+	for _, ref := range refs {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		in, err := rewrite.RandomProbe(orig, shapes, opts.Seed+uint64(i))
-		if err != nil {
-			return nil, fmt.Errorf("probe: %w", err)
-		}
-		e, err := rewrite.MeasureOutputErrors(orig, m, rep, in, 0)
+		e, err := ref.MeasureOutputErrors(m, rep, 0)
 		if err != nil {
 			return nil, fmt.Errorf("probe: %w", err)
 		}
@@ -267,6 +274,10 @@ type (
 
 // AutoMethod lets the global budget pick each layer's method.
 const AutoMethod = rewrite.AutoMethod
+
+// DefaultRankMultiple is the global budget's rank alignment when
+// Options.RankMultiple is 0.
+const DefaultRankMultiple = rewrite.DefaultRankMultiple
 
 // MethodNames lists the compression methods.
 func MethodNames() []string { return rewrite.MethodNames() }

@@ -255,7 +255,7 @@ func (m cpMethod) Candidates(l *Layer) ([]Candidate, error) {
 	var out []Candidate
 	seen := map[int]bool{}
 	for _, f := range cpFractions {
-		r := cpBudgetRank(l, form, ratioBudget(l, f)/float64(groups))
+		r := l.alignRank(cpBudgetRank(l, form, ratioBudget(l, f)/float64(groups)))
 		if r < 1 || seen[r] {
 			continue
 		}

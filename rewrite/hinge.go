@@ -868,6 +868,9 @@ func (m hingeMethod) Candidates(l *Layer) ([]Candidate, error) {
 	}
 	var out []Candidate
 	for r := 1; r <= f.fullRank(); r++ {
+		if !l.offersRank(r) {
+			continue
+		}
 		out = append(out, Candidate{
 			Plan:   LayerPlan{Form: hingeDecompose, Ranks: []int{r}},
 			Params: f.params(r) + bias,

@@ -52,6 +52,29 @@ type Layer struct {
 	// the calibration data (nil without): per group, rows of length In()
 	// (im2col patches for a Conv), for pricing output errors.
 	calib []*mat.Dense
+	// rankMultiple is the global budget's rank alignment (Options.RankMultiple)
+	// while it asks for this layer's candidates; 0 or 1 offers every rank.
+	rankMultiple int
+}
+
+// offersRank says whether the global budget may choose rank r for this
+// layer: every rank below the alignment (small layers and tight budgets
+// need them) and multiples of it above. A factor conv whose channel count
+// is a multiple of the SIMD block runs on ONNX Runtime's blocked (NCHWc)
+// kernels, and GEMMs pack whole panels; other widths fall back to slower
+// paths, so an unaligned rank can cost more time than the MACs it saves.
+func (l *Layer) offersRank(r int) bool {
+	m := l.rankMultiple
+	return m <= 1 || r < m || r%m == 0
+}
+
+// alignRank rounds r down to the alignment where it is above it, for
+// methods that solve for a rank per budget rather than pricing every rank.
+func (l *Layer) alignRank(r int) int {
+	if m := l.rankMultiple; m > 1 && r >= m {
+		return r / m * m
+	}
+	return r
 }
 
 // memoKey names a method's settings in the layer's memo.

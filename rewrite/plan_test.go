@@ -79,6 +79,41 @@ func TestMACsRatioHonoured(t *testing.T) {
 	}
 }
 
+// The global budget offers ranks below the alignment or multiples of it
+// (channel counts ONNX Runtime's blocked kernels take whole), and still
+// honours the MAC budget. With every rank on offer the same budgets choose
+// unaligned ranks, so the check is not vacuous.
+func TestGlobalBudgetAlignsRanks(t *testing.T) {
+	c := mustCase(t, "resnet_basic")
+	const multiple = 8
+	unaligned := func(r int) bool { return r >= multiple && r%multiple != 0 }
+	freeChoseUnaligned := false
+	for _, method := range []string{"svd", "tucker", "cp", "ht", "hinge"} {
+		for _, rm := range []int{multiple, 1} {
+			rep, err := Compress(c.Build(1), Options{Method: method, Target: Target{MACsRatio: 0.5}, RankMultiple: rm})
+			if err != nil {
+				t.Fatalf("%s, multiple %d: %v", method, rm, err)
+			}
+			if _, _, before, after := selectedTotals(rep); float64(after) > 0.5*float64(before) {
+				t.Errorf("%s, multiple %d: MACs %d → %d, want ≤ half", method, rm, before, after)
+			}
+			for _, l := range rep.Rewritten() {
+				for _, r := range l.Ranks {
+					switch {
+					case rm == multiple && unaligned(r):
+						t.Errorf("%s: %s got rank %d, not below or a multiple of %d (ranks %v)", method, l.Layer, r, multiple, l.Ranks)
+					case rm == 1 && unaligned(r):
+						freeChoseUnaligned = true
+					}
+				}
+			}
+		}
+	}
+	if !freeChoseUnaligned {
+		t.Error("with every rank on offer no method chose an unaligned rank: this model cannot show the alignment")
+	}
+}
+
 // auto lets the budget pick among methods per layer; the ratio still holds
 // and the result is no worse (in summed squared weight error, up to the
 // greedy's last step) than the best single method given the same budget.
@@ -93,6 +128,7 @@ func TestAutoMixesMethodsWithinBudget(t *testing.T) {
 	}
 	priced := map[string]float64{}
 	for _, l := range FindLayers(probe.Graph) {
+		l.rankMultiple = DefaultRankMultiple // as planGlobally asks
 		for _, m := range methods {
 			lister, ok := m.(candidateLister)
 			if !ok || m.Check(l) != nil {

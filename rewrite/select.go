@@ -163,9 +163,17 @@ func (s *state) planGlobally(listers []Method) error {
 	if s.opts.Target.MACsRatio > 0 {
 		cost, ratio = macsCost, s.opts.Target.MACsRatio
 	}
+	multiple := s.opts.RankMultiple
+	if multiple == 0 {
+		multiple = DefaultRankMultiple
+	}
+	if multiple < 0 {
+		return usageErrorf("rank multiple %d: want 1 or more (1 offers every rank)", multiple)
+	}
 	var layers []*Layer
 	var lists [][]Candidate
 	for _, l := range s.layers {
+		l.rankMultiple = multiple
 		var list []Candidate
 		var reasons []string
 		for _, m := range listers {

@@ -426,6 +426,9 @@ func (m svdMethod) Candidates(l *Layer) ([]Candidate, error) {
 			}
 		}
 		for r := 1; r <= f.fullRank(); r++ {
+			if !l.offersRank(r) {
+				continue
+			}
 			out = append(out, Candidate{
 				Plan:   LayerPlan{Form: f.name, Ranks: []int{r}},
 				Params: f.params(r) + bias,

@@ -389,9 +389,15 @@ func (m tuckerMethod) Candidates(l *Layer) ([]Candidate, error) {
 		pts = append(pts, p)
 	}
 	for r := 1; r <= b.fullRanks(tucker1Out)[0]; r++ {
+		if !l.offersRank(r) {
+			continue
+		}
 		add(tucker1Out, []int{r}, h.relError(min(r, full[0]), full[1]))
 	}
 	for r := 1; r <= b.fullRanks(tucker1In)[0]; r++ {
+		if !l.offersRank(r) {
+			continue
+		}
 		add(tucker1In, []int{r}, h.relError(full[0], min(r, full[1])))
 	}
 	pts = append(pts, h.tucker2Settings(l, tucker2, func(rOut, rIn int) bool {
@@ -410,7 +416,7 @@ func (h *hosvdEnergy) tucker2Settings(l *Layer, form string, valid func(rOut, rI
 	var pts []pricedSetting
 	for rOut := 1; rOut < len(h.kept); rOut++ {
 		for rIn := 1; rIn < len(h.kept[0]); rIn++ {
-			if !valid(rOut, rIn) {
+			if !valid(rOut, rIn) || !l.offersRank(rOut) || !l.offersRank(rIn) {
 				continue
 			}
 			ranks := []int{rOut, rIn}

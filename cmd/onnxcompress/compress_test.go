@@ -6,6 +6,11 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/onnxcompress/onnxcompress/graph"
+	"github.com/onnxcompress/onnxcompress/internal/reference"
+	"github.com/onnxcompress/onnxcompress/onnx"
+	"github.com/onnxcompress/onnxcompress/rewrite"
 )
 
 func TestCompressIsDeterministic(t *testing.T) {
@@ -48,6 +53,7 @@ func TestCompressBadRequestsAreExit2AndWriteNothing(t *testing.T) {
 		"unknown method": {"--method", "nope", "--ratio", "0.5"},
 		"bad ratio":      {"--method", "svd", "--ratio", "1.5"},
 		"unknown layer":  {"--method", "svd", "--ratio", "0.5", "--layers", "/no/such/Conv"},
+		"rank multiple":  {"--method", "svd", "--ratio", "0.5", "--rank-multiple", "0"},
 	}
 	for name, args := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -84,5 +90,56 @@ func TestCompressReportsRatioAndErrors(t *testing.T) {
 	}
 	if _, err := os.Stat(report); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// --sparse writes the pruned weights as sparse_initializer: a smaller file
+// that ONNX Runtime reads and computes exactly as the dense one.
+func TestCompressSparseStorageIsSmallerAndSameInORT(t *testing.T) {
+	reference.Require(t, reference.ORT)
+	dir := t.TempDir()
+	dense, sparse := filepath.Join(dir, "dense.onnx"), filepath.Join(dir, "sparse.onnx")
+	for out, extra := range map[string][]string{dense: nil, sparse: {"--sparse"}} {
+		args := append([]string{"compress", bundledLeNet(t), "-o", out, "--method", "sparse", "--ratio", "0.1", "-q"}, extra...)
+		if _, stderr, code := runCLI(t, args...); code != 0 {
+			t.Fatalf("%v: exit %d: %s", args, code, stderr)
+		}
+	}
+	ds, _ := os.Stat(dense)
+	ss, _ := os.Stat(sparse)
+	if ss.Size() >= ds.Size()*6/10 {
+		t.Errorf("sparse file %d bytes, dense %d: want well under the dense size at 10%% non-zeros", ss.Size(), ds.Size())
+	}
+	m, err := onnx.Read(dense)
+	if err != nil {
+		t.Fatal(err)
+	}
+	shapes, err := graph.ConcreteInputShapes(m.Graph, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	probe, err := rewrite.RandomProbe(m, shapes, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	inputs := map[string]*graph.Tensor{}
+	for name, rt := range probe {
+		if inputs[name], err = rt.ToGraph(name); err != nil {
+			t.Fatal(err)
+		}
+	}
+	results, err := reference.RunORTBatch([]reference.ORTJob{{Model: dense, Inputs: inputs}, {Model: sparse, Inputs: inputs}}, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range results {
+		if r.Err != nil {
+			t.Fatal(r.Err)
+		}
+	}
+	a, _ := results[0].Outputs["logits"].Float32s()
+	b, _ := results[1].Outputs["logits"].Float32s()
+	if len(a) == 0 || reference.RelL2(b, a) > 1e-6 {
+		t.Errorf("sparse and dense files differ in ORT: rel L2 %g over %d outputs", reference.RelL2(b, a), len(a))
 	}
 }
