@@ -6,8 +6,7 @@
 #             Tucker-2 (to half) and the fully connected layers by SVD (to
 #             RATIO less 3 points) to reach the same budget.
 #   resnet20: ResNet-20 at no more than 50% of its multiply-adds (tucker
-#             --macs-ratio 0.5; hinge --ratio 0.5, which leaves 49.7% of the
-#             MACs, until hinge plans for a MAC budget).
+#             and data-free hinge, both --macs-ratio 0.5).
 # Each is fine-tuned for EPOCHS epochs of KD from the original with the
 # finetune command's defaults (plus EXTRA), then scored on the Fashion-MNIST
 # test split by `eval` and, on the written file, by ONNX Runtime.
@@ -49,7 +48,6 @@ for m in "$@"; do
 			--ratio "$(echo "$RATIO" | awk '{ print $1 - 0.03 }')" --quiet
 		;;
 	lenet.*) "$oc" compress "$orig" -o "$small" --method "$m" --ratio "$RATIO" --quiet ;;
-	resnet20.hinge) "$oc" compress "$orig" -o "$small" --method hinge --ratio 0.5 --quiet ;;
 	resnet20.*) "$oc" compress "$orig" -o "$small" --method "$m" --macs-ratio 0.5 --quiet ;;
 	esac
 	p=$(total "$small" params) mac=$(total "$small" macs)
