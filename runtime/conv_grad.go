@@ -8,7 +8,7 @@ import (
 
 // Conv backward on the GEMM, per group and chunk of images: dW += dY·colᵀ,
 // dB = ΣdY, and dX either as the stride-1 convolution of dY by the flipped,
-// transposed weights (the forward's kernels, no scatter) or, for other
+// transposed weights (the forward's kernels, Winograd included, no scatter) or, for other
 // strides, dcol = Wᵀ·dY scattered back to dX (col2im). Depthwise
 // convolutions take the same path with one-row GEMMs.
 
@@ -56,7 +56,10 @@ func compileConvGrad(n *graph.Node, _ int64, _ kernelFunc, _ trainMode) (*gradOp
 		}
 		if wantW {
 			c.allocZero(dx[1], graph.Float32, wt.Shape...)
-			if useShiftedWeightGrad(c, win) {
+			if useChannelMinorWeightGrad(c, win, cg) {
+				channelMinorWeightGrad(c, win, g, nb, ch, m, x.F32, d, dx[1].F32)
+				wantW = false
+			} else if useShiftedWeightGrad(c, win) {
 				shiftedWeightGrad(c, win, g, nb, ch, m, x.F32, d, dx[1].F32)
 				wantW = false
 			}
@@ -65,7 +68,12 @@ func compileConvGrad(n *graph.Node, _ int64, _ kernelFunc, _ trainMode) (*gradOp
 			if tw, ok := inputGradWindow(win); ok {
 				// Stride 1: dX is a convolution of dY, on the forward's kernels.
 				c.alloc(dx[0], graph.Float32, x.Shape...)
-				conv2D(c, tw, g, nb, m, ch, d, flipTransposed(c, wt.F32, g, mg, cg, win.kH*win.kW), nil, dx[0].F32, activation{}, nil)
+				flipped := flipTransposed(c, wt.F32, g, mg, cg, win.kH*win.kW)
+				if pk, _ := c.backend.(packedGEMM); useWinograd(tw, g, mg, cg, pk) {
+					convWinograd(c, tw, nb, m, ch, d, flipped, nil, dx[0].F32, activation{}, nil)
+				} else {
+					conv2D(c, tw, g, nb, m, ch, d, flipped, nil, dx[0].F32, activation{}, nil)
+				}
 				wantX = false
 			} else {
 				c.allocZero(dx[0], graph.Float32, x.Shape...)
@@ -175,6 +183,113 @@ func shiftedWeightGrad(c *execContext, w window, g, nb, ch, m int, x, dy, dw []f
 						panelTiles(kc, ap, mg, bp, cols, dwg[jp*kernelCols:], kk, true)
 					}
 				})
+			}
+		}
+	}
+}
+
+// useChannelMinorWeightGrad: the Go kernel's backend, and whole 16-channel
+// halves of a B row in each group (so each half lies in one kernel tap).
+func useChannelMinorWeightGrad(c *execContext, w window, cg int) bool {
+	pk, ok := c.backend.(packedGEMM)
+	return ok && pk.packedPanelWidth() == kernelCols && cg%16 == 0
+}
+
+// channelMinorWeightGrad adds dW += dY·colᵀ for any stride without an
+// im2col matrix and without gathering B across rows: per image, the input
+// is copied channel-minor (each position's cg channels contiguous) into the
+// zero-padded phase planes of convShifted, output positions numbered q =
+// oh·wp + ow. Kernel tap t reads at position q the cg channels at
+// (off[t] + q)·cg, so with B's columns ordered (tap, channel), each half of
+// a B row is 16 contiguous channels of one tap and consecutive rows are cg
+// apart: the strided micro-kernel reads B in place. dY, zero in the
+// discarded columns, is the packed A. The (o, tap, ci) result is permuted
+// into W's (o, ci, tap) order at the end. The transposing gather of
+// shiftedWeightGrad wrote nine floats per input value; this copies one.
+func channelMinorWeightGrad(c *execContext, w window, g, nb, ch, m int, x, dy, dw []float32) {
+	cg, mg := ch/g, m/g
+	taps := w.kH * w.kW
+	kk := cg * taps
+	inHW, outHW := w.inH*w.inW, w.outH*w.outW
+	geo := newShiftedGeometry(w)
+	wp, planeP := geo.wp, geo.hp*geo.wp
+	nq := w.outH * wp
+	off := make([]int, taps)
+	positions := geo.phases * planeP
+	for t := range off {
+		off[t] = geo.tapOffset(w, t, 1, planeP)
+		positions = max(positions, off[t]+nq)
+	}
+	xt := c.tempF32(positions * cg)
+	dyp := c.tempF32(mg * nq)
+	panelsM, panelsN := ceilDiv(mg, kernelRows), ceilDiv(kk, kernelCols)
+	ldt := panelsN * kernelCols
+	// Whole tiles only: rows past mg and columns past kk are never read.
+	acc := c.tempF32(panelsM * kernelRows * ldt)
+	ap := c.tempF32(panelsM * kernelRows * blockK)
+	clear(xt)
+	clear(dyp)
+	for gi := 0; gi < g; gi++ {
+		clear(acc)
+		for n := 0; n < nb; n++ {
+			fillChannelMinor(w, geo, x[(n*ch+gi*cg)*inHW:][:cg*inHW], cg, xt)
+			for o := 0; o < mg; o++ {
+				src := dy[(n*m+gi*mg+o)*outHW:][:outHW]
+				for oh := 0; oh < w.outH; oh++ {
+					copy(dyp[o*nq+oh*wp:][:w.outW], src[oh*w.outW:][:w.outW])
+				}
+			}
+			for pc := 0; pc < nq; pc += blockK {
+				kc := min(blockK, nq-pc)
+				packA(ap, dyp, nq, false, 1, 0, mg, pc, kc)
+				c.parallel(panelsN, func(lo, hi int) {
+					for jp := lo; jp < hi; jp++ {
+						var half [2][]float32
+						for h := range half {
+							col := jp*kernelCols + 16*h
+							if col >= kk {
+								col -= 16 // a duplicate feeding discarded columns
+							}
+							start := (off[col/cg]+pc)*cg + col%cg
+							half[h] = xt[start : start+(kc-1)*cg+16]
+						}
+						for ip := 0; ip < panelsM; ip++ {
+							stridedKernel(kc, ap[ip*kc*kernelRows:], half[0], half[1], cg,
+								acc[ip*kernelRows*ldt+jp*kernelCols:], ldt, true)
+						}
+					}
+				})
+			}
+		}
+		dwg := dw[gi*mg*kk:][:mg*kk]
+		for o := 0; o < mg; o++ {
+			for t := 0; t < taps; t++ {
+				for ci, v := range acc[o*ldt+t*cg:][:cg] {
+					dwg[o*kk+ci*taps+t] += v
+				}
+			}
+		}
+	}
+}
+
+// fillChannelMinor copies cg input planes into the channel-minor phase
+// planes of channelMinorWeightGrad: the value at padded position (ph, pw)
+// goes to ((slot·hp + ph/sH)·wp + pw/sW)·cg + ci. Padding stays as it is
+// (zero).
+func fillChannelMinor(w window, geo shiftedGeometry, src []float32, cg int, xt []float32) {
+	inHW := w.inH * w.inW
+	planeP := geo.hp * geo.wp
+	for ih := 0; ih < w.inH; ih++ {
+		ph := ih + w.padT
+		for iw := 0; iw < w.inW; iw++ {
+			pw := iw + w.padL
+			slot := geo.slot[(ph%w.sH)*w.sW+pw%w.sW]
+			if slot < 0 {
+				continue
+			}
+			dst := xt[(slot*planeP+ph/w.sH*geo.wp+pw/w.sW)*cg:][:cg]
+			for ci := range dst {
+				dst[ci] = src[ci*inHW+ih*w.inW+iw]
 			}
 		}
 	}

@@ -52,6 +52,17 @@ func shiftedKernel(k int, a, b []float32, offs []int64, c []float32, ldc int, ad
 }
 
 //go:noescape
+func sgemmKernel12x32Strided(k int, a, b0, b1 *float32, ldb int, c *float32, ldc int, add bool)
+
+// stridedKernel sets (add false) or adds to the 12×32 tile at c the product
+// of the packed 12-row panel a and the B whose row p is the 16 floats at
+// b0[p·ldb] then the 16 at b1[p·ldb]. The caller guarantees every row lies
+// inside b0 and b1.
+func stridedKernel(k int, a, b0, b1 []float32, ldb int, c []float32, ldc int, add bool) {
+	sgemmKernel12x32Strided(k, &a[0], &b0[0], &b1[0], ldb, &c[0], ldc, add)
+}
+
+//go:noescape
 func axpyAVX512(n int, a float32, x, y *float32)
 
 // axpy computes y += a·x over len(y) elements.

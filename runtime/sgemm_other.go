@@ -17,6 +17,10 @@ func shiftedKernel(k int, a, b []float32, offs []int64, c []float32, ldc int, ad
 	panic("runtime: no sgemm micro-kernel on this architecture")
 }
 
+func stridedKernel(k int, a, b0, b1 []float32, ldb int, c []float32, ldc int, add bool) {
+	panic("runtime: no sgemm micro-kernel on this architecture")
+}
+
 // axpy computes y += a·x over len(y) elements.
 func axpy(y, x []float32, a float32) {
 	x = x[:len(y)]
