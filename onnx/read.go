@@ -1,13 +1,14 @@
 package onnx
 
 import (
+	"bufio"
+	"bytes"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"syscall"
 
-	"google.golang.org/protobuf/proto"
 
 	"github.com/onnxcompress/onnxcompress/graph"
 	pb "github.com/onnxcompress/onnxcompress/onnx/onnxpb"
@@ -18,14 +19,28 @@ import (
 // caused by the file's content are *InputError values (errors.Is ErrBadInput)
 // naming the file and the offending tensor or node.
 func Read(path string) (*graph.Model, error) {
-	data, err := os.ReadFile(path)
+	f, err := os.Open(path)
 	if err != nil {
-		if errors.Is(err, os.ErrNotExist) || errors.Is(err, syscall.EISDIR) {
+		if errors.Is(err, os.ErrNotExist) {
 			return nil, &InputError{File: path, Err: err}
 		}
 		return nil, err
 	}
-	m, err := Decode(data, dirOf(path))
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if st.IsDir() {
+		return nil, &InputError{File: path, Err: &os.PathError{Op: "read", Path: path, Err: syscall.EISDIR}}
+	}
+	// Streamed rather than read whole: the file's bytes and the decoded
+	// model are never held at once.
+	mp, err := unmarshalModel(bufio.NewReaderSize(f, 1<<16), st.Size())
+	if err != nil {
+		return nil, inFile(path, fmt.Errorf("%s: %w", path, err))
+	}
+	m, err := decodeModel(mp, dirOf(path))
 	return m, inFile(path, err)
 }
 
@@ -34,10 +49,14 @@ func dirOf(path string) string { return filepath.Dir(path) }
 // Decode parses a serialized ModelProto. dir is the folder external data
 // locations are relative to; "" refuses models with external data.
 func Decode(data []byte, dir string) (*graph.Model, error) {
-	mp := &pb.ModelProto{}
-	if err := (proto.UnmarshalOptions{}).Unmarshal(data, mp); err != nil {
-		return nil, &InputError{Err: fmt.Errorf("not a valid ONNX protobuf: %w", err)}
+	mp, err := unmarshalModel(bytes.NewReader(data), int64(len(data)))
+	if err != nil {
+		return nil, err
 	}
+	return decodeModel(mp, dir)
+}
+
+func decodeModel(mp *pb.ModelProto, dir string) (*graph.Model, error) {
 	ext := newExternalReader(dir)
 	defer ext.close()
 	d := &decoder{ext: ext}
@@ -243,6 +262,10 @@ func (d *decoder) graph(p *pb.GraphProto, parent *scope) (*graph.Graph, error) {
 		}
 		g.Nodes = append(g.Nodes, n)
 	}
+	// The writer rebuilds both lists from the IR, each tensor from the proto
+	// its Opaque keeps; the graph's own lists would pin every original
+	// weight for the model's life, after a rewrite has dropped it.
+	p.Initializer, p.SparseInitializer = nil, nil
 	return g, nil
 }
 

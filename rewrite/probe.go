@@ -60,14 +60,65 @@ func MeasureOutputErrors(orig, compressed *graph.Model, rep *Report, inputs map[
 			watch = append(watch, l.Output)
 		}
 	}
-	want, err := runWatching(orig, watch, inputs, threads)
+	ref, err := recordReference(orig, watch, inputs, threads)
 	if err != nil {
-		return 0, fmt.Errorf("running the original: %w", err)
+		return 0, err
 	}
-	got, err := runWatching(compressed, watch, inputs, threads)
+	return ref.MeasureOutputErrors(compressed, rep, threads)
+}
+
+// ProbeReference is what the original model computed on one probe input:
+// its outputs and the outputs of every layer a rewrite may replace. Taken
+// before Compress, it spares keeping a copy of the original model to run
+// afterwards.
+type ProbeReference struct {
+	inputs  map[string]*runtime.Tensor
+	outputs []string // the model outputs, in graph order
+	values  map[string]*runtime.Tensor
+}
+
+// RecordReference runs m, before it is compressed with opts, on inputs and
+// keeps its outputs and those of every Conv, Gemm and MatMul (and, when
+// opts fold them, BatchNormalization: a folded Conv takes over its output).
+func RecordReference(m *graph.Model, opts Options, inputs map[string]*runtime.Tensor, threads int) (*ProbeReference, error) {
+	var watch []string
+	for _, n := range m.Graph.Nodes {
+		switch {
+		case !n.IsDefaultDomain() || len(n.Outputs) != 1 || n.Outputs[0] == nil:
+		case n.OpType == "Conv", n.OpType == "Gemm", n.OpType == "MatMul",
+			n.OpType == "BatchNormalization" && opts.FoldBatchNorm:
+			watch = append(watch, n.Outputs[0].Name)
+		}
+	}
+	return recordReference(m, watch, inputs, threads)
+}
+
+func recordReference(m *graph.Model, watch []string, inputs map[string]*runtime.Tensor, threads int) (*ProbeReference, error) {
+	values, err := runWatching(m, watch, inputs, threads)
+	if err != nil {
+		return nil, fmt.Errorf("running the original: %w", err)
+	}
+	ref := &ProbeReference{inputs: inputs, values: values}
+	for _, v := range m.Graph.Outputs {
+		ref.outputs = append(ref.outputs, v.Name)
+	}
+	return ref, nil
+}
+
+// MeasureOutputErrors runs the compressed model on the reference's inputs
+// and compares, as the function of the same name does.
+func (r *ProbeReference) MeasureOutputErrors(compressed *graph.Model, rep *Report, threads int) (float64, error) {
+	var watch []string
+	for _, l := range rep.Rewritten() {
+		if l.Output != "" && r.values[l.Output] != nil {
+			watch = append(watch, l.Output)
+		}
+	}
+	got, err := runWatching(compressed, watch, r.inputs, threads)
 	if err != nil {
 		return 0, fmt.Errorf("running the compressed model: %w", err)
 	}
+	want := r.values
 	for _, l := range rep.Rewritten() {
 		// A pruned layer's output has fewer channels: nothing to compare
 		// there, only downstream where the shapes meet again.
@@ -77,8 +128,8 @@ func MeasureOutputErrors(orig, compressed *graph.Model, rep *Report, inputs map[
 		}
 	}
 	worst := 0.0
-	for _, v := range orig.Graph.Outputs {
-		w, g := want[v.Name], got[v.Name]
+	for _, name := range r.outputs {
+		w, g := want[name], got[name]
 		if w == nil || g == nil || w.DType != graph.Float32 || !equalShape(w.Shape, g.Shape) {
 			continue
 		}
@@ -88,20 +139,200 @@ func MeasureOutputErrors(orig, compressed *graph.Model, rep *Report, inputs map[
 }
 
 // runWatching runs m and also returns the named intermediate values (those
-// m has; a name it lacks is left out).
+// m has; a name it lacks is left out). The graph runs in segments holding
+// about a segmentShare of the weights each, one runtime session at a time:
+// a session keeps its own float32 and packed copies of the weights it
+// reads, which for the whole model at once cost twice the model again.
 func runWatching(m *graph.Model, watch []string, inputs map[string]*runtime.Tensor, threads int) (map[string]*runtime.Tensor, error) {
-	idx := graph.NewIndex(m.Graph)
-	var extra []string
+	g := m.Graph
+	keep := map[string]bool{}
+	for _, v := range g.Outputs {
+		keep[v.Name] = true
+	}
+	idx := graph.NewIndex(g)
 	for _, name := range watch {
 		if idx.ValueByName(name) != nil {
-			extra = append(extra, name)
+			keep[name] = true
 		}
 	}
-	s, err := runtime.NewSession(m, runtime.Options{Threads: threads, ExtraOutputs: extra})
+	consts := map[string]*graph.Value{}
+	for _, v := range g.Initializers {
+		if v.Const != nil {
+			consts[v.Name] = v
+		}
+	}
+	segments := segmentsByWeight(g.Nodes, consts)
+	if len(segments) <= 1 {
+		return runSession(m, keep, inputs, threads)
+	}
+	declared := map[string]*graph.Value{}
+	for _, v := range g.Inputs {
+		declared[v.Name] = v
+	}
+	for name := range inputs {
+		if declared[name] == nil {
+			return nil, fmt.Errorf("runtime: %q is not a graph input", name)
+		}
+	}
+	lastRead := map[string]int{}
+	for k, seg := range segments {
+		for _, n := range seg {
+			for _, v := range graph.NodeReads(n) {
+				lastRead[v.Name] = k
+			}
+		}
+	}
+	live := map[string]*runtime.Tensor{}
+	for name, t := range inputs {
+		live[name] = t
+	}
+	for k, seg := range segments {
+		sub := segmentModel(m, seg, consts, declared, live, keep, lastRead, k)
+		feed := map[string]*runtime.Tensor{}
+		for _, v := range sub.Graph.Inputs {
+			if t := live[v.Name]; t != nil {
+				feed[v.Name] = t
+			}
+		}
+		out, err := runSession(sub, nil, feed, threads)
+		if err != nil {
+			return nil, err
+		}
+		for name, t := range out {
+			live[name] = t
+		}
+		for name := range live {
+			if !keep[name] && lastRead[name] <= k {
+				delete(live, name)
+			}
+		}
+	}
+	result := map[string]*runtime.Tensor{}
+	for name := range keep {
+		t := live[name]
+		if t == nil && consts[name] != nil {
+			c, err := runtime.FromGraph(consts[name].Const)
+			if err != nil {
+				return nil, fmt.Errorf("runtime: initializer %q: %w", name, err)
+			}
+			t = c
+		}
+		if t != nil {
+			result[name] = t
+		}
+	}
+	return result, nil
+}
+
+// runSession runs m in one session, returning its outputs and the values
+// named in extra.
+func runSession(m *graph.Model, extra map[string]bool, inputs map[string]*runtime.Tensor, threads int) (map[string]*runtime.Tensor, error) {
+	names := make([]string, 0, len(extra))
+	for name := range extra {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	s, err := runtime.NewSession(m, runtime.Options{Threads: threads, ExtraOutputs: names})
 	if err != nil {
 		return nil, err
 	}
 	return s.Run(inputs)
+}
+
+// segmentShare is the share of a model's weight bytes one segment of
+// runWatching reads, at least minSegmentBytes.
+const (
+	segmentShare    = 8 // one eighth
+	minSegmentBytes = 4 << 20
+)
+
+// segmentsByWeight cuts nodes, in order, into runs whose initializers
+// together stay under the segment size (a node reading more is alone).
+func segmentsByWeight(nodes []*graph.Node, consts map[string]*graph.Value) [][]*graph.Node {
+	total := 0
+	for _, v := range consts {
+		total += len(v.Const.Raw)
+	}
+	limit := max(total/segmentShare, minSegmentBytes)
+	var segments [][]*graph.Node
+	var cur []*graph.Node
+	size := 0
+	seen := map[*graph.Value]bool{}
+	for _, n := range nodes {
+		add := 0
+		for _, v := range graph.NodeReads(n) {
+			if c := consts[v.Name]; c != nil && !seen[c] {
+				add += len(c.Const.Raw)
+			}
+		}
+		if len(cur) > 0 && size+add > limit {
+			segments = append(segments, cur)
+			cur, size, seen = nil, 0, map[*graph.Value]bool{}
+		}
+		cur = append(cur, n)
+		size += add
+		for _, v := range graph.NodeReads(n) {
+			if c := consts[v.Name]; c != nil {
+				seen[c] = true
+			}
+		}
+	}
+	if len(cur) > 0 {
+		segments = append(segments, cur)
+	}
+	return segments
+}
+
+// segmentModel is segment k of m as a model of its own: its initializers
+// are the weights it reads, its inputs the values earlier segments (or the
+// caller) computed, its outputs what later segments read or keep names.
+func segmentModel(m *graph.Model, seg []*graph.Node, consts, declared map[string]*graph.Value,
+	live map[string]*runtime.Tensor, keep map[string]bool, lastRead map[string]int, k int) *graph.Model {
+	sub := &graph.Graph{Name: m.Graph.Name, Nodes: seg}
+	made := map[string]bool{}
+	for _, n := range seg {
+		for _, v := range n.Outputs {
+			if v != nil && v.Name != "" {
+				made[v.Name] = true
+			}
+		}
+	}
+	taken := map[string]bool{}
+	for _, n := range seg {
+		for _, v := range graph.NodeReads(n) {
+			if made[v.Name] || taken[v.Name] {
+				continue
+			}
+			taken[v.Name] = true
+			switch t := live[v.Name]; {
+			case declared[v.Name] != nil && (t != nil || consts[v.Name] == nil):
+				sub.Inputs = append(sub.Inputs, declared[v.Name])
+				if c := consts[v.Name]; c != nil {
+					sub.Initializers = append(sub.Initializers, c)
+				}
+			case t != nil:
+				shape := make([]int64, len(t.Shape))
+				for i, d := range t.Shape {
+					shape[i] = int64(d)
+				}
+				in := &graph.Value{Name: v.Name, Type: &graph.ValueType{Elem: t.DType, HasShape: true, Shape: graph.KnownShape(shape...)}}
+				sub.Inputs = append(sub.Inputs, in)
+			case consts[v.Name] != nil:
+				sub.Initializers = append(sub.Initializers, consts[v.Name])
+			}
+		}
+	}
+	for _, n := range seg {
+		for _, v := range n.Outputs {
+			if v == nil || v.Name == "" {
+				continue
+			}
+			if keep[v.Name] || lastRead[v.Name] > k {
+				sub.Outputs = append(sub.Outputs, &graph.Value{Name: v.Name})
+			}
+		}
+	}
+	return &graph.Model{IRVersion: m.IRVersion, Opsets: m.Opsets, Graph: sub}
 }
 
 func relL2(got, want []float32) float64 {
