@@ -90,6 +90,7 @@ func runCompress(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	limitMemoryFor(m)
 	if opts.InputShapes, err = onnxcompress.ParseInputShapes(c.StringSlice("shape")); err != nil {
 		return fmt.Errorf("--%w", err)
 	}
