@@ -281,6 +281,20 @@ func fillChannelMinor(w window, geo shiftedGeometry, src []float32, cg int, xt [
 	planeP := geo.hp * geo.wp
 	for ih := 0; ih < w.inH; ih++ {
 		ph := ih + w.padT
+		if w.sW == 1 {
+			// A row is contiguous in its phase: 16×16 transposes.
+			slot := geo.slot[ph%w.sH]
+			if slot < 0 {
+				continue
+			}
+			row := (slot*planeP + ph/w.sH*geo.wp + w.padL) * cg
+			for c0 := 0; c0 < cg; c0 += 16 {
+				for iw := 0; iw < w.inW; iw += 16 {
+					transpose16(xt[row+iw*cg+c0:], cg, src[c0*inHW+ih*w.inW+iw:], inHW, min(16, w.inW-iw))
+				}
+			}
+			continue
+		}
 		for iw := 0; iw < w.inW; iw++ {
 			pw := iw + w.padL
 			slot := geo.slot[(ph%w.sH)*w.sW+pw%w.sW]
@@ -291,6 +305,16 @@ func fillChannelMinor(w window, geo shiftedGeometry, src []float32, cg int, xt [
 			for ci := range dst {
 				dst[ci] = src[ci*inHW+ih*w.inW+iw]
 			}
+		}
+	}
+}
+
+// transpose16Go is transpose16 without the vector unit.
+func transpose16Go(dst []float32, ldd int, src []float32, lds, n int) {
+	for j := 0; j < n; j++ {
+		row := dst[j*ldd:][:16]
+		for i := range row {
+			row[i] = src[i*lds+j]
 		}
 	}
 }

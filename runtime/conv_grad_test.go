@@ -29,6 +29,7 @@ func TestGradConv(t *testing.T) {
 		{"channel-minor", []int{2, 16, 6, 5}, []int{13, 16, 3, 3}, []*graph.Attr{graph.IntsAttr("pads", 1, 0, 2, 1)}, true},
 		{"channel-minor-stride", []int{1, 16, 7, 8}, []int{5, 16, 3, 3}, []*graph.Attr{graph.IntsAttr("pads", 1, 1, 1, 1), graph.IntsAttr("strides", 2, 2)}, false},
 		{"channel-minor-1x1-stride", []int{2, 32, 5, 5}, []int{3, 32, 1, 1}, []*graph.Attr{graph.IntsAttr("strides", 2, 2)}, true},
+		{"channel-minor-1x1-row-stride", []int{1, 16, 6, 5}, []int{3, 16, 1, 1}, []*graph.Attr{graph.IntsAttr("strides", 2, 1)}, false},
 		{"channel-minor-groups-dilation", []int{1, 32, 7, 7}, []int{4, 16, 3, 3}, []*graph.Attr{graph.IntAttr("group", 2), graph.IntsAttr("dilations", 2, 1), graph.IntsAttr("pads", 2, 1, 1, 1)}, true},
 		// Large enough for the Winograd input gradient.
 		{"winograd-input-grad", []int{1, 16, 12, 12}, []int{16, 16, 3, 3}, []*graph.Attr{graph.IntsAttr("pads", 1, 1, 1, 1)}, true},

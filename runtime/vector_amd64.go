@@ -7,6 +7,9 @@ func biasActRowsAVX512(rows, n int, bias float32, src *float32, srcStride int, d
 func maxRowsAVX512(rows, n int, a *float32, aStride int, b *float32, bStride int, dst *float32, dstStride int)
 
 //go:noescape
+func transpose16AVX512(n int, src *float32, lds int, dst *float32, ldd int)
+
+//go:noescape
 func pairMaxAVX512(n int, src, dst *float32)
 
 // biasReluRows writes src + bias, then max(·, 0) when relu, into rows
@@ -56,4 +59,18 @@ func pairMax(dst, src []float32) {
 	for i := range dst {
 		dst[i] = max(src[2*i], src[2*i+1])
 	}
+}
+
+// transpose16 writes column j of the 16 rows of src (n ≤ 16 floats each,
+// lds apart) into row j of dst (16 floats, ldd apart) for j < n.
+func transpose16(dst []float32, ldd int, src []float32, lds, n int) {
+	if n == 0 {
+		return
+	}
+	src, dst = src[:15*lds+n], dst[:(n-1)*ldd+16]
+	if !hasAVX512 {
+		transpose16Go(dst, ldd, src, lds, n)
+		return
+	}
+	transpose16AVX512(n, &src[0], lds, &dst[0], ldd)
 }

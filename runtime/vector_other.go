@@ -27,3 +27,9 @@ func pairMax(dst, src []float32) {
 		dst[i] = max(src[2*i], src[2*i+1])
 	}
 }
+
+// transpose16 writes column j of the 16 rows of src (n ≤ 16 floats each,
+// lds apart) into row j of dst (16 floats, ldd apart) for j < n.
+func transpose16(dst []float32, ldd int, src []float32, lds, n int) {
+	transpose16Go(dst, ldd, src, lds, n)
+}

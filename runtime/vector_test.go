@@ -91,3 +91,29 @@ func TestVectorRows(t *testing.T) {
 		}
 	}
 }
+
+// transpose16 against the definition, for every width, with strides that
+// are not multiples of 16; nothing outside the n destination rows changes.
+func TestTranspose16(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 8))
+	const lds, ldd = 21, 19
+	for n := 0; n <= 16; n++ {
+		src := randFloats(rng, 16*lds)
+		dst := make([]float32, 17*ldd)
+		for i := range dst {
+			dst[i] = -1
+		}
+		transpose16(dst, ldd, src, lds, n)
+		for j := 0; j < 17; j++ {
+			for i := 0; i < ldd; i++ {
+				want := float32(-1)
+				if j < n && i < 16 {
+					want = src[i*lds+j]
+				}
+				if got := dst[j*ldd+i]; got != want {
+					t.Fatalf("n=%d: dst[%d][%d] = %v, want %v", n, j, i, got, want)
+				}
+			}
+		}
+	}
+}
