@@ -38,6 +38,11 @@ func binaryGrad(c *execContext, op binOp, a, b, dy, da, db *Tensor) error {
 		return fmt.Errorf("gradient of %s and %s operands is %w", a.DType, b.DType, ErrUnsupported)
 	}
 	shape := dy.Shape
+	if (op == opAdd || op == opSub || op == opMul) && sameShape(a.Shape, shape) && sameShape(b.Shape, shape) {
+		// No broadcast (residual sums): one pass, nothing to accumulate.
+		sameShapeBinaryGrad(c, op, a, b, dy, da, db)
+		return nil
+	}
 	var ga, gb []float32
 	if da != nil {
 		c.allocZero(da, graph.Float32, a.Shape...)
@@ -84,4 +89,35 @@ func binaryGrad(c *execContext, op binOp, a, b, dy, da, db *Tensor) error {
 		}
 	})
 	return nil
+}
+
+// sameShapeBinaryGrad is binaryGrad of Add, Sub or Mul on operands shaped
+// like the output.
+func sameShapeBinaryGrad(c *execContext, op binOp, a, b, dy, da, db *Tensor) {
+	d := dy.F32
+	if da != nil {
+		c.alloc(da, graph.Float32, a.Shape...)
+		if op == opMul {
+			for i, v := range b.F32[:len(d)] {
+				da.F32[i] = d[i] * v
+			}
+		} else {
+			copy(da.F32, d)
+		}
+	}
+	if db != nil {
+		c.alloc(db, graph.Float32, b.Shape...)
+		switch op {
+		case opAdd:
+			copy(db.F32, d)
+		case opSub:
+			for i, v := range d {
+				db.F32[i] = -v
+			}
+		case opMul:
+			for i, v := range a.F32[:len(d)] {
+				db.F32[i] = d[i] * v
+			}
+		}
+	}
 }
