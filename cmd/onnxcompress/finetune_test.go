@@ -1,15 +1,12 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -33,10 +30,12 @@ func testAccuracy(t *testing.T, model string) float64 {
 	return res.Accuracy
 }
 
-// The bundled LeNet compressed by SVD to a quarter of its parameters loses
-// accuracy; 300 distillation steps win most of it back: at least 3 points,
-// to within 2 points of the original. The weights go back into the same
-// graph under the same names.
+// The bundled LeNet with its fully connected layers truncated to rank 12 by
+// SVD (a fifth of its parameters; fixed ranks, so the global budget's
+// allocation does not move the starting point) loses accuracy; 300
+// distillation steps win most of it back: at least 3 points, to within 2
+// points of the original. The weights go back into the same graph under the
+// same names.
 func TestFinetuneRecoversSVDLeNet(t *testing.T) {
 	reference.Require(t, reference.FashionMNIST)
 	info, err := testmodels.BundledLeNetInfo()
@@ -45,7 +44,8 @@ func TestFinetuneRecoversSVDLeNet(t *testing.T) {
 	}
 	dir := t.TempDir()
 	small, tuned := filepath.Join(dir, "svd.onnx"), filepath.Join(dir, "tuned.onnx")
-	if _, stderr, code := runCLI(t, "compress", bundledLeNet(t), "-o", small, "--method", "svd", "--ratio", "0.25", "--quiet"); code != 0 {
+	if _, stderr, code := runCLI(t, "compress", bundledLeNet(t), "-o", small, "--method", "svd", "--rank", "12",
+		"--layers", "/fc1/*", "--layers", "/fc2/*", "--quiet"); code != 0 {
 		t.Fatalf("compress: exit %d: %s", code, stderr)
 	}
 	before := testAccuracy(t, small)
@@ -55,7 +55,7 @@ func TestFinetuneRecoversSVDLeNet(t *testing.T) {
 		t.Fatalf("finetune: exit %d: %s", code, stderr)
 	}
 	after := testAccuracy(t, tuned)
-	t.Logf("test top-1: original %.2f%%, svd 0.25 %.2f%%, after 300 KD steps %.2f%%", 100*info.TestAccuracy, 100*before, 100*after)
+	t.Logf("test top-1: original %.2f%%, svd rank 12 %.2f%%, after 300 KD steps %.2f%%", 100*info.TestAccuracy, 100*before, 100*after)
 	if after < before+0.03 || after < info.TestAccuracy-0.02 {
 		t.Errorf("accuracy %.4f → %.4f (original %.4f): want +3 points and within 2 of the original", before, after, info.TestAccuracy)
 	}
@@ -101,37 +101,10 @@ func TestFinetuneInterruptKeepsModel(t *testing.T) {
 	if _, stderr, code := runCLI(t, "compress", bundledLeNet(t), "-o", small, "--method", "svd", "--ratio", "0.25", "--quiet"); code != 0 {
 		t.Fatalf("compress: exit %d: %s", code, stderr)
 	}
-	cmd := exec.Command(binary, append([]string{"finetune", small, "-o", tuned, "--teacher", bundledLeNet(t),
+	out := interruptCLI(t, "epoch 0:", 200*time.Millisecond, append([]string{"finetune", small, "-o", tuned, "--teacher", bundledLeNet(t),
 		"--data", fashionMNIST, "--epochs", "5", "--threads", "1", "--eval-limit", "500"}, fmnistNorm...)...)
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	var out strings.Builder
-	lines := bufio.NewScanner(stdout)
-	for lines.Scan() {
-		out.WriteString(lines.Text() + "\n")
-		if strings.HasPrefix(lines.Text(), "epoch 0:") { // training starts now
-			time.Sleep(200 * time.Millisecond)
-			if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
-				t.Fatal(err)
-			}
-			break
-		}
-	}
-	for lines.Scan() {
-		out.WriteString(lines.Text() + "\n")
-	}
-	if err := cmd.Wait(); err != nil {
-		t.Fatalf("%v after SIGINT: %s\n%s", err, stderr.String(), out.String())
-	}
-	if !strings.Contains(out.String(), "interrupted after") {
-		t.Errorf("output does not say it was interrupted:\n%s", out.String())
+	if !strings.Contains(out, "interrupted after") {
+		t.Errorf("output does not say it was interrupted:\n%s", out)
 	}
 	if _, err := os.Stat(tuned); err != nil {
 		t.Fatal(err)
@@ -146,18 +119,13 @@ func TestFinetuneBadUsageIsExit2(t *testing.T) {
 	dir := t.TempDir()
 	out := filepath.Join(dir, "out.onnx")
 	base := []string{"finetune", bundledLeNet(t), "-o", out, "--data", fashionMNIST}
-	for _, extra := range [][]string{
+	wantBadUsage(t, base, [][]string{
 		{}, // no --teacher
 		{"--teacher", bundledLeNet(t), "--optimizer", "rmsprop"},
 		{"--teacher", bundledLeNet(t), "--device", "cuda"},
 		{"--teacher", bundledLeNet(t), "--kd-alpha", "2"},
 		{"--teacher", bundledLeNet(t), "--train", "factors"}, // the original model has no rewritten layers
-	} {
-		_, stderr, code := runCLI(t, append(slices.Clone(base), extra...)...)
-		if code != exitBadInput {
-			t.Errorf("%v: exit %d, want %d (%s)", extra, code, exitBadInput, stderr)
-		}
-	}
+	})
 	if _, err := os.Stat(out); err == nil {
 		t.Error("an output was written")
 	}

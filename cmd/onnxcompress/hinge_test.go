@@ -1,16 +1,13 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
 	"encoding/xml"
 	"math"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -92,38 +89,11 @@ func TestHingeInterruptWritesCompressedModel(t *testing.T) {
 	reference.Require(t, reference.FashionMNIST)
 	dir := t.TempDir()
 	out := filepath.Join(dir, "r20.hinge.onnx")
-	cmd := exec.Command(binary, append([]string{"compress", bundledResNet20(t), "-o", out, "--method", "hinge",
+	text := interruptCLI(t, "search epoch 0:", 500*time.Millisecond, append([]string{"compress", bundledResNet20(t), "-o", out, "--method", "hinge",
 		"--train-data", fashionMNIST, "--flops-ratio", "0.6", "--batch", "16", "--threads", "1", "--eval-limit", "100",
 		"--curve-points", "1"}, fmnistNorm...)...)
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	var text strings.Builder
-	lines := bufio.NewScanner(stdout)
-	for lines.Scan() {
-		text.WriteString(lines.Text() + "\n")
-		if strings.HasPrefix(lines.Text(), "search epoch 0:") { // training starts now
-			time.Sleep(500 * time.Millisecond)
-			if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
-				t.Fatal(err)
-			}
-			break
-		}
-	}
-	for lines.Scan() {
-		text.WriteString(lines.Text() + "\n")
-	}
-	if err := cmd.Wait(); err != nil {
-		t.Fatalf("%v after SIGINT: %s\n%s", err, stderr.String(), text.String())
-	}
-	if !strings.Contains(text.String(), "interrupted") || strings.Contains(text.String(), "fine-tuning by distillation") {
-		t.Errorf("output:\n%s", text.String())
+	if !strings.Contains(text, "interrupted") || strings.Contains(text, "fine-tuning by distillation") {
+		t.Errorf("output:\n%s", text)
 	}
 	if r := float64(inspectMACs(t, out)) / float64(inspectMACs(t, bundledResNet20(t))); math.Abs(r-0.6) > 0.001 {
 		t.Errorf("MACs ratio %.4f, want 0.6", r)
@@ -134,13 +104,9 @@ func TestHingeTrainedBadUsageIsExit2(t *testing.T) {
 	reference.Require(t, reference.FashionMNIST)
 	out := filepath.Join(t.TempDir(), "out.onnx")
 	base := []string{"compress", bundledResNet20(t), "-o", out, "--method", "hinge", "--train-data", fashionMNIST}
-	for _, extra := range [][]string{
+	wantBadUsage(t, base, [][]string{
 		{},                       // no --flops-ratio
 		{"--flops-ratio", "1.5"}, // outside (0, 1]
 		{"--flops-ratio", "0.5", "--regularizer", "l3"},
-	} {
-		if _, stderr, code := runCLI(t, append(base, extra...)...); code != exitBadInput {
-			t.Errorf("%v: exit %d, want %d: %s", extra, code, exitBadInput, stderr)
-		}
-	}
+	})
 }

@@ -1,15 +1,12 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
 	"encoding/xml"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -100,37 +97,10 @@ func TestLCSInterruptKeepsSubspace(t *testing.T) {
 	reference.Require(t, reference.FashionMNIST)
 	dir := t.TempDir()
 	sub := filepath.Join(dir, "lenet.lcs.onnx")
-	cmd := exec.Command(binary, append([]string{"compress", bundledLeNet(t), "-o", sub, "--method", "lcs",
+	out := interruptCLI(t, "epoch 0:", 200*time.Millisecond, append([]string{"compress", bundledLeNet(t), "-o", sub, "--method", "lcs",
 		"--data", fashionMNIST, "--epochs", "5", "--threads", "1", "--eval-limit", "300"}, fmnistNorm...)...)
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	var out strings.Builder
-	lines := bufio.NewScanner(stdout)
-	for lines.Scan() {
-		out.WriteString(lines.Text() + "\n")
-		if strings.HasPrefix(lines.Text(), "epoch 0:") {
-			time.Sleep(200 * time.Millisecond)
-			if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
-				t.Fatal(err)
-			}
-			break
-		}
-	}
-	for lines.Scan() {
-		out.WriteString(lines.Text() + "\n")
-	}
-	if err := cmd.Wait(); err != nil {
-		t.Fatalf("%v after SIGINT: %s\n%s", err, stderr.String(), out.String())
-	}
-	if !strings.Contains(out.String(), "interrupted after") {
-		t.Errorf("output does not say it was interrupted:\n%s", out.String())
+	if !strings.Contains(out, "interrupted after") {
+		t.Errorf("output does not say it was interrupted:\n%s", out)
 	}
 	if _, stderr, code := runCLI(t, "lcs-export", sub, "-o", filepath.Join(dir, "family"), "--levels", "0.5", "--quiet"); code != 0 {
 		t.Errorf("lcs-export of the interrupted subspace: exit %d: %s", code, stderr)
@@ -142,19 +112,14 @@ func TestLCSBadUsageIsExit2(t *testing.T) {
 	dir := t.TempDir()
 	out := filepath.Join(dir, "out.onnx")
 	base := []string{"compress", bundledLeNet(t), "-o", out, "--method", "lcs"}
-	for _, extra := range [][]string{
+	wantBadUsage(t, base, [][]string{
 		{}, // no --data
 		{"--data", fashionMNIST, "--mode", "diagonal"},
 		{"--data", fashionMNIST, "--subspace", "plane"},
 		{"--data", fashionMNIST, "--norm", "layer"},
 		{"--data", fashionMNIST, "--levels", "0.5,x"},
 		{"--data", fashionMNIST, "--mode", "quantized", "--levels", "4.5"},
-	} {
-		_, stderr, code := runCLI(t, append(append([]string{}, base...), extra...)...)
-		if code != exitBadInput {
-			t.Errorf("%v: exit %d, want %d (%s)", extra, code, exitBadInput, stderr)
-		}
-	}
+	})
 	if _, err := os.Stat(out); err == nil {
 		t.Error("an output was written")
 	}
