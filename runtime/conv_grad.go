@@ -167,7 +167,7 @@ func shiftedWeightGrad(c *execContext, w window, g, nb, ch, m int, x, dy, dw []f
 			dwg := dw[gi*mg*kk:]
 			for pc := 0; pc < nq; pc += blockK {
 				kc := min(blockK, nq-pc)
-				packA(ap, dyp, nq, false, 1, 0, mg, pc, kc)
+				packTransposed(ap, dyp, nq, mg, pc, kc)
 				c.parallelWorkers(panelsN, func(worker, lo, hi int) {
 					bp := bps[worker*blockK*kernelCols:][:kc*kernelCols]
 					for jp := lo; jp < hi; jp++ {
@@ -241,7 +241,7 @@ func channelMinorWeightGrad(c *execContext, w window, g, nb, ch, m int, x, dy, d
 			}
 			for pc := 0; pc < nq; pc += blockK {
 				kc := min(blockK, nq-pc)
-				packA(ap, dyp, nq, false, 1, 0, mg, pc, kc)
+				packTransposed(ap, dyp, nq, mg, pc, kc)
 				c.parallel(panelsN, func(lo, hi int) {
 					for jp := lo; jp < hi; jp++ {
 						var half [2][]float32
@@ -272,6 +272,18 @@ func channelMinorWeightGrad(c *execContext, w window, g, nb, ch, m int, x, dy, d
 	}
 }
 
+// packTransposed is packA(dst, a, lda, false, 1, 0, m, pc, kc) by 16×16
+// transposes.
+func packTransposed(dst, a []float32, lda, m, pc, kc int) {
+	for ip := 0; ip*kernelRows < m; ip++ {
+		panel := dst[ip*kc*kernelRows:][:kc*kernelRows]
+		rows := min(kernelRows, m-ip*kernelRows)
+		for p := 0; p < kc; p += 16 {
+			transpose16(panel[p*kernelRows:], kernelRows, a[ip*kernelRows*lda+pc+p:], lda, rows, kernelRows, min(16, kc-p))
+		}
+	}
+}
+
 // fillChannelMinor copies cg input planes into the channel-minor phase
 // planes of channelMinorWeightGrad: the value at padded position (ph, pw)
 // goes to ((slot·hp + ph/sH)·wp + pw/sW)·cg + ci. Padding stays as it is
@@ -290,7 +302,7 @@ func fillChannelMinor(w window, geo shiftedGeometry, src []float32, cg int, xt [
 			row := (slot*planeP + ph/w.sH*geo.wp + w.padL) * cg
 			for c0 := 0; c0 < cg; c0 += 16 {
 				for iw := 0; iw < w.inW; iw += 16 {
-					transpose16(xt[row+iw*cg+c0:], cg, src[c0*inHW+ih*w.inW+iw:], inHW, min(16, w.inW-iw))
+					transpose16(xt[row+iw*cg+c0:], cg, src[c0*inHW+ih*w.inW+iw:], inHW, 16, 16, min(16, w.inW-iw))
 				}
 			}
 			continue
@@ -310,11 +322,14 @@ func fillChannelMinor(w window, geo shiftedGeometry, src []float32, cg int, xt [
 }
 
 // transpose16Go is transpose16 without the vector unit.
-func transpose16Go(dst []float32, ldd int, src []float32, lds, n int) {
+func transpose16Go(dst []float32, ldd int, src []float32, lds, rows, width, n int) {
 	for j := 0; j < n; j++ {
-		row := dst[j*ldd:][:16]
+		row := dst[j*ldd:][:width]
 		for i := range row {
-			row[i] = src[i*lds+j]
+			row[i] = 0
+			if i < rows {
+				row[i] = src[i*lds+j]
+			}
 		}
 	}
 }

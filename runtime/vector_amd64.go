@@ -7,7 +7,7 @@ func biasActRowsAVX512(rows, n int, bias float32, src *float32, srcStride int, d
 func maxRowsAVX512(rows, n int, a *float32, aStride int, b *float32, bStride int, dst *float32, dstStride int)
 
 //go:noescape
-func transpose16AVX512(n int, src *float32, lds int, dst *float32, ldd int)
+func transpose16AVX512(rows, width, n int, src *float32, lds int, dst *float32, ldd int)
 
 //go:noescape
 func pairMaxAVX512(n int, src, dst *float32)
@@ -61,16 +61,23 @@ func pairMax(dst, src []float32) {
 	}
 }
 
-// transpose16 writes column j of the 16 rows of src (n ≤ 16 floats each,
-// lds apart) into row j of dst (16 floats, ldd apart) for j < n.
-func transpose16(dst []float32, ldd int, src []float32, lds, n int) {
-	if n == 0 {
+// transpose16 writes into row j < n of dst (width floats, ldd apart) column
+// j of the rows rows of src (n floats each, lds apart), zero past the last
+// row. rows, width and n are at most 16.
+func transpose16(dst []float32, ldd int, src []float32, lds, rows, width, n int) {
+	if n == 0 || width == 0 {
 		return
 	}
-	src, dst = src[:15*lds+n], dst[:(n-1)*ldd+16]
+	if rows == 0 {
+		for j := 0; j < n; j++ {
+			clear(dst[j*ldd:][:width])
+		}
+		return
+	}
+	src, dst = src[:(rows-1)*lds+n], dst[:(n-1)*ldd+width]
 	if !hasAVX512 {
-		transpose16Go(dst, ldd, src, lds, n)
+		transpose16Go(dst, ldd, src, lds, rows, width, n)
 		return
 	}
-	transpose16AVX512(n, &src[0], lds, &dst[0], ldd)
+	transpose16AVX512(rows, width, n, &src[0], lds, &dst[0], ldd)
 }

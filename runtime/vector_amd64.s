@@ -212,54 +212,108 @@ pdone:
 	VZEROUPPER
 	RET
 
-// func transpose16AVX512(n int, src *float32, lds int, dst *float32, ldd int)
+// func transpose16AVX512(rows, width, n int, src *float32, lds int, dst *float32, ldd int)
 //
-// Transposes a 16×n block (n ≤ 16): row j < n of dst (16 floats at dst +
-// j·ldd) gets column j of the 16 rows of src (n floats at src + i·lds),
-// with the usual 4-stage unpack and 128-bit-lane shuffle network.
-TEXT ·transpose16AVX512(SB), NOSPLIT, $0-40
-	MOVQ n+0(FP), CX
-	MOVQ src+8(FP), SI
-	MOVQ lds+16(FP), R8
+// Transposes a block of up to 16×16: row j < n of dst (width floats at
+// dst + j·ldd) gets column j of the rows of src (n floats at src + i·lds,
+// i < rows; rows past that read as zero), with the usual 4-stage unpack and
+// 128-bit-lane shuffle network. rows, width and n are 1…16.
+TEXT ·transpose16AVX512(SB), NOSPLIT, $0-56
+	MOVQ rows+0(FP), BX
+	MOVQ width+8(FP), CX
+	MOVQ $1, AX
+	SHLQ CX, AX
+	DECQ AX
+	KMOVW AX, K2
+	MOVQ n+16(FP), CX
+	MOVQ src+24(FP), SI
+	MOVQ lds+32(FP), R8
 	SHLQ $2, R8
-	MOVQ dst+24(FP), DI
-	MOVQ ldd+32(FP), R9
+	MOVQ dst+40(FP), DI
+	MOVQ ldd+48(FP), R9
 	SHLQ $2, R9
 	MOVQ $1, AX
 	SHLQ CX, AX
 	DECQ AX
 	KMOVW AX, K1
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+	VPXORD Z4, Z4, Z4
+	VPXORD Z5, Z5, Z5
+	VPXORD Z6, Z6, Z6
+	VPXORD Z7, Z7, Z7
+	VPXORD Z8, Z8, Z8
+	VPXORD Z9, Z9, Z9
+	VPXORD Z10, Z10, Z10
+	VPXORD Z11, Z11, Z11
+	VPXORD Z12, Z12, Z12
+	VPXORD Z13, Z13, Z13
+	VPXORD Z14, Z14, Z14
+	VPXORD Z15, Z15, Z15
 	VMOVUPS.Z (SI), K1, Z0
+	DECQ BX
+	JEQ loaded
 	ADDQ R8, SI
 	VMOVUPS.Z (SI), K1, Z1
+	DECQ BX
+	JEQ loaded
 	ADDQ R8, SI
 	VMOVUPS.Z (SI), K1, Z2
+	DECQ BX
+	JEQ loaded
 	ADDQ R8, SI
 	VMOVUPS.Z (SI), K1, Z3
+	DECQ BX
+	JEQ loaded
 	ADDQ R8, SI
 	VMOVUPS.Z (SI), K1, Z4
+	DECQ BX
+	JEQ loaded
 	ADDQ R8, SI
 	VMOVUPS.Z (SI), K1, Z5
+	DECQ BX
+	JEQ loaded
 	ADDQ R8, SI
 	VMOVUPS.Z (SI), K1, Z6
+	DECQ BX
+	JEQ loaded
 	ADDQ R8, SI
 	VMOVUPS.Z (SI), K1, Z7
+	DECQ BX
+	JEQ loaded
 	ADDQ R8, SI
 	VMOVUPS.Z (SI), K1, Z8
+	DECQ BX
+	JEQ loaded
 	ADDQ R8, SI
 	VMOVUPS.Z (SI), K1, Z9
+	DECQ BX
+	JEQ loaded
 	ADDQ R8, SI
 	VMOVUPS.Z (SI), K1, Z10
+	DECQ BX
+	JEQ loaded
 	ADDQ R8, SI
 	VMOVUPS.Z (SI), K1, Z11
+	DECQ BX
+	JEQ loaded
 	ADDQ R8, SI
 	VMOVUPS.Z (SI), K1, Z12
+	DECQ BX
+	JEQ loaded
 	ADDQ R8, SI
 	VMOVUPS.Z (SI), K1, Z13
+	DECQ BX
+	JEQ loaded
 	ADDQ R8, SI
 	VMOVUPS.Z (SI), K1, Z14
+	DECQ BX
+	JEQ loaded
 	ADDQ R8, SI
 	VMOVUPS.Z (SI), K1, Z15
+loaded:
 	VUNPCKLPS Z1, Z0, Z16
 	VUNPCKHPS Z1, Z0, Z17
 	VUNPCKLPS Z3, Z2, Z18
@@ -324,67 +378,67 @@ TEXT ·transpose16AVX512(SB), NOSPLIT, $0-40
 	VSHUFF32X4 $0xdd, Z30, Z22, Z14
 	VSHUFF32X4 $0x88, Z31, Z23, Z7
 	VSHUFF32X4 $0xdd, Z31, Z23, Z15
-	VMOVUPS Z0, (DI)
+	VMOVUPS Z0, K2, (DI)
 	DECQ CX
-	JEQ done16
+	JEQ stored
 	ADDQ R9, DI
-	VMOVUPS Z1, (DI)
+	VMOVUPS Z1, K2, (DI)
 	DECQ CX
-	JEQ done16
+	JEQ stored
 	ADDQ R9, DI
-	VMOVUPS Z2, (DI)
+	VMOVUPS Z2, K2, (DI)
 	DECQ CX
-	JEQ done16
+	JEQ stored
 	ADDQ R9, DI
-	VMOVUPS Z3, (DI)
+	VMOVUPS Z3, K2, (DI)
 	DECQ CX
-	JEQ done16
+	JEQ stored
 	ADDQ R9, DI
-	VMOVUPS Z4, (DI)
+	VMOVUPS Z4, K2, (DI)
 	DECQ CX
-	JEQ done16
+	JEQ stored
 	ADDQ R9, DI
-	VMOVUPS Z5, (DI)
+	VMOVUPS Z5, K2, (DI)
 	DECQ CX
-	JEQ done16
+	JEQ stored
 	ADDQ R9, DI
-	VMOVUPS Z6, (DI)
+	VMOVUPS Z6, K2, (DI)
 	DECQ CX
-	JEQ done16
+	JEQ stored
 	ADDQ R9, DI
-	VMOVUPS Z7, (DI)
+	VMOVUPS Z7, K2, (DI)
 	DECQ CX
-	JEQ done16
+	JEQ stored
 	ADDQ R9, DI
-	VMOVUPS Z8, (DI)
+	VMOVUPS Z8, K2, (DI)
 	DECQ CX
-	JEQ done16
+	JEQ stored
 	ADDQ R9, DI
-	VMOVUPS Z9, (DI)
+	VMOVUPS Z9, K2, (DI)
 	DECQ CX
-	JEQ done16
+	JEQ stored
 	ADDQ R9, DI
-	VMOVUPS Z10, (DI)
+	VMOVUPS Z10, K2, (DI)
 	DECQ CX
-	JEQ done16
+	JEQ stored
 	ADDQ R9, DI
-	VMOVUPS Z11, (DI)
+	VMOVUPS Z11, K2, (DI)
 	DECQ CX
-	JEQ done16
+	JEQ stored
 	ADDQ R9, DI
-	VMOVUPS Z12, (DI)
+	VMOVUPS Z12, K2, (DI)
 	DECQ CX
-	JEQ done16
+	JEQ stored
 	ADDQ R9, DI
-	VMOVUPS Z13, (DI)
+	VMOVUPS Z13, K2, (DI)
 	DECQ CX
-	JEQ done16
+	JEQ stored
 	ADDQ R9, DI
-	VMOVUPS Z14, (DI)
+	VMOVUPS Z14, K2, (DI)
 	DECQ CX
-	JEQ done16
+	JEQ stored
 	ADDQ R9, DI
-	VMOVUPS Z15, (DI)
-done16:
+	VMOVUPS Z15, K2, (DI)
+stored:
 	VZEROUPPER
 	RET

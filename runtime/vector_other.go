@@ -28,8 +28,9 @@ func pairMax(dst, src []float32) {
 	}
 }
 
-// transpose16 writes column j of the 16 rows of src (n ≤ 16 floats each,
-// lds apart) into row j of dst (16 floats, ldd apart) for j < n.
-func transpose16(dst []float32, ldd int, src []float32, lds, n int) {
-	transpose16Go(dst, ldd, src, lds, n)
+// transpose16 writes into row j < n of dst (width floats, ldd apart) column
+// j of the rows rows of src (n floats each, lds apart), zero past the last
+// row. rows, width and n are at most 16.
+func transpose16(dst []float32, ldd int, src []float32, lds, rows, width, n int) {
+	transpose16Go(dst, ldd, src, lds, rows, width, n)
 }

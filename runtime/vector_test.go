@@ -3,6 +3,7 @@ package runtime
 import (
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 )
 
@@ -92,26 +93,41 @@ func TestVectorRows(t *testing.T) {
 	}
 }
 
-// transpose16 against the definition, for every width, with strides that
-// are not multiples of 16; nothing outside the n destination rows changes.
+// transpose16 against the definition, for every row count, width and
+// column count, with strides that are not multiples of 16; nothing outside
+// the n×width destination block changes.
 func TestTranspose16(t *testing.T) {
 	rng := rand.New(rand.NewPCG(7, 8))
 	const lds, ldd = 21, 19
-	for n := 0; n <= 16; n++ {
-		src := randFloats(rng, 16*lds)
-		dst := make([]float32, 17*ldd)
-		for i := range dst {
-			dst[i] = -1
-		}
-		transpose16(dst, ldd, src, lds, n)
-		for j := 0; j < 17; j++ {
-			for i := 0; i < ldd; i++ {
-				want := float32(-1)
-				if j < n && i < 16 {
-					want = src[i*lds+j]
+	for rows := 0; rows <= 16; rows++ {
+		for width := 1; width <= 16; width++ {
+			for n := 0; n <= 16; n++ {
+				src := randFloats(rng, 16*lds)
+				dst := make([]float32, 17*ldd)
+				for i := range dst {
+					dst[i] = -1
 				}
-				if got := dst[j*ldd+i]; got != want {
-					t.Fatalf("n=%d: dst[%d][%d] = %v, want %v", n, j, i, got, want)
+				transpose16(dst, ldd, src, lds, rows, width, n)
+				if rows > 0 && n > 0 {
+					plain := slices.Clone(dst)
+					transpose16Go(plain, ldd, src, lds, rows, width, n)
+					if !slices.Equal(plain, dst) {
+						t.Fatalf("rows=%d width=%d n=%d: transpose16Go disagrees", rows, width, n)
+					}
+				}
+				for j := 0; j < 17; j++ {
+					for i := 0; i < ldd; i++ {
+						want := float32(-1)
+						if j < n && i < width {
+							want = 0
+							if i < rows {
+								want = src[i*lds+j]
+							}
+						}
+						if got := dst[j*ldd+i]; got != want {
+							t.Fatalf("rows=%d width=%d n=%d: dst[%d][%d] = %v, want %v", rows, width, n, j, i, got, want)
+						}
+					}
 				}
 			}
 		}
