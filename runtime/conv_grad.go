@@ -254,7 +254,7 @@ func channelMinorWeightGrad(c *execContext, w window, g, nb, ch, m int, x, dy, d
 							half[h] = xt[start : start+(kc-1)*cg+16]
 						}
 						for ip := 0; ip < panelsM; ip++ {
-							stridedKernel(kc, ap[ip*kc*kernelRows:], half[0], half[1], cg,
+							stridedKernel(kc, min(kernelRows, mg-ip*kernelRows), ap[ip*kc*kernelRows:], half[0], half[1], cg,
 								acc[ip*kernelRows*ldt+jp*kernelCols:], ldt, true)
 						}
 					}

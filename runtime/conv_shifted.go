@@ -120,7 +120,7 @@ func convShifted(c *execContext, w window, group, nb, ch, m int, x, wt, bias, y 
 				c.parallel(panelsN, func(lo, hi int) {
 					for jp := lo; jp < hi; jp++ {
 						for ip := 0; ip < panelsM; ip++ {
-							shiftedKernel(kc, apBlock[ip*kc*kernelRows:], xpad[jp*kernelCols:], blockOffs,
+							shiftedKernel(kc, min(kernelRows, mg-ip*kernelRows), apBlock[ip*kc*kernelRows:], xpad[jp*kernelCols:], blockOffs,
 								tmp[ip*kernelRows*ldc+jp*kernelCols:], ldc, pc > 0)
 						}
 					}

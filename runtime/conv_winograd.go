@@ -128,7 +128,7 @@ func convWinograd(c *execContext, w window, nb, ch, m int, x, wt, bias, y []floa
 			}
 		})
 		if kernel {
-			winogradProducts(c, u, v, prod, ch, mPad, tPad, offs)
+			winogradProducts(c, u, v, prod, ch, m, mPad, tPad, offs)
 		} else {
 			for xi := 0; xi < winogradTiles; xi++ {
 				c.backend.Sgemm(false, false, m, tPad, ch, 1, u[xi], ch, v[xi*ch*tPad:], tPad, 0, prod[xi*mPad*tPad:], tPad)
@@ -146,9 +146,10 @@ func convWinograd(c *execContext, w window, nb, ch, m int, x, wt, bias, y []floa
 	}
 }
 
-// winogradProducts computes prod[ξ] = U[ξ]·V[ξ] with the micro-kernel, B
-// rows read in place from v through offs (row ci at offs[ci] bytes).
-func winogradProducts(c *execContext, u [][]float32, v, prod []float32, ch, mPad, tPad int, offs []int64) {
+// winogradProducts computes prod[ξ] = U[ξ]·V[ξ] (its first m of mPad rows)
+// with the micro-kernel, B rows read in place from v through offs (row ci
+// at offs[ci] bytes).
+func winogradProducts(c *execContext, u [][]float32, v, prod []float32, ch, m, mPad, tPad int, offs []int64) {
 	panelsN, panelsM := tPad/kernelCols, mPad/kernelRows
 	c.parallel(winogradTiles*panelsN, func(lo, hi int) {
 		for job := lo; job < hi; job++ {
@@ -158,7 +159,7 @@ func winogradProducts(c *execContext, u [][]float32, v, prod []float32, ch, mPad
 				kc := min(blockK, ch-pc)
 				uBlock := ux[pc*mPad:]
 				for ip := 0; ip < panelsM; ip++ {
-					shiftedKernel(kc, uBlock[ip*kc*kernelRows:], vx[jp*kernelCols:], offs[pc:pc+kc],
+					shiftedKernel(kc, min(kernelRows, m-ip*kernelRows), uBlock[ip*kc*kernelRows:], vx[jp*kernelCols:], offs[pc:pc+kc],
 						px[ip*kernelRows*tPad+jp*kernelCols:], tPad, pc > 0)
 				}
 			}

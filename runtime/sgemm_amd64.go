@@ -44,22 +44,43 @@ func microKernel(k int, a, b, c []float32, ldc int, add bool) {
 	sgemmKernel12x32(k, &a[0], &b[0], &c[0], ldc, add)
 }
 
-// shiftedKernel sets (add false) or adds to the 12×32 tile at c the product
-// of the packed 12-row panel a and the 32-column B whose row p starts
-// offs[p] bytes after &b[0]. The caller guarantees every row lies inside b.
-func shiftedKernel(k int, a, b []float32, offs []int64, c []float32, ldc int, add bool) {
-	sgemmKernel12x32Offs(k, &a[0], &b[0], &offs[0], &c[0], ldc, add)
+// shiftedKernel sets (add false) or adds to rows rows (1…12) of the 12×32
+// tile at c the product of the packed 12-row panel a and the 32-column B
+// whose row p starts offs[p] bytes after &b[0]. The caller guarantees every
+// row lies inside b, and c has whole groups of four rows past rows.
+func shiftedKernel(k, rows int, a, b []float32, offs []int64, c []float32, ldc int, add bool) {
+	if rows > 8 {
+		sgemmKernel12x32Offs(k, &a[0], &b[0], &offs[0], &c[0], ldc, add)
+		return
+	}
+	// Four rows at a time: a partial panel multiplies less padding.
+	for r := 0; r < rows; r += 4 {
+		sgemmKernel4x32Offs(k, &a[r], &b[0], &offs[0], &c[r*ldc], ldc, add)
+	}
 }
+
+//go:noescape
+func sgemmKernel4x32Offs(k int, a, b *float32, offs *int64, c *float32, ldc int, add bool)
+
+//go:noescape
+func sgemmKernel4x32Strided(k int, a, b0, b1 *float32, ldb int, c *float32, ldc int, add bool)
 
 //go:noescape
 func sgemmKernel12x32Strided(k int, a, b0, b1 *float32, ldb int, c *float32, ldc int, add bool)
 
-// stridedKernel sets (add false) or adds to the 12×32 tile at c the product
-// of the packed 12-row panel a and the B whose row p is the 16 floats at
-// b0[p·ldb] then the 16 at b1[p·ldb]. The caller guarantees every row lies
-// inside b0 and b1.
-func stridedKernel(k int, a, b0, b1 []float32, ldb int, c []float32, ldc int, add bool) {
-	sgemmKernel12x32Strided(k, &a[0], &b0[0], &b1[0], ldb, &c[0], ldc, add)
+// stridedKernel sets (add false) or adds to rows rows (1…12) of the 12×32
+// tile at c the product of the packed 12-row panel a and the B whose row p
+// is the 16 floats at b0[p·ldb] then the 16 at b1[p·ldb]. The caller
+// guarantees every row lies inside b0 and b1, and c has whole groups of
+// four rows past rows.
+func stridedKernel(k, rows int, a, b0, b1 []float32, ldb int, c []float32, ldc int, add bool) {
+	if rows > 8 {
+		sgemmKernel12x32Strided(k, &a[0], &b0[0], &b1[0], ldb, &c[0], ldc, add)
+		return
+	}
+	for r := 0; r < rows; r += 4 {
+		sgemmKernel4x32Strided(k, &a[r], &b0[0], &b1[0], ldb, &c[r*ldc], ldc, add)
+	}
 }
 
 //go:noescape

@@ -156,6 +156,63 @@
 	VMOVUPS Z30, (DX);\
 	VMOVUPS Z31, 64(DX);
 
+// The 4-row variants: rows 0-3 of a 12-row packed panel (partial panels
+// of small output-channel counts, where a 12-row tile would mostly multiply
+// padding).
+#define ZERO_ACCUMULATORS4 \
+	VPXORD Z8, Z8, Z8;\
+	VPXORD Z9, Z9, Z9;\
+	VPXORD Z10, Z10, Z10;\
+	VPXORD Z11, Z11, Z11;\
+	VPXORD Z12, Z12, Z12;\
+	VPXORD Z13, Z13, Z13;\
+	VPXORD Z14, Z14, Z14;\
+	VPXORD Z15, Z15, Z15;
+
+#define FMA_ROWS4 \
+	VFMADD231PS.BCST 0(SI), Z0, Z8;\
+	VFMADD231PS.BCST 0(SI), Z1, Z9;\
+	VFMADD231PS.BCST 4(SI), Z0, Z10;\
+	VFMADD231PS.BCST 4(SI), Z1, Z11;\
+	VFMADD231PS.BCST 8(SI), Z0, Z12;\
+	VFMADD231PS.BCST 8(SI), Z1, Z13;\
+	VFMADD231PS.BCST 12(SI), Z0, Z14;\
+	VFMADD231PS.BCST 12(SI), Z1, Z15;
+
+#define STORE_ADD4 \
+	VADDPS (DX), Z8, Z8;\
+	VMOVUPS Z8, (DX);\
+	VADDPS 64(DX), Z9, Z9;\
+	VMOVUPS Z9, 64(DX);\
+	ADDQ R8, DX;\
+	VADDPS (DX), Z10, Z10;\
+	VMOVUPS Z10, (DX);\
+	VADDPS 64(DX), Z11, Z11;\
+	VMOVUPS Z11, 64(DX);\
+	ADDQ R8, DX;\
+	VADDPS (DX), Z12, Z12;\
+	VMOVUPS Z12, (DX);\
+	VADDPS 64(DX), Z13, Z13;\
+	VMOVUPS Z13, 64(DX);\
+	ADDQ R8, DX;\
+	VADDPS (DX), Z14, Z14;\
+	VMOVUPS Z14, (DX);\
+	VADDPS 64(DX), Z15, Z15;\
+	VMOVUPS Z15, 64(DX);
+
+#define STORE_ASSIGN4 \
+	VMOVUPS Z8, (DX);\
+	VMOVUPS Z9, 64(DX);\
+	ADDQ R8, DX;\
+	VMOVUPS Z10, (DX);\
+	VMOVUPS Z11, 64(DX);\
+	ADDQ R8, DX;\
+	VMOVUPS Z12, (DX);\
+	VMOVUPS Z13, 64(DX);\
+	ADDQ R8, DX;\
+	VMOVUPS Z14, (DX);\
+	VMOVUPS Z15, 64(DX);
+
 // func sgemmKernel12x32(k int, a, b, c *float32, ldc int, add bool)
 //
 // C[12×32] (row stride ldc floats) = Ap·Bp, plus C's old value when add,
@@ -305,5 +362,78 @@ sstore:
 	RET
 sassign:
 	STORE_ASSIGN
+	VZEROUPPER
+	RET
+
+// func sgemmKernel4x32Offs(k int, a, b *float32, offs *int64, c *float32, ldc int, add bool)
+//
+// sgemmKernel12x32Offs for rows 0-3 of the packed panel a (still 12 values
+// per k) into a 4×32 tile.
+TEXT ·sgemmKernel4x32Offs(SB), NOSPLIT, $0-49
+	MOVQ k+0(FP), CX
+	MOVQ a+8(FP), SI
+	MOVQ b+16(FP), DI
+	MOVQ offs+24(FP), R9
+	MOVQ c+32(FP), DX
+	MOVQ ldc+40(FP), R8
+	SHLQ $2, R8
+	ZERO_ACCUMULATORS4
+	TESTQ CX, CX
+	JEQ store4o
+loop4o:
+	MOVQ (R9), R10
+	VMOVUPS (DI)(R10*1), Z0
+	VMOVUPS 64(DI)(R10*1), Z1
+	FMA_ROWS4
+	ADDQ $48, SI
+	ADDQ $8, R9
+	DECQ CX
+	JNE loop4o
+store4o:
+	MOVBLZX add+48(FP), AX
+	TESTL AX, AX
+	JEQ assign4o
+	STORE_ADD4
+	VZEROUPPER
+	RET
+assign4o:
+	STORE_ASSIGN4
+	VZEROUPPER
+	RET
+
+// func sgemmKernel4x32Strided(k int, a, b0, b1 *float32, ldb int, c *float32, ldc int, add bool)
+//
+// sgemmKernel12x32Strided for rows 0-3 of the packed panel a.
+TEXT ·sgemmKernel4x32Strided(SB), NOSPLIT, $0-57
+	MOVQ k+0(FP), CX
+	MOVQ a+8(FP), SI
+	MOVQ b0+16(FP), DI
+	MOVQ b1+24(FP), R10
+	MOVQ ldb+32(FP), R11
+	SHLQ $2, R11
+	MOVQ c+40(FP), DX
+	MOVQ ldc+48(FP), R8
+	SHLQ $2, R8
+	ZERO_ACCUMULATORS4
+	TESTQ CX, CX
+	JEQ store4s
+loop4s:
+	VMOVUPS (DI), Z0
+	VMOVUPS (R10), Z1
+	FMA_ROWS4
+	ADDQ $48, SI
+	ADDQ R11, DI
+	ADDQ R11, R10
+	DECQ CX
+	JNE loop4s
+store4s:
+	MOVBLZX add+56(FP), AX
+	TESTL AX, AX
+	JEQ assign4s
+	STORE_ADD4
+	VZEROUPPER
+	RET
+assign4s:
+	STORE_ASSIGN4
 	VZEROUPPER
 	RET

@@ -13,11 +13,11 @@ func microKernel(k int, a, b, c []float32, ldc int, add bool) {
 	panic("runtime: no sgemm micro-kernel on this architecture")
 }
 
-func shiftedKernel(k int, a, b []float32, offs []int64, c []float32, ldc int, add bool) {
+func shiftedKernel(k, rows int, a, b []float32, offs []int64, c []float32, ldc int, add bool) {
 	panic("runtime: no sgemm micro-kernel on this architecture")
 }
 
-func stridedKernel(k int, a, b0, b1 []float32, ldb int, c []float32, ldc int, add bool) {
+func stridedKernel(k, rows int, a, b0, b1 []float32, ldb int, c []float32, ldc int, add bool) {
 	panic("runtime: no sgemm micro-kernel on this architecture")
 }
 
