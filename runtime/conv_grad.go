@@ -43,9 +43,7 @@ func compileConvGrad(n *graph.Node, _ int64, _ kernelFunc, _ trainMode) (*gradOp
 			for o := 0; o < m; o++ {
 				var s float32
 				for b := 0; b < nb; b++ {
-					for _, v := range d[(b*m+o)*outHW : (b*m+o+1)*outHW] {
-						s += v
-					}
+					s += sumF32(d[(b*m+o)*outHW : (b*m+o+1)*outHW])
 				}
 				db[o] = s
 			}
@@ -319,6 +317,27 @@ func fillChannelMinor(w window, geo shiftedGeometry, src []float32, cg int, xt [
 			}
 		}
 	}
+}
+
+// sumF32 is the sum of v over eight independent partial sums: one chain of
+// dependent additions waits the adder's latency on every element.
+func sumF32(v []float32) float32 {
+	var a [8]float32
+	for len(v) >= 8 {
+		a[0] += v[0]
+		a[1] += v[1]
+		a[2] += v[2]
+		a[3] += v[3]
+		a[4] += v[4]
+		a[5] += v[5]
+		a[6] += v[6]
+		a[7] += v[7]
+		v = v[8:]
+	}
+	for _, x := range v {
+		a[0] += x
+	}
+	return ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]))
 }
 
 // transpose16Go is transpose16 without the vector unit.

@@ -62,11 +62,7 @@ func compileGemmGrad(n *graph.Node, _ int64, _ kernelFunc, _ trainMode) (*gradOp
 func sumToShape(dst []float32, dstShape []int, src []float32, shape []int, scale float32) {
 	broadcastRuns(shape, [][]int{dstShape}, func(o int, offs, st []int, n int) {
 		if st[0] == 0 {
-			var s float32
-			for _, v := range src[o : o+n] {
-				s += v
-			}
-			dst[offs[0]] += scale * s
+			dst[offs[0]] += scale * sumF32(src[o:o+n])
 			return
 		}
 		out := dst[offs[0] : offs[0]+n]
