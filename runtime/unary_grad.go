@@ -65,14 +65,20 @@ func init() {
 // −0 here), and a positive float's bits are a positive int32.
 func reluGrad(c *execContext, in, out, dy, dx []*Tensor) error {
 	c.alloc(dx[0], graph.Float32, in[0].Shape...)
-	y, d, g := out[0].F32, dy[0].F32, dx[0].F32
-	g = g[:len(y)]
-	d = d[:len(y)]
+	y := out[0].F32
+	reluMask(dx[0].F32[:len(y)], dy[0].F32, y)
+	return nil
+}
+
+// reluMaskGo is reluMask without the vector unit.
+func reluMaskGo(g, d, y []float32) {
+	d, y = d[:len(g)], y[:len(g)]
 	for i, v := range y {
-		mask := uint32(-int32(math.Float32bits(v)) >> 31)
+		// All ones when v's bits are a positive int32 (−0 is not).
+		b := int32(math.Float32bits(v))
+		mask := uint32(-b>>31) &^ uint32(b>>31)
 		g[i] = math.Float32frombits(math.Float32bits(d[i]) & mask)
 	}
-	return nil
 }
 
 // outputGrad is the backward of y = f(x) with f′ written in terms of y.

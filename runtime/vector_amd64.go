@@ -10,6 +10,9 @@ func maxRowsAVX512(rows, n int, a *float32, aStride int, b *float32, bStride int
 func transpose16AVX512(rows, width, n int, src *float32, lds int, dst *float32, ldd int)
 
 //go:noescape
+func reluMaskAVX512(n int, y, d, dst *float32)
+
+//go:noescape
 func pairMaxAVX512(n int, src, dst *float32)
 
 // biasReluRows writes src + bias, then max(·, 0) when relu, into rows
@@ -80,4 +83,17 @@ func transpose16(dst []float32, ldd int, src []float32, lds, rows, width, n int)
 		return
 	}
 	transpose16AVX512(rows, width, n, &src[0], lds, &dst[0], ldd)
+}
+
+// reluMask writes d[i] where y[i] > 0 (as an int32: positive floats and
+// NaNs) and +0 elsewhere into g[i], for i < len(g).
+func reluMask(g, d, y []float32) {
+	n := len(g)
+	d, y = d[:n], y[:n]
+	if hasAVX512 && n >= 16 {
+		bulk := n &^ 15
+		reluMaskAVX512(bulk, &y[0], &d[0], &g[0])
+		g, d, y = g[bulk:], d[bulk:], y[bulk:]
+	}
+	reluMaskGo(g, d, y)
 }

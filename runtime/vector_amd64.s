@@ -442,3 +442,29 @@ loaded:
 stored:
 	VZEROUPPER
 	RET
+
+// func reluMaskAVX512(n int, y, d, dst *float32)
+//
+// dst[i] = d[i] where y[i], read as an int32, is positive (y > 0 or a
+// positive NaN), else +0, for i < n, n a multiple of 16.
+TEXT ·reluMaskAVX512(SB), NOSPLIT, $0-32
+	MOVQ n+0(FP), CX
+	MOVQ y+8(FP), SI
+	MOVQ d+16(FP), DX
+	MOVQ dst+24(FP), DI
+	VPXORD Z0, Z0, Z0
+	SHRQ $4, CX
+	JEQ rdone
+rloop:
+	VMOVUPS (SI), Z1
+	VPCMPGTD Z0, Z1, K1
+	VMOVUPS.Z (DX), K1, Z2
+	VMOVUPS Z2, (DI)
+	ADDQ $64, SI
+	ADDQ $64, DX
+	ADDQ $64, DI
+	DECQ CX
+	JNE rloop
+rdone:
+	VZEROUPPER
+	RET

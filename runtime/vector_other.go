@@ -34,3 +34,7 @@ func pairMax(dst, src []float32) {
 func transpose16(dst []float32, ldd int, src []float32, lds, rows, width, n int) {
 	transpose16Go(dst, ldd, src, lds, rows, width, n)
 }
+
+// reluMask writes d[i] where y[i] > 0 (as an int32: positive floats and
+// NaNs) and +0 elsewhere into g[i], for i < len(g).
+func reluMask(g, d, y []float32) { reluMaskGo(g, d, y) }

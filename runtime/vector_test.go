@@ -133,3 +133,30 @@ func TestTranspose16(t *testing.T) {
 		}
 	}
 }
+
+// reluMask against its scalar definition for every length around the
+// 16-lane blocks, with zeros (of both signs), NaNs and negatives in y.
+func TestReluMask(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 9))
+	for n := 0; n <= 50; n++ {
+		y, d := randFloats(rng, n), randFloats(rng, n)
+		for i := 0; i < n; i += 5 {
+			y[i] = [...]float32{0, float32(math.Copysign(0, -1)), float32(math.NaN()), -1, 2}[i/5%5]
+		}
+		got, want := make([]float32, n+1), make([]float32, n)
+		reluMask(got[:n], d, y)
+		for i, v := range y {
+			if v > 0 || v != v {
+				want[i] = d[i]
+			}
+		}
+		for i := range want {
+			if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+				t.Fatalf("n=%d [%d] y=%v: got %v, want %v", n, i, y[i], got[i], want[i])
+			}
+		}
+		if got[n] != 0 {
+			t.Fatalf("n=%d wrote past the end", n)
+		}
+	}
+}
