@@ -110,24 +110,7 @@ func TestCompressSparseStorageIsSmallerAndSameInORT(t *testing.T) {
 	if ss.Size() >= ds.Size()*6/10 {
 		t.Errorf("sparse file %d bytes, dense %d: want well under the dense size at 10%% non-zeros", ss.Size(), ds.Size())
 	}
-	m, err := onnx.Read(dense)
-	if err != nil {
-		t.Fatal(err)
-	}
-	shapes, err := graph.ConcreteInputShapes(m.Graph, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	probe, err := rewrite.RandomProbe(m, shapes, 3)
-	if err != nil {
-		t.Fatal(err)
-	}
-	inputs := map[string]*graph.Tensor{}
-	for name, rt := range probe {
-		if inputs[name], err = rt.ToGraph(name); err != nil {
-			t.Fatal(err)
-		}
-	}
+	inputs := probeInputs(t, dense, 3)
 	results, err := reference.RunORTBatch([]reference.ORTJob{{Model: dense, Inputs: inputs}, {Model: sparse, Inputs: inputs}}, 1)
 	if err != nil {
 		t.Fatal(err)
@@ -142,4 +125,29 @@ func TestCompressSparseStorageIsSmallerAndSameInORT(t *testing.T) {
 	if len(a) == 0 || reference.RelL2(b, a) > 1e-6 {
 		t.Errorf("sparse and dense files differ in ORT: rel L2 %g over %d outputs", reference.RelL2(b, a), len(a))
 	}
+}
+
+// probeInputs is the random probe batch compress and diff draw for the
+// model at path with seed, as tensors ONNX Runtime can be fed.
+func probeInputs(t *testing.T, path string, seed uint64) map[string]*graph.Tensor {
+	t.Helper()
+	m, err := onnx.Read(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	shapes, err := graph.ConcreteInputShapes(m.Graph, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	probe, err := rewrite.RandomProbe(m, shapes, seed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	inputs := map[string]*graph.Tensor{}
+	for name, rt := range probe {
+		if inputs[name], err = rt.ToGraph(name); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return inputs
 }

@@ -105,24 +105,7 @@ func TestDiffOfEachMethodOnLeNet(t *testing.T) {
 	lenet := bundledLeNet(t)
 	dir := t.TempDir()
 	const seed = 5
-	orig, err := onnx.Read(lenet)
-	if err != nil {
-		t.Fatal(err)
-	}
-	shapes, err := graph.ConcreteInputShapes(orig.Graph, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	probe, err := rewrite.RandomProbe(orig, shapes, seed)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ortInputs := map[string]*graph.Tensor{}
-	for name, rt := range probe {
-		if ortInputs[name], err = rt.ToGraph(name); err != nil {
-			t.Fatal(err)
-		}
-	}
+	ortInputs := probeInputs(t, lenet, seed)
 	jobs := []reference.ORTJob{{Model: lenet, Inputs: ortInputs}}
 	docs := map[string]htmlreport.Document{}
 	before := inspectJSON(t, lenet)
