@@ -6,7 +6,8 @@ import (
 	"github.com/onnxcompress/onnxcompress/graph"
 )
 
-// Conv backward on the GEMM, per group and chunk of images: dW += dY·colᵀ,
+// Conv backward on the GEMM, per group and chunk of images: dW += dY·colᵀ
+// (on the Go kernel read in place from a copy of the input, no im2col),
 // dB = ΣdY, and dX either as the stride-1 convolution of dY by the flipped,
 // transposed weights (the forward's kernels, Winograd included, no scatter) or, for other
 // strides, dcol = Wᵀ·dY scattered back to dX (col2im). Depthwise
@@ -49,15 +50,13 @@ func compileConvGrad(n *graph.Node, _ int64, _ kernelFunc, _ trainMode) (*gradOp
 			}
 		}
 		wantW, wantX := dx[1] != nil, dx[0] != nil
-		if !wantW && !wantX {
-			return nil
-		}
 		if wantW {
 			c.allocZero(dx[1], graph.Float32, wt.Shape...)
-			if useChannelMinorWeightGrad(c, win, cg) {
+			switch {
+			case useChannelMinorWeightGrad(c, win, cg):
 				channelMinorWeightGrad(c, win, g, nb, ch, m, x.F32, d, dx[1].F32)
 				wantW = false
-			} else if useShiftedWeightGrad(c, win) {
+			case useShiftedWeightGrad(c, win):
 				shiftedWeightGrad(c, win, g, nb, ch, m, x.F32, d, dx[1].F32)
 				wantW = false
 			}
@@ -82,6 +81,8 @@ func compileConvGrad(n *graph.Node, _ int64, _ kernelFunc, _ trainMode) (*gradOp
 		}
 		// Images go through the GEMMs in chunks whose im2col fits the
 		// cache budget of the forward, so small images still make wide GEMMs.
+		// (Per-tap GEMMs on the channel-minor input, without im2col, measured
+		// slower on OpenBLAS: their N is only the channels per group.)
 		per := max(1, convChunkBytes/4/(kk*outHW))
 		per = min(per, nb)
 		col := c.tempF32(kk * per * outHW)
@@ -300,7 +301,8 @@ func fillChannelMinor(w window, geo shiftedGeometry, src []float32, cg int, xt [
 			row := (slot*planeP + ph/w.sH*geo.wp + w.padL) * cg
 			for c0 := 0; c0 < cg; c0 += 16 {
 				for iw := 0; iw < w.inW; iw += 16 {
-					transpose16(xt[row+iw*cg+c0:], cg, src[c0*inHW+ih*w.inW+iw:], inHW, 16, 16, min(16, w.inW-iw))
+					rows := min(16, cg-c0)
+					transpose16(xt[row+iw*cg+c0:], cg, src[c0*inHW+ih*w.inW+iw:], inHW, rows, rows, min(16, w.inW-iw))
 				}
 			}
 			continue

@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"math/rand/v2"
+	"os"
 	"testing"
 
 	"github.com/onnxcompress/onnxcompress/graph"
@@ -34,13 +35,23 @@ func TestGradConv(t *testing.T) {
 		// Large enough for the Winograd input gradient.
 		{"winograd-input-grad", []int{1, 16, 12, 12}, []int{16, 16, 3, 3}, []*graph.Attr{graph.IntsAttr("pads", 1, 1, 1, 1)}, true},
 	}
+	// The Go kernel's backend takes the in-place weight gradients; OpenBLAS
+	// the per-tap GEMMs.
+	backends := []string{"go"}
+	if _, err := loadOpenBLAS(); err == nil {
+		backends = append(backends, "openblas")
+	} else if os.Getenv("CI") == "true" {
+		t.Fatalf("CI: OpenBLAS missing: %v", err)
+	}
 	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			ins := []*Tensor{randTensor(rng, tc.x...), randTensor(rng, tc.w...)}
-			if tc.bias {
-				ins = append(ins, randTensor(rng, tc.w[0]))
-			}
-			checkGrad(t, gradCase{op: "Conv", attrs: tc.attrs, ins: ins})
-		})
+		ins := []*Tensor{randTensor(rng, tc.x...), randTensor(rng, tc.w...)}
+		if tc.bias {
+			ins = append(ins, randTensor(rng, tc.w[0]))
+		}
+		for _, be := range backends {
+			t.Run(tc.name+"/"+be, func(t *testing.T) {
+				checkGrad(t, gradCase{op: "Conv", attrs: tc.attrs, ins: ins, opts: TrainOptions{Backend: be}})
+			})
+		}
 	}
 }
