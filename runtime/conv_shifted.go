@@ -142,6 +142,16 @@ func convShifted(c *execContext, w window, group, nb, ch, m int, x, wt, bias, y 
 // of xpad; padding positions are left as they are (zero).
 func fillPhases(w window, geo shiftedGeometry, src []float32, cg int, xpad []float32, planeStride int) {
 	inHW := w.inH * w.inW
+	if w.sH == 1 && w.sW == 1 {
+		// One phase: plain row copies (most calls; rows are short).
+		for ci := 0; ci < cg; ci++ {
+			plane := xpad[ci*planeStride+w.padT*geo.wp+w.padL:]
+			for ih := 0; ih < w.inH; ih++ {
+				copy(plane[ih*geo.wp:][:w.inW], src[ci*inHW+ih*w.inW:][:w.inW])
+			}
+		}
+		return
+	}
 	for ci := 0; ci < cg; ci++ {
 		for ih := 0; ih < w.inH; ih++ {
 			row := src[ci*inHW+ih*w.inW:][:w.inW]
