@@ -38,23 +38,25 @@ func compileConvGrad(n *graph.Node, _ int64, _ kernelFunc, _ trainMode) (*gradOp
 		mg := m / g
 		outHW, inHW := win.outH*win.outW, win.inH*win.inW
 		kk := cg * win.kH * win.kW
+		wantW, wantX := dx[1] != nil, dx[0] != nil
+		channelMinor := wantW && useChannelMinorWeightGrad(c, win, cg)
+		var db []float32
 		if len(dx) > 2 && dx[2] != nil {
-			c.alloc(dx[2], graph.Float32, in[2].Shape...)
-			db := dx[2].F32
-			for o := 0; o < m; o++ {
-				var s float32
+			c.allocZero(dx[2], graph.Float32, in[2].Shape...)
+			db = dx[2].F32
+			if !channelMinor {
 				for b := 0; b < nb; b++ {
-					s += sumF32(d[(b*m+o)*outHW : (b*m+o+1)*outHW])
+					for o := 0; o < m; o++ {
+						db[o] += sumF32(d[(b*m+o)*outHW:][:outHW])
+					}
 				}
-				db[o] = s
 			}
 		}
-		wantW, wantX := dx[1] != nil, dx[0] != nil
 		if wantW {
 			c.allocZero(dx[1], graph.Float32, wt.Shape...)
 			switch {
-			case useChannelMinorWeightGrad(c, win, cg):
-				channelMinorWeightGrad(c, win, g, nb, ch, m, x.F32, d, dx[1].F32)
+			case channelMinor:
+				channelMinorWeightGrad(c, win, g, nb, ch, m, x.F32, d, dx[1].F32, db)
 				wantW = false
 			case useShiftedWeightGrad(c, win):
 				shiftedWeightGrad(c, win, g, nb, ch, m, x.F32, d, dx[1].F32)
@@ -203,9 +205,10 @@ func useChannelMinorWeightGrad(c *execContext, w window, cg int) bool {
 // a B row is 16 contiguous channels of one tap and consecutive rows are cg
 // apart: the strided micro-kernel reads B in place. dY, zero in the
 // discarded columns, is the packed A. The (o, tap, ci) result is permuted
-// into W's (o, ci, tap) order at the end. The transposing gather of
+// into W's (o, ci, tap) order at the end. db, when not nil, gets ΣdY
+// added. The transposing gather of
 // shiftedWeightGrad wrote nine floats per input value; this copies one.
-func channelMinorWeightGrad(c *execContext, w window, g, nb, ch, m int, x, dy, dw []float32) {
+func channelMinorWeightGrad(c *execContext, w window, g, nb, ch, m int, x, dy, dw, db []float32) {
 	cg, mg := ch/g, m/g
 	taps := w.kH * w.kW
 	kk := cg * taps
@@ -236,6 +239,10 @@ func channelMinorWeightGrad(c *execContext, w window, g, nb, ch, m int, x, dy, d
 				src := dy[(n*m+gi*mg+o)*outHW:][:outHW]
 				for oh := 0; oh < w.outH; oh++ {
 					copy(dyp[o*nq+oh*wp:][:w.outW], src[oh*w.outW:][:w.outW])
+				}
+				if db != nil {
+					// The bias gradient while dY is in cache.
+					db[gi*mg+o] += sumF32(src)
 				}
 			}
 			for pc := 0; pc < nq; pc += blockK {
