@@ -126,10 +126,12 @@ func useShiftedWeightGrad(c *execContext, w window) bool {
 // an im2col matrix, in the layout of convShifted: per image, the input is
 // copied into zero-padded rows wp wide and the output positions are
 // numbered q = oh·wp + ow, so im2col row r is the padded input read from
-// offset offs[r]. The GEMM's B panels (32 taps × a block of positions) are
-// packed straight from those rows and dY (zero in the wp − outW discarded
-// columns) is the packed A: dW[o, r] = Σ_q dY[o, q]·xpad[offs[r] + q].
-// Writing im2col and packing it transposed cost half of a ResNet-20 step.
+// offset offs[r], and dW[o, r] = Σ_q dY[o, q]·xpad[offs[r] + q] (dY zero in
+// the wp − outW discarded columns): a dot product of two contiguous rows,
+// taken 4 output channels × 4 taps at a time. For the few input channels
+// this path is left with (the channel-minor one takes groups of 16), a GEMM
+// would have to gather its panels across taps, which cost more than the
+// multiplications (LeNet).
 func shiftedWeightGrad(c *execContext, w window, g, nb, ch, m int, x, dy, dw []float32) {
 	cg, mg := ch/g, m/g
 	taps := w.kH * w.kW
@@ -137,22 +139,25 @@ func shiftedWeightGrad(c *execContext, w window, g, nb, ch, m int, x, dy, dw []f
 	inHW, outHW := w.inH*w.inW, w.outH*w.outW
 	hp, wp := w.inH+w.padT+w.padB, w.inW+w.padL+w.padR
 	planeP := hp * wp
-	nq := w.outH * wp
-	xpad := c.tempF32(cg*planeP + (w.kW-1)*w.dW)
-	dyp := c.tempF32(mg * nq)
+	nq := ceilDiv(w.outH*wp, 16) * 16
 	offs := make([]int, kk)
+	reach := 0
 	for r := range offs {
 		ci, tap := r/taps, r%taps
 		offs[r] = ci*planeP + (tap/w.kW)*w.dH*wp + (tap%w.kW)*w.dW
+		reach = max(reach, offs[r])
 	}
-	panelsN := (kk + kernelCols - 1) / kernelCols
-	ap := c.tempF32((mg + kernelRows - 1) / kernelRows * kernelRows * blockK)
-	workers := max(1, min(c.threads, panelsN))
-	bps := c.tempF32(workers * blockK * kernelCols)
+	xpad := c.tempF32(max(cg*planeP, reach+nq))
+	rowsPad := ceilDiv(mg, 4) * 4
+	dyp := c.tempF32(rowsPad * nq)
+	blocks := ceilDiv(kk, 4)
+	// Vectors of partial sums per 4×4 block, summed up once at the end.
+	partials := c.tempF32(rowsPad / 4 * blocks * 256)
 	clear(xpad)
 	clear(dyp)
-	for n := 0; n < nb; n++ {
-		for gi := 0; gi < g; gi++ {
+	for gi := 0; gi < g; gi++ {
+		clear(partials)
+		for n := 0; n < nb; n++ {
 			for ci := 0; ci < cg; ci++ {
 				src := x[(n*ch+gi*cg+ci)*inHW:][:inHW]
 				for ih := 0; ih < w.inH; ih++ {
@@ -165,25 +170,36 @@ func shiftedWeightGrad(c *execContext, w window, g, nb, ch, m int, x, dy, dw []f
 					copy(dyp[o*nq+oh*wp:][:w.outW], src[oh*w.outW:][:w.outW])
 				}
 			}
-			dwg := dw[gi*mg*kk:]
-			for pc := 0; pc < nq; pc += blockK {
-				kc := min(blockK, nq-pc)
-				packTransposed(ap, dyp, nq, mg, pc, kc)
-				c.parallelWorkers(panelsN, func(worker, lo, hi int) {
-					bp := bps[worker*blockK*kernelCols:][:kc*kernelCols]
-					for jp := lo; jp < hi; jp++ {
-						cols := min(kernelCols, kk-jp*kernelCols)
-						if cols < kernelCols {
-							clear(bp)
-						}
-						for j := 0; j < cols; j++ {
-							for p, v := range xpad[offs[jp*kernelCols+j]+pc:][:kc] {
-								bp[p*kernelCols+j] = v
-							}
-						}
-						panelTiles(kc, ap, mg, bp, cols, dwg[jp*kernelCols:], kk, true)
+			c.parallel(blocks, func(lo, hi int) {
+				for blk := lo; blk < hi; blk++ {
+					var b [4][]float32
+					for j := range b {
+						b[j] = xpad[offs[min(4*blk+j, kk-1)]:][:nq]
 					}
-				})
+					for o0 := 0; o0 < mg; o0 += 4 {
+						dotPartials(nq, dyp[o0*nq:], nq, b, partials[(o0/4*blocks+blk)*256:][:256])
+					}
+				}
+			})
+		}
+		dwg := dw[gi*mg*kk:][:mg*kk]
+		for o := 0; o < mg; o++ {
+			for r := 0; r < kk; r++ {
+				dwg[o*kk+r] += sumF32(partials[((o/4*blocks+r/4)*16+o%4*4+r%4)*16:][:16])
+			}
+		}
+	}
+}
+
+// dotPartialsGo is dotPartials without the vector unit.
+func dotPartialsGo(n int, a []float32, lda int, b [4][]float32, partial []float32) {
+	for i := 0; i < 4; i++ {
+		row := a[i*lda:][:n]
+		for j := range b {
+			bj := b[j][:n]
+			acc := partial[(4*i+j)*16:][:16]
+			for q, v := range row {
+				acc[q%16] += v * bj[q]
 			}
 		}
 	}

@@ -13,6 +13,9 @@ func transpose16AVX512(rows, width, n int, src *float32, lds int, dst *float32, 
 func reluMaskAVX512(n int, y, d, dst *float32)
 
 //go:noescape
+func dotBlock4x4AVX512(n int, a *float32, lda int, b0, b1, b2, b3 *float32, out *float32)
+
+//go:noescape
 func pairMaxAVX512(n int, src, dst *float32)
 
 // biasReluRows writes src + bias, then max(·, 0) when relu, into rows
@@ -96,4 +99,20 @@ func reluMask(g, d, y []float32) {
 		g, d, y = g[bulk:], d[bulk:], y[bulk:]
 	}
 	reluMaskGo(g, d, y)
+}
+
+// dotPartials adds the 16 dot products of a[i·lda:][:n] (i < 4) and
+// b[j][:n], n a multiple of 16, as 16 vectors of partial sums, to
+// partial[(4i+j)·16 + l].
+func dotPartials(n int, a []float32, lda int, b [4][]float32, partial []float32) {
+	_ = a[3*lda+n-1]
+	for j := range b {
+		_ = b[j][n-1]
+	}
+	partial = partial[:256]
+	if !hasAVX512 {
+		dotPartialsGo(n, a, lda, b, partial)
+		return
+	}
+	dotBlock4x4AVX512(n, &a[0], lda, &b[0][0], &b[1][0], &b[2][0], &b[3][0], &partial[0])
 }

@@ -38,3 +38,10 @@ func transpose16(dst []float32, ldd int, src []float32, lds, rows, width, n int)
 // reluMask writes d[i] where y[i] > 0 (as an int32: positive floats and
 // NaNs) and +0 elsewhere into g[i], for i < len(g).
 func reluMask(g, d, y []float32) { reluMaskGo(g, d, y) }
+
+// dotPartials adds the 16 dot products of a[i·lda:][:n] (i < 4) and
+// b[j][:n], n a multiple of 16, as 16 vectors of partial sums, to
+// partial[(4i+j)·16 + l].
+func dotPartials(n int, a []float32, lda int, b [4][]float32, partial []float32) {
+	dotPartialsGo(n, a, lda, b, partial)
+}

@@ -160,3 +160,36 @@ func TestReluMask(t *testing.T) {
 		}
 	}
 }
+
+// dotPartials (both paths) sums to the dot products, and adds to what the
+// partial sums held.
+func TestDotPartials(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 10))
+	const n, lda = 48, 53
+	a := randFloats(rng, 3*lda+n)
+	var b [4][]float32
+	for j := range b {
+		b[j] = randFloats(rng, n)
+	}
+	for _, f := range []func(int, []float32, int, [4][]float32, []float32){dotPartials, dotPartialsGo} {
+		partial := make([]float32, 256)
+		for k := range partial {
+			partial[k] = 1
+		}
+		f(n, a, lda, b, partial)
+		for i := 0; i < 4; i++ {
+			for j := 0; j < 4; j++ {
+				var want, got float64 = 16, 0
+				for q := 0; q < n; q++ {
+					want += float64(a[i*lda+q]) * float64(b[j][q])
+				}
+				for _, v := range partial[(4*i+j)*16:][:16] {
+					got += float64(v)
+				}
+				if math.Abs(got-want) > 1e-4*(1+math.Abs(want)) {
+					t.Fatalf("dot %d,%d = %v, want %v", i, j, got, want)
+				}
+			}
+		}
+	}
+}
