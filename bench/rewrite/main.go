@@ -3,7 +3,9 @@
 //
 //   - -part cost: wall time, CPU time and peak RSS (from /usr/bin/time -v) of
 //     `onnxcompress compress MODEL --method tucker --ratio R --probe N`, for
-//     each N in -probes, against the goals 10 s and 4× the model file size.
+//     each N in -probes ("default": no --probe flag), against the goals 10 s
+//     and 4× the model file size; the median time and largest RSS of -runs runs, optionally beside
+//     a -baseline binary run alternately.
 //   - -part latency: for each method, compress MODEL, then time the original
 //     and the compressed model in ONNX Runtime (one intra-op thread, median;
 //     the two timed back to back so machine load hits both alike) and set the
@@ -40,10 +42,11 @@ import (
 
 type config struct {
 	bin, model, label, shape, work string
+	baseline                       string // -part cost: a second binary to compare with
 	target                         string // compress flag and value, e.g. "--ratio 0.5"
 	methods                        []string
 	probes                         []int
-	iters, rounds                  int
+	iters, rounds, runs            int
 	timeout                        time.Duration
 }
 
@@ -58,13 +61,19 @@ func main() {
 	flag.StringVar(&c.work, "work", "", "directory for compressed models (default: a temporary one)")
 	flag.StringVar(&c.target, "target", "--ratio 0.5", "compress target flag and value")
 	flag.StringVar(&methods, "methods", "svd,tucker,cp,tt,debut", "methods for -part latency")
-	flag.StringVar(&probes, "probes", "0,1", "--probe values for -part cost")
+	flag.StringVar(&probes, "probes", "0,1", "--probe values for -part cost (default: compress's default, no --probe flag)")
+	flag.IntVar(&c.runs, "runs", 1, "-part cost: runs per command; the table keeps the median times and the largest RSS")
+	flag.StringVar(&c.baseline, "baseline", "", "-part cost: also run this onnxcompress binary, alternating with -bin")
 	flag.IntVar(&c.iters, "iters", 20, "ONNX Runtime timed runs per model (median)")
 	flag.IntVar(&c.rounds, "rounds", 3, "alternate original and compressed timings this many times; keep the fastest median of each")
 	flag.DurationVar(&c.timeout, "timeout", 3*time.Minute, "give up on one compression after this long")
 	flag.Parse()
 	c.methods = strings.Split(methods, ",")
 	for _, p := range strings.Split(probes, ",") {
+		if p == "default" {
+			c.probes = append(c.probes, -1)
+			continue
+		}
 		n, err := strconv.Atoi(p)
 		if err != nil {
 			fail(fmt.Errorf("-probes %q: %v", probes, err))
@@ -104,35 +113,88 @@ func fail(err error) {
 	os.Exit(1)
 }
 
-// compressCost prints one row per probe count.
+// compressCost prints one row per binary and probe setting: the median wall
+// and CPU time and the largest peak RSS of -runs runs (peak RSS varies from
+// run to run with the moments the collector happens to run). With
+// -baseline, the baseline binary's runs alternate with -bin's, so both
+// meet the same machine load.
 func compressCost(c config) error {
 	st, err := os.Stat(c.model)
 	if err != nil {
 		return err
 	}
 	fileMiB := float64(st.Size()) / (1 << 20)
-	fmt.Printf("| model | file MiB | command | wall s | user+sys s | max RSS MiB | RSS / file | wall ≤ 10 s | RSS ≤ 4× file |\n")
-	fmt.Printf("|---|---:|---|---:|---:|---:|---:|---|---|\n")
+	type binary struct{ label, path string }
+	bins := []binary{{"", c.bin}}
+	if c.baseline != "" {
+		bins = []binary{{"before", c.baseline}, {"after", c.bin}}
+	}
+	fmt.Printf("| model | file MiB | binary | command | runs | wall s | user+sys s | max RSS MiB | RSS / file | wall ≤ 10 s | RSS ≤ 4× file |\n")
+	fmt.Printf("|---|---:|---|---|---:|---:|---:|---:|---:|---|---|\n")
 	for _, probe := range c.probes {
-		out := filepath.Join(c.work, fmt.Sprintf("cost-probe%d.onnx", probe))
-		args := append([]string{"-v", c.bin, "compress", c.model, "-o", out, "--method", "tucker"}, strings.Fields(c.target)...)
-		args = append(args, "--probe", strconv.Itoa(probe), "--shape", c.shape, "-q")
-		cmd := exec.Command("/usr/bin/time", args...)
-		var stderr bytes.Buffer
-		cmd.Stderr = &stderr
-		if err := cmd.Run(); err != nil {
-			return fmt.Errorf("compress %s: %v: %s", c.model, err, lastLines(stderr.Bytes(), 3))
+		runs := make([][]usage, len(bins))
+		for run := 0; run < c.runs; run++ {
+			for i, b := range bins {
+				u, err := compressOnce(c, b.path, probe, fmt.Sprintf("cost-%d-%d.onnx", i, probe))
+				if err != nil {
+					return err
+				}
+				runs[i] = append(runs[i], u)
+			}
 		}
-		u, err := parseTimeV(stderr.Bytes())
-		if err != nil {
-			return err
+		command := fmt.Sprintf("compress --method tucker %s --probe %d", c.target, probe)
+		if probe < 0 {
+			command = fmt.Sprintf("compress --method tucker %s", c.target)
 		}
-		rssMiB := float64(u.maxRSSKiB) / 1024
-		fmt.Printf("| %s | %.1f | `compress --method tucker %s --probe %d` | %.1f | %.1f | %.0f | %.1f× | %s | %s |\n",
-			c.label, fileMiB, c.target, probe, u.wall, u.user+u.sys, rssMiB, rssMiB/fileMiB,
-			yesNo(u.wall <= 10), yesNo(rssMiB <= 4*fileMiB))
+		for i, b := range bins {
+			u := medianTimesMaxRSS(runs[i])
+			rssMiB := float64(u.maxRSSKiB) / 1024
+			fmt.Printf("| %s | %.1f | %s | `%s` | %d | %.1f | %.1f | %.0f | %.1f× | %s | %s |\n",
+				c.label, fileMiB, b.label, command, c.runs, u.wall, u.user+u.sys, rssMiB, rssMiB/fileMiB,
+				yesNo(u.wall <= 10), yesNo(rssMiB <= 4*fileMiB))
+		}
 	}
 	return nil
+}
+
+// medianTimesMaxRSS keeps the median wall and CPU times of runs and their
+// largest peak RSS.
+func medianTimesMaxRSS(runs []usage) usage {
+	median := func(f func(usage) float64) float64 {
+		v := make([]float64, len(runs))
+		for i, u := range runs {
+			v[i] = f(u)
+		}
+		sort.Float64s(v)
+		return v[len(v)/2]
+	}
+	u := usage{
+		wall: median(func(u usage) float64 { return u.wall }),
+		user: median(func(u usage) float64 { return u.user }),
+		sys:  median(func(u usage) float64 { return u.sys }),
+	}
+	for _, r := range runs {
+		u.maxRSSKiB = max(u.maxRSSKiB, r.maxRSSKiB)
+	}
+	return u
+}
+
+// compressOnce runs bin's compress under GNU time; probe < 0 leaves
+// --probe at its default.
+func compressOnce(c config, bin string, probe int, outName string) (usage, error) {
+	out := filepath.Join(c.work, outName)
+	args := append([]string{"-v", bin, "compress", c.model, "-o", out, "--method", "tucker"}, strings.Fields(c.target)...)
+	if probe >= 0 {
+		args = append(args, "--probe", strconv.Itoa(probe))
+	}
+	args = append(args, "--shape", c.shape, "-q")
+	cmd := exec.Command("/usr/bin/time", args...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Run(); err != nil {
+		return usage{}, fmt.Errorf("compress %s: %v: %s", c.model, err, lastLines(stderr.Bytes(), 3))
+	}
+	return parseTimeV(stderr.Bytes())
 }
 
 type usage struct {

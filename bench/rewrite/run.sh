@@ -1,7 +1,8 @@
 #!/bin/sh
 # What the rewrite passes cost and buy, in one go (~10-15 min on 2 cores):
 #  1. time and peak RSS of `onnxcompress compress --method tucker --ratio 0.5`
-#     on torchvision ResNet-18 (random weights), with --probe 0 and 1;
+#     on torchvision ResNet-18 (random weights), with the default --probe (1)
+#     and --probe 0, largest peak RSS of 3 runs (cost.sh runs that part alone);
 #  2. ONNX Runtime latency (1 intra-op thread, median) of the compressed vs
 #     original model, per method, on ResNet-18 224×224 batch 1 and LeNet-5
 #     batch 64, beside the MAC ratio from `onnxcompress inspect --json`.
@@ -39,7 +40,7 @@ echo
 machine
 echo
 "$tmp/rewrite-bench" -part cost -bin "$tmp/onnxcompress" -model "$tmp/resnet18.onnx" -label ResNet-18 \
-	-shape 1,3,224,224 -probes 0,1 -work "$tmp"
+	-shape 1,3,224,224 -probes default,0 -runs 3 -work "$tmp"
 echo
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
