@@ -15,6 +15,9 @@ if [ $# -eq 0 ]; then
 fi
 # Wall time per step (ours: mean over ITERS steps; torch: median), then CPU
 # time per step, steadier when other work shares the machine.
+# The backend ($ONNXCOMPRESS_BLAS: go, the default where AVX-512 runs, or
+# openblas) and the load average, which the timings depend on.
+echo "# backend ${ONNXCOMPRESS_BLAS:-default}; load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
 printf '%-36s %5s %9s %9s %6s %12s %12s %6s\n' model batch "ours ms" "torch ms" ratio "ours cpu-ms" "torch cpu-ms" ratio
 while [ $# -ge 2 ]; do
 	model=$1 batch=$2
@@ -39,3 +42,4 @@ while [ $# -ge 2 ]; do
 	printf '%-36s %5d %9.2f %9.2f %6.2f %12.2f %12.2f %6.2f\n' "$model" "$batch" "$ours" "$torch" \
 		"$(echo "$ours $torch" | awk '{ print $1 / $2 }')" "$oc" "$tc" "$(echo "$oc $tc" | awk '{ print $1 / $2 }')"
 done
+echo "# load average at end: $(cut -d' ' -f1-3 /proc/loadavg)"
