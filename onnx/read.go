@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"syscall"
 
-
 	"github.com/onnxcompress/onnxcompress/graph"
 	pb "github.com/onnxcompress/onnxcompress/onnx/onnxpb"
 )

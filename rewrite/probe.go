@@ -140,7 +140,7 @@ func (r *ProbeReference) MeasureOutputErrors(compressed *graph.Model, rep *Repor
 
 // runWatching runs m and also returns the named intermediate values (those
 // m has; a name it lacks is left out). The graph runs in segments holding
-// about a segmentShare of the weights each, one runtime session at a time:
+// about 1/segmentsPerModel of the weights each, one runtime session at a time:
 // a session keeps its own float32 and packed copies of the weights it
 // reads, which for the whole model at once cost twice the model again.
 func runWatching(m *graph.Model, watch []string, inputs map[string]*runtime.Tensor, threads int) (map[string]*runtime.Tensor, error) {
@@ -239,11 +239,11 @@ func runSession(m *graph.Model, extra map[string]bool, inputs map[string]*runtim
 	return s.Run(inputs)
 }
 
-// segmentShare is the share of a model's weight bytes one segment of
-// runWatching reads, at least minSegmentBytes.
+// A segment of runWatching reads 1/segmentsPerModel of the model's weight
+// bytes, at least minSegmentBytes (small models run in one session).
 const (
-	segmentShare    = 8 // one eighth
-	minSegmentBytes = 4 << 20
+	segmentsPerModel = 8
+	minSegmentBytes  = 4 << 20
 )
 
 // segmentsByWeight cuts nodes, in order, into runs whose initializers
@@ -253,7 +253,7 @@ func segmentsByWeight(nodes []*graph.Node, consts map[string]*graph.Value) [][]*
 	for _, v := range consts {
 		total += len(v.Const.Raw)
 	}
-	limit := max(total/segmentShare, minSegmentBytes)
+	limit := max(total/segmentsPerModel, minSegmentBytes)
 	var segments [][]*graph.Node
 	var cur []*graph.Node
 	size := 0
