@@ -241,10 +241,10 @@ func runSession(m *graph.Model, extra map[string]bool, inputs map[string]*runtim
 
 // A segment of runWatching reads 1/segmentsPerModel of the model's weight
 // bytes, at least minSegmentBytes (small models run in one session).
-const (
-	segmentsPerModel = 8
-	minSegmentBytes  = 4 << 20
-)
+const segmentsPerModel = 8
+
+// minSegmentBytes is a variable so tests can cut small models into segments.
+var minSegmentBytes = 4 << 20
 
 // segmentsByWeight cuts nodes, in order, into runs whose initializers
 // together stay under the segment size (a node reading more is alone).
