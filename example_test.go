@@ -63,9 +63,9 @@ func ExampleCompress() {
 	}
 	os.Remove(out)
 	// Output:
-	// /fc1/Gemm: svd matrix ranks [12], 48120 → 6360 params
-	// /fc2/Gemm: svd matrix ranks [27], 10164 → 5592 params
-	// model: 61706 → 15374 params
+	// /fc1/Gemm: svd matrix ranks [16], 48120 → 8440 params
+	// /fc2/Gemm: svd matrix ranks [16], 10164 → 3348 params
+	// model: 61706 → 15210 params
 }
 
 // Plan says what Compress would do, without changing the model; the plan
@@ -95,9 +95,9 @@ func ExamplePlan() {
 	}
 	fmt.Println("params:", res.Report.After.Params)
 	// Output:
-	// /fc1/Gemm svd form matrix, ranks [12]
-	// /fc2/Gemm svd form matrix, ranks [27]
-	// params: 19534
+	// /fc1/Gemm svd form matrix, ranks [16]
+	// /fc2/Gemm svd form matrix, ranks [16]
+	// params: 17290
 }
 
 // Diff pairs the nodes of two models and compares their outputs on random
@@ -131,9 +131,9 @@ func ExampleDiff() {
 	fmt.Printf("params %d → %d, equivalent within %g: %v\n", d.Structure.Before.Params, d.Structure.After.Params,
 		d.Numeric.Tol, *d.Equivalent)
 	// Output:
-	// replaced /fc1/Gemm by provenance (svd form matrix, ranks [12]): 48120 → 6360 params, 2 new nodes
-	// replaced /fc2/Gemm by provenance (svd form matrix, ranks [27]): 10164 → 5592 params, 2 new nodes
-	// params 61706 → 15374, equivalent within 0.0001: false
+	// replaced /fc1/Gemm by provenance (svd form matrix, ranks [16]): 48120 → 8440 params, 2 new nodes
+	// replaced /fc2/Gemm by provenance (svd form matrix, ranks [16]): 10164 → 3348 params, 2 new nodes
+	// params 61706 → 15210, equivalent within 0.0001: false
 }
 
 // Evaluate scores top-1 accuracy on labelled data; OpenData loads the data

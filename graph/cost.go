@@ -316,9 +316,11 @@ func (k layerKind) countMACs(n *Node, shapeOf func(int) ([]int64, bool), outShap
 
 // biasAdd finds the bias of a MatMul-like layer that exporters write as a
 // separate Add (MatMul + Add for a biased Linear, and the last contraction
-// of a factorized layer): the Add must be the only reader of the layer's
-// output and its other operand a constant. That constant is the layer's
-// bias and counts among its parameters, as a Gemm's C does.
+// of a factorized layer, which a DeBut chain reaches through its output
+// Reshape/Transpose): the Add must be the only reader of the layer's output,
+// or of a chain of layout-only ops that is, and its other operand a
+// constant. That constant is the layer's bias and counts among its
+// parameters, as a Gemm's C does.
 func biasAdd(g *Graph, idx *Index, n *Node) (*Value, *Tensor, bool) {
 	switch n.OpType {
 	case "MatMul", "Einsum", "MatMulInteger", "QLinearMatMul":
@@ -329,20 +331,37 @@ func biasAdd(g *Graph, idx *Index, n *Node) (*Value, *Tensor, bool) {
 	default:
 		return nil, nil, false
 	}
-	if len(n.Outputs) != 1 || n.Outputs[0] == nil || idx.IsGraphOutput(n.Outputs[0]) {
+	if len(n.Outputs) != 1 || n.Outputs[0] == nil {
 		return nil, nil, false
 	}
-	readers := idx.Consumers(n.Outputs[0])
-	if len(readers) != 1 || readers[0].OpType != "Add" || !readers[0].IsDefaultDomain() || len(readers[0].Inputs) != 2 {
-		return nil, nil, false
+	out := n.Outputs[0]
+	for {
+		if idx.IsGraphOutput(out) {
+			return nil, nil, false
+		}
+		readers := idx.Consumers(out)
+		if len(readers) != 1 || !readers[0].IsDefaultDomain() {
+			return nil, nil, false
+		}
+		r := readers[0]
+		if layoutOnlyOps[r.OpType] && r.Input(0) == out && len(r.Outputs) == 1 && r.Outputs[0] != nil {
+			out = r.Outputs[0]
+			continue
+		}
+		if r.OpType != "Add" || len(r.Inputs) != 2 {
+			return nil, nil, false
+		}
+		other := r.Inputs[0]
+		if other == out {
+			other = r.Inputs[1]
+		}
+		if other == out {
+			return nil, nil, false
+		}
+		return constSource(g, idx, other)
 	}
-	add := readers[0]
-	other := add.Inputs[0]
-	if other == n.Outputs[0] {
-		other = add.Inputs[1]
-	}
-	if other == n.Outputs[0] {
-		return nil, nil, false
-	}
-	return constSource(g, idx, other)
 }
+
+// layoutOnlyOps move or relabel their first input's elements without
+// arithmetic; a bias Add after them still adds to the layer's outputs.
+var layoutOnlyOps = map[string]bool{"Reshape": true, "Transpose": true, "Flatten": true, "Squeeze": true, "Unsqueeze": true, "Identity": true}

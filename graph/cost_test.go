@@ -190,3 +190,40 @@ func TestMatMulBiasAddCountsAsParams(t *testing.T) {
 		t.Fatalf("params %d with the MatMul output also read elsewhere, want 32", tot.Params)
 	}
 }
+
+// A factorized layer's bias Add may sit behind layout-only ops (DeBut's
+// output Reshape/Transpose); it is still the layer's bias. A residual Add
+// (no constant operand) and arithmetic in between are not.
+func TestBiasAddBehindLayoutOpsCountsAsParams(t *testing.T) {
+	build := func(between string, constBias bool) *Model {
+		g := &Graph{}
+		b := NewBuilder(g)
+		x := b.Input("x", Float32, KnownShape(2, 8))
+		w := b.Const("w", NewFloat32("", []int64{8, 4}, make([]float32, 32)))
+		y := b.Op("MatMul", "mm", []*Value{x, w})
+		shape := b.Const("shape", NewInt64("", []int64{2}, []int64{4, 2}))
+		switch between {
+		case "Reshape":
+			y = b.Op("Reshape", "r", []*Value{y, shape})
+		case "Relu":
+			y = b.Op("Relu", "relu", []*Value{y})
+		}
+		y = b.Op("Transpose", "t", []*Value{y})
+		other := x
+		if constBias {
+			other = b.Const("bias", NewFloat32("", []int64{1}, []float32{0}))
+		}
+		b.Output(b.Op("Add", "add", []*Value{y, other}))
+		return &Model{IRVersion: 8, Opsets: []OpsetImport{{Version: 13}}, Graph: g}
+	}
+	for _, c := range []struct {
+		between   string
+		constBias bool
+		want      int64
+	}{{"Reshape", true, 33}, {"", true, 33}, {"Relu", true, 32}, {"Reshape", false, 32}} {
+		if _, tot := ModelCost(build(c.between, c.constBias)); tot.Params != c.want || tot.UniqueParams != c.want {
+			t.Errorf("MatMul→%s→Transpose→Add (constant operand %v): params %d, unique %d, want %d",
+				c.between, c.constBias, tot.Params, tot.UniqueParams, c.want)
+		}
+	}
+}
