@@ -358,8 +358,27 @@ func biasAdd(g *Graph, idx *Index, n *Node) (*Value, *Tensor, bool) {
 		if other == out {
 			return nil, nil, false
 		}
-		return constSource(g, idx, other)
+		return constBehindLayout(g, idx, other)
 	}
+}
+
+// constBehindLayout is the constant v is, possibly reshaped or transposed
+// first (a bias laid out for broadcasting, as DeBut's conv chains add it):
+// its elements are the same parameters.
+func constBehindLayout(g *Graph, idx *Index, v *Value) (*Value, *Tensor, bool) {
+	seen := map[*Value]bool{}
+	for v != nil && !seen[v] {
+		seen[v] = true
+		if root, t, ok := constSource(g, idx, v); ok {
+			return root, t, true
+		}
+		p := idx.Producer(v)
+		if p == nil || !p.IsDefaultDomain() || !layoutOnlyOps[p.OpType] {
+			return nil, nil, false
+		}
+		v = p.Input(0)
+	}
+	return nil, nil, false
 }
 
 // layoutOnlyOps move or relabel their first input's elements without

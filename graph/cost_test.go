@@ -227,3 +227,19 @@ func TestBiasAddBehindLayoutOpsCountsAsParams(t *testing.T) {
 		}
 	}
 }
+
+// A bias reshaped for broadcasting before the Add (DeBut's conv chains) is
+// still the same parameters.
+func TestReshapedBiasAddCountsAsParams(t *testing.T) {
+	g := &Graph{}
+	b := NewBuilder(g)
+	x := b.Input("x", Float32, KnownShape(2, 8))
+	w := b.Const("w", NewFloat32("", []int64{8, 4}, make([]float32, 32)))
+	bias := b.Const("bias", NewFloat32("", []int64{4}, make([]float32, 4)))
+	column := b.Op("Reshape", "column", []*Value{bias, b.Const("shape", NewInt64("", []int64{2}, []int64{1, 4}))})
+	b.Output(b.Op("Add", "add", []*Value{b.Op("MatMul", "mm", []*Value{x, w}), column}))
+	m := &Model{IRVersion: 8, Opsets: []OpsetImport{{Version: 13}}, Graph: g}
+	if _, tot := ModelCost(m); tot.Params != 36 || tot.UniqueParams != 36 {
+		t.Fatalf("params %d, unique %d, want 32 weights + 4 reshaped biases", tot.Params, tot.UniqueParams)
+	}
+}

@@ -663,15 +663,14 @@ func (m debutMethod) Candidates(l *Layer) ([]Candidate, error) {
 		if err != nil {
 			return nil, err
 		}
-		var macs, bias int64
+		var macs int64
 		if l.Kind != ConvLayer {
 			macs = l.outPositions() * int64(best.MACs())
 		}
-		if bestForm == debutConvForm && len(best) == 1 {
-			bias = biasParams(l) // a single Conv reads it; chains add it with an Add, which inspect does not count
-		}
+		// The bias is carried over: a single Conv reads it, a chain adds it
+		// with an Add behind its output layout ops; inspect counts both.
 		out = append(out, Candidate{Plan: LayerPlan{Form: bestForm, Chain: formatDeButChain(best)},
-			Params: bestParams + bias, MACs: macs, Err: fit.relErr})
+			Params: bestParams + biasParams(l), MACs: macs, Err: fit.relErr})
 	}
 	if len(out) == 0 {
 		return nil, fmt.Errorf("no designed DeBut chain fits three quarters of the %d×%d weight", rows, cols)

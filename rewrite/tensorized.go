@@ -582,12 +582,9 @@ func product(sizes []int) int {
 func networkCandidates(l *Layer, rankSets func(form string, shape []int, budget float64) [][]int,
 	price func(form string, shape, ranks []int) (params, macs int64, relErr float64, err error)) ([]Candidate, error) {
 	groups := int64(l.Groups())
-	// A conv chain's last Conv reads the bias; an FC chain adds it with an
-	// Add, whose constant inspect does not count as a layer parameter.
-	bias := int64(0)
-	if l.Kind == ConvLayer {
-		bias = biasParams(l)
-	}
+	// A conv chain's last Conv reads the bias, an FC chain adds it with an
+	// Add behind its output layout ops; inspect counts both.
+	bias := biasParams(l)
 	var out []Candidate
 	for _, form := range networkForms(l) {
 		shape, err := networkShape(l, form)
