@@ -50,13 +50,16 @@ func init() {
 		}), nil
 	}, "LeakyRelu")
 	registerBackward(compileClipGrad, "Clip")
-	registerBackward(func(*graph.Node, int64, kernelFunc, trainMode) (*gradOp, error) {
-		return &gradOp{grad: func(c *execContext, in, out, dy, dx []*Tensor) error {
-			c.alloc(dx[0], graph.Float32, in[0].Shape...)
-			copy(dx[0].F32, dy[0].F32)
-			return nil
-		}}, nil
-	}, "Identity")
+	registerBackward(passGradThrough, "Identity")
+}
+
+// passGradThrough hands the output gradient to the input unchanged.
+func passGradThrough(*graph.Node, int64, kernelFunc, trainMode) (*gradOp, error) {
+	return &gradOp{grad: func(c *execContext, in, out, dy, dx []*Tensor) error {
+		c.alloc(dx[0], graph.Float32, in[0].Shape...)
+		copy(dx[0].F32, dy[0].F32)
+		return nil
+	}}, nil
 }
 
 // reluGrad passes the gradient where the output is positive. It runs after
