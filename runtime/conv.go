@@ -203,7 +203,7 @@ func compileConvAct(n *graph.Node, _ int64, act activation) (kernelFunc, error) 
 			b = bias.F32
 		}
 		pk, _ := c.backend.(packedGEMM)
-		if useWinograd(win, g, cg, m/g, pk) {
+		if useWinograd(win, nb, g, cg, m/g, pk) {
 			var u [][]float32
 			if c.isConstant(1) {
 				if cache.from != &wt.F32[0] || cache.backend != c.backend || cache.winograd == nil {

@@ -68,7 +68,7 @@ func compileConvGrad(n *graph.Node, _ int64, _ kernelFunc, _ trainMode) (*gradOp
 				// Stride 1: dX is a convolution of dY, on the forward's kernels.
 				c.alloc(dx[0], graph.Float32, x.Shape...)
 				flipped := flipTransposed(c, wt.F32, g, mg, cg, win.kH*win.kW)
-				if pk, _ := c.backend.(packedGEMM); useWinograd(tw, g, mg, cg, pk) {
+				if pk, _ := c.backend.(packedGEMM); useWinograd(tw, nb, g, mg, cg, pk) {
 					convWinograd(c, tw, nb, m, ch, d, flipped, nil, dx[0].F32, activation{}, nil)
 				} else {
 					conv2D(c, tw, g, nb, m, ch, d, flipped, nil, dx[0].F32, activation{}, nil)
@@ -247,6 +247,25 @@ func channelMinorWeightGrad(c *execContext, w window, g, nb, ch, m int, x, dy, d
 	ap := c.tempF32(panelsM * kernelRows * blockK)
 	clear(xt)
 	clear(dyp)
+	// One closure for every image and K block (pc, kc set before each call).
+	var pc, kc int
+	panels := func(lo, hi int) {
+		for jp := lo; jp < hi; jp++ {
+			var half [2][]float32
+			for h := range half {
+				col := jp*kernelCols + 16*h
+				if col >= kk {
+					col -= 16 // a duplicate feeding discarded columns
+				}
+				start := (off[col/cg]+pc)*cg + col%cg
+				half[h] = xt[start : start+(kc-1)*cg+16]
+			}
+			for ip := 0; ip < panelsM; ip++ {
+				stridedKernel(kc, min(kernelRows, mg-ip*kernelRows), ap[ip*kc*kernelRows:], half[0], half[1], cg,
+					acc[ip*kernelRows*ldt+jp*kernelCols:], ldt, true)
+			}
+		}
+	}
 	for gi := 0; gi < g; gi++ {
 		clear(acc)
 		for n := 0; n < nb; n++ {
@@ -261,26 +280,10 @@ func channelMinorWeightGrad(c *execContext, w window, g, nb, ch, m int, x, dy, d
 					db[gi*mg+o] += sumF32(src)
 				}
 			}
-			for pc := 0; pc < nq; pc += blockK {
-				kc := min(blockK, nq-pc)
+			for pc = 0; pc < nq; pc += blockK {
+				kc = min(blockK, nq-pc)
 				packTransposed(ap, dyp, nq, mg, pc, kc)
-				c.parallel(panelsN, func(lo, hi int) {
-					for jp := lo; jp < hi; jp++ {
-						var half [2][]float32
-						for h := range half {
-							col := jp*kernelCols + 16*h
-							if col >= kk {
-								col -= 16 // a duplicate feeding discarded columns
-							}
-							start := (off[col/cg]+pc)*cg + col%cg
-							half[h] = xt[start : start+(kc-1)*cg+16]
-						}
-						for ip := 0; ip < panelsM; ip++ {
-							stridedKernel(kc, min(kernelRows, mg-ip*kernelRows), ap[ip*kc*kernelRows:], half[0], half[1], cg,
-								acc[ip*kernelRows*ldt+jp*kernelCols:], ldt, true)
-						}
-					}
-				})
+				c.parallel(panelsN, panels)
 			}
 		}
 		dwg := dw[gi*mg*kk:][:mg*kk]

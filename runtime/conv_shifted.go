@@ -109,22 +109,24 @@ func convShifted(c *execContext, w window, group, nb, ch, m int, x, wt, bias, y 
 			aps[g] = packWeightsInto(c.tempF32(packedWeightsLen(mg, kk)), wt[g*mg*kk:], mg, kk, kk)
 		}
 	}
+	// One closure for every image, group and K block (set before each call).
+	var pc, kc int
+	var apBlock []float32
+	panels := func(lo, hi int) {
+		for jp := lo; jp < hi; jp++ {
+			for ip := 0; ip < panelsM; ip++ {
+				shiftedKernel(kc, min(kernelRows, mg-ip*kernelRows), apBlock[ip*kc*kernelRows:], xpad[jp*kernelCols:], offs[pc:pc+kc],
+					tmp[ip*kernelRows*ldc+jp*kernelCols:], ldc, pc > 0)
+			}
+		}
+	}
 	for n := 0; n < nb; n++ {
 		for g := 0; g < group; g++ {
 			fillPhases(w, geo, x[(n*ch+g*cg)*inHW:][:cg*inHW], cg, xpad, planeP)
-			ap := aps[g]
-			for pc := 0; pc < kk; pc += blockK {
-				kc := min(blockK, kk-pc)
-				apBlock := ap[pc*panelsM*kernelRows:]
-				blockOffs := offs[pc : pc+kc]
-				c.parallel(panelsN, func(lo, hi int) {
-					for jp := lo; jp < hi; jp++ {
-						for ip := 0; ip < panelsM; ip++ {
-							shiftedKernel(kc, min(kernelRows, mg-ip*kernelRows), apBlock[ip*kc*kernelRows:], xpad[jp*kernelCols:], blockOffs,
-								tmp[ip*kernelRows*ldc+jp*kernelCols:], ldc, pc > 0)
-						}
-					}
-				})
+			for pc = 0; pc < kk; pc += blockK {
+				kc = min(blockK, kk-pc)
+				apBlock = aps[g][pc*panelsM*kernelRows:]
+				c.parallel(panelsN, panels)
 			}
 			for o := 0; o < mg; o++ {
 				var b float32

@@ -15,21 +15,22 @@ package runtime
 const winogradTiles = 16
 
 // useWinograd reports whether the Winograd path should run this
-// convolution: a 3×3 stride-1 undilated window, one group, the AVX-512
-// transforms available, and, with the micro-kernel's backend, fewer
+// convolution of nb images: a 3×3 stride-1 undilated window, one group, the
+// AVX-512 transforms available, and, with the micro-kernel's backend, fewer
 // multiply-adds (with the transforms counted) than the shifted direct
 // convolution. Other backends run the 16 GEMMs through their Sgemm and
 // otherwise would pay for im2col, so the count alone decides less there.
-func useWinograd(w window, group, cg, mg int, packed packedGEMM) bool {
+func useWinograd(w window, nb, group, cg, mg int, packed packedGEMM) bool {
 	if !hasAVX512 || group != 1 || w.spatialRank != 2 ||
 		w.kH != 3 || w.kW != 3 || w.sH != 1 || w.sW != 1 || w.dH != 1 || w.dW != 1 || cg < 16 || mg < 16 {
 		return false
 	}
 	tiles := ceilDiv(w.outH, 2) * ceilDiv(w.outW, 2)
-	if tiles < kernelCols {
+	imgs := winogradImages(tiles, nb)
+	if tiles*imgs < kernelCols {
 		// A mostly empty column panel: the GEMM streams the 16/9 larger
-		// transformed weights for little work (ResNet's 7×7 stage measured
-		// slower than direct).
+		// transformed weights for little work (ResNet's 7×7 stage, one
+		// image at a time, measured slower than direct).
 		return false
 	}
 	if !packsPanels(packed) {
@@ -37,13 +38,29 @@ func useWinograd(w window, group, cg, mg int, packed packedGEMM) bool {
 	}
 	rows := ceilDiv(mg, kernelRows) * kernelRows
 	wp := w.inW + w.padL + w.padR
-	direct := ceilDiv(w.outH*wp, kernelCols) * kernelCols * rows * 9 * cg
-	tiles = ceilDiv(tiles, kernelCols) * kernelCols
+	direct := imgs * ceilDiv(w.outH*wp, kernelCols) * kernelCols * rows * 9 * cg
+	cols := ceilDiv(tiles*imgs, kernelCols) * kernelCols
 	// Each transformed value costs about as much as winogradTransformCost
 	// multiply-adds of the GEMM.
 	const winogradTransformCost = 12
-	wino := winogradTiles * tiles * (rows*cg + winogradTransformCost*(cg+mg))
+	wino := winogradTiles * cols * (rows*cg + winogradTransformCost*(cg+mg))
 	return wino < direct
+}
+
+// winogradImages is how many of nb images share the GEMMs' columns, each
+// with tiles tiles: the count (up to 128 columns' worth) that wastes the
+// fewest columns of the last 32-column panel per image, the smallest on a
+// tie. Small planes (ResNet's 7×7 stage: 16 tiles) would otherwise leave
+// half of every panel empty.
+func winogradImages(tiles, nb int) int {
+	best := 1
+	for k := 2; k <= min(nb, max(1, 128/tiles)); k++ {
+		// cols(k)/k < cols(best)/best, in integers.
+		if ceilDiv(k*tiles, kernelCols)*best < ceilDiv(best*tiles, kernelCols)*k {
+			best = k
+		}
+	}
+	return best
 }
 
 // packsPanels reports whether packed is the micro-kernel's backend.
@@ -91,7 +108,8 @@ func winogradWeights(wt []float32, m, ch int, pack bool, alloc func(n int) []flo
 
 // convWinograd is conv2D for windows useWinograd accepts; u holds
 // winogradWeights of the weights (packed when the backend packs panels), or
-// nil to compute them here.
+// nil to compute them here. The tiles of winogradImages images at a time
+// are the GEMMs' columns, image after image.
 func convWinograd(c *execContext, w window, nb, ch, m int, x, wt, bias, y []float32, act activation, u [][]float32) {
 	packed, _ := c.backend.(packedGEMM)
 	kernel := packsPanels(packed)
@@ -101,13 +119,15 @@ func convWinograd(c *execContext, w window, nb, ch, m int, x, wt, bias, y []floa
 	inHW, outHW := w.inH*w.inW, w.outH*w.outW
 	tH, tW := ceilDiv(w.outH, 2), ceilDiv(w.outW, 2)
 	tiles := tH * tW
-	tPad := ceilDiv(tiles, kernelCols) * kernelCols
+	imgs := winogradImages(tiles, nb)
+	tPad := ceilDiv(imgs*tiles, kernelCols) * kernelCols
 	panelsM := ceilDiv(m, kernelRows)
 	mPad := panelsM * kernelRows
-	// Zero-padded input covering every 4×4 tile.
+	// Zero-padded input covering every 4×4 tile, one per image.
 	hp, wp := 2*tH+2, 2*tW+2
+	planes := ch * hp * wp
 	plane := shiftedGeometry{hp: hp, wp: wp, slot: []int{0}, phases: 1}
-	xpad := c.tempF32(ch*hp*wp + 32)
+	xpad := c.tempF32(imgs*planes + 32)
 	v := c.tempF32(winogradTiles * ch * tPad)
 	prod := c.tempF32(winogradTiles*mPad*tPad + 16)
 	offs := c.tempI64(ch)
@@ -115,56 +135,70 @@ func convWinograd(c *execContext, w window, nb, ch, m int, x, wt, bias, y []floa
 		offs[ci] = int64(4 * ci * tPad)
 	}
 	clear(xpad)
-	// Columns past the last tile feed only discarded outputs; zero them so
-	// no leftover NaN or Inf is ever multiplied.
-	for r := 0; r < winogradTiles*ch; r++ {
-		clear(v[r*tPad+tiles : (r+1)*tPad])
-	}
-	for n := 0; n < nb; n++ {
-		fillPhases(w, plane, x[n*ch*inHW:][:ch*inHW], ch, xpad, hp*wp)
-		c.parallel(ch, func(lo, hi int) {
-			for ci := lo; ci < hi; ci++ {
-				winogradInput(xpad[ci*hp*wp:], wp, tH, tW, v[ci*tPad:], ch*tPad)
+	// One closure per stage for every group of images (n0, count set
+	// before each call).
+	var n0, count int
+	transformInput := func(lo, hi int) {
+		for ci := lo; ci < hi; ci++ {
+			for i := 0; i < count; i++ {
+				winogradInput(xpad[i*planes+ci*hp*wp:], wp, tH, tW, v[ci*tPad+i*tiles:], ch*tPad)
 			}
-		})
+		}
+	}
+	products := func(lo, hi int) { winogradProducts(u, v, prod, ch, m, mPad, tPad, offs, lo, hi) }
+	transformOutput := func(lo, hi int) {
+		for o := lo; o < hi; o++ {
+			var b float32
+			if bias != nil {
+				b = bias[o]
+			}
+			for i := 0; i < count; i++ {
+				winogradOutput(prod[o*tPad+i*tiles:], mPad*tPad, w.outH, w.outW, tW, y[((n0+i)*m+o)*outHW:][:outHW], b, act)
+			}
+		}
+	}
+	for n0 = 0; n0 < nb; n0 += imgs {
+		if count != min(imgs, nb-n0) {
+			count = min(imgs, nb-n0)
+			// Columns past the last tile feed only discarded outputs; zero
+			// them so no leftover NaN or Inf is ever multiplied.
+			for r := 0; r < winogradTiles*ch; r++ {
+				clear(v[r*tPad+count*tiles : (r+1)*tPad])
+			}
+		}
+		for i := 0; i < count; i++ {
+			fillPhases(w, plane, x[(n0+i)*ch*inHW:][:ch*inHW], ch, xpad[i*planes:], hp*wp)
+		}
+		c.parallel(ch, transformInput)
 		if kernel {
-			winogradProducts(c, u, v, prod, ch, m, mPad, tPad, offs)
+			c.parallel(winogradTiles*(tPad/kernelCols), products)
 		} else {
 			for xi := 0; xi < winogradTiles; xi++ {
 				c.backend.Sgemm(false, false, m, tPad, ch, 1, u[xi], ch, v[xi*ch*tPad:], tPad, 0, prod[xi*mPad*tPad:], tPad)
 			}
 		}
-		c.parallel(m, func(lo, hi int) {
-			for o := lo; o < hi; o++ {
-				var b float32
-				if bias != nil {
-					b = bias[o]
-				}
-				winogradOutput(prod[o*tPad:], mPad*tPad, w.outH, w.outW, tW, y[(n*m+o)*outHW:][:outHW], b, act)
-			}
-		})
+		c.parallel(m, transformOutput)
 	}
 }
 
-// winogradProducts computes prod[ξ] = U[ξ]·V[ξ] (its first m of mPad rows)
-// with the micro-kernel, B rows read in place from v through offs (row ci
-// at offs[ci] bytes).
-func winogradProducts(c *execContext, u [][]float32, v, prod []float32, ch, m, mPad, tPad int, offs []int64) {
+// winogradProducts computes jobs [lo, hi) of prod[ξ] = U[ξ]·V[ξ] (its
+// first m of mPad rows), job ξ·panels + jp being column panel jp of
+// product ξ, with the micro-kernel, B rows read in place from v through
+// offs (row ci at offs[ci] bytes).
+func winogradProducts(u [][]float32, v, prod []float32, ch, m, mPad, tPad int, offs []int64, lo, hi int) {
 	panelsN, panelsM := tPad/kernelCols, mPad/kernelRows
-	c.parallel(winogradTiles*panelsN, func(lo, hi int) {
-		for job := lo; job < hi; job++ {
-			xi, jp := job/panelsN, job%panelsN
-			ux, vx, px := u[xi], v[xi*ch*tPad:], prod[xi*mPad*tPad:]
-			for pc := 0; pc < ch; pc += blockK {
-				kc := min(blockK, ch-pc)
-				uBlock := ux[pc*mPad:]
-				for ip := 0; ip < panelsM; ip++ {
-					shiftedKernel(kc, min(kernelRows, m-ip*kernelRows), uBlock[ip*kc*kernelRows:], vx[jp*kernelCols:], offs[pc:pc+kc],
-						px[ip*kernelRows*tPad+jp*kernelCols:], tPad, pc > 0)
-				}
+	for job := lo; job < hi; job++ {
+		xi, jp := job/panelsN, job%panelsN
+		ux, vx, px := u[xi], v[xi*ch*tPad:], prod[xi*mPad*tPad:]
+		for pc := 0; pc < ch; pc += blockK {
+			kc := min(blockK, ch-pc)
+			uBlock := ux[pc*mPad:]
+			for ip := 0; ip < panelsM; ip++ {
+				shiftedKernel(kc, min(kernelRows, m-ip*kernelRows), uBlock[ip*kc*kernelRows:], vx[jp*kernelCols:], offs[pc:pc+kc],
+					px[ip*kernelRows*tPad+jp*kernelCols:], tPad, pc > 0)
 			}
 		}
-	})
+	}
 }
 
 // winogradInput writes Bᵀ d B of every 4×4 tile of one padded plane (row

@@ -6,7 +6,7 @@ import (
 )
 
 // The Winograd path against the direct one on shapes with partial tiles,
-// asymmetric pads, several K blocks and a batch, whatever useWinograd would
+// asymmetric pads, several K blocks and batches (images sharing the GEMMs), whatever useWinograd would
 // pick for them (TestConvAgainstTorch checks shapes that take it against
 // PyTorch).
 func TestWinogradMatchesDirect(t *testing.T) {
@@ -24,6 +24,8 @@ func TestWinogradMatchesDirect(t *testing.T) {
 		{"asym", 1, 16, 16, 6, 11, []int64{0, 1, 2, 0}, activation{}},
 		{"deep", 1, 300, 30, 6, 6, []int64{1, 1, 1, 1}, activation{kind: "LeakyRelu", alpha: 0.1}},
 		{"tiny", 1, 17, 13, 3, 3, []int64{0, 0, 0, 0}, activation{}},
+		// 16 tiles an image: two images share each GEMM, the last alone.
+		{"batched", 5, 32, 24, 7, 7, []int64{1, 1, 1, 1}, activation{kind: "Relu"}},
 	} {
 		win, err := newWindow(convAttrs{pads: tc.pads}, []int{tc.h, tc.wd}, []int{3, 3}, false)
 		if err != nil {

@@ -74,6 +74,12 @@ func (c *execContext) runStep(st *step) (err error) {
 // parallel splits [0,n) into contiguous chunks run on up to c.threads
 // goroutines; small n runs inline.
 func (c *execContext) parallel(n int, body func(lo, hi int)) {
+	if min(c.threads, n) <= 1 {
+		// No wrapping closure to allocate on the one-thread path, which
+		// kernels take once per image.
+		body(0, n)
+		return
+	}
 	c.parallelWorkers(n, func(_, lo, hi int) { body(lo, hi) })
 }
 
