@@ -14,6 +14,11 @@ type Candidate struct {
 	// them (then it cannot plan for a MAC budget).
 	MACs int64
 	Err  float64 // relative Frobenius error of the realised weight
+	// SavedParams and SavedMACs are what the setting removes from other
+	// layers, at their cost as selected: hinge's pruning form narrows the
+	// inputs of the layers reading its channels. The global budget credits
+	// them to the setting, then checks the written model (spendCoupled).
+	SavedParams, SavedMACs int64
 }
 
 // candidateLister is implemented by methods whose error at each setting is
@@ -25,8 +30,8 @@ type candidateLister interface {
 // budgetCost is what a global budget counts: parameters or MACs.
 type budgetCost func(Candidate) int64
 
-func paramsCost(c Candidate) int64 { return c.Params }
-func macsCost(c Candidate) int64   { return c.MACs }
+func paramsCost(c Candidate) int64 { return c.Params - c.SavedParams }
+func macsCost(c Candidate) int64   { return c.MACs - c.SavedMACs }
 
 // allocateGlobally spends one budget (ratio × the selected layers' cost as
 // they are; the last candidate of each list is the layer left whole) across

@@ -849,10 +849,10 @@ func hingeFuse(e *Emitter, conv, matrix *graph.Node, uDims []int64, w *mat.Dense
 func (hingeMethod) spendsRatioPerLayer() {}
 
 // Candidates lets the data-free form join a global budget (--macs-ratio,
-// method auto): the decomposition at every
-// rank, which is shape-safe on any layer. The rows of A are the singular
-// values of the weight, so keeping r rows leaves the output-side SVD's
-// error and costs its parameters and MACs.
+// method auto): the decomposition at every rank, which is shape-safe on any
+// layer. The rows of A are the singular values of the weight, so keeping r
+// rows leaves the output-side SVD's error and costs its parameters and
+// MACs. The pruning form needs the graph (coupledCandidates).
 func (m hingeMethod) Candidates(l *Layer) ([]Candidate, error) {
 	if err := m.Check(l); err != nil {
 		return nil, err
@@ -876,6 +876,82 @@ func (m hingeMethod) Candidates(l *Layer) ([]Candidate, error) {
 			Params: f.params(r) + bias,
 			MACs:   f.macs(l, r),
 			Err:    fs.relError(r),
+		})
+	}
+	return out, nil
+}
+
+// coupledCandidates adds the pruning form to the decomposition where l's
+// output channels can be removed (the channel analysis Apply uses): the m
+// filters of largest norm at every m below n the rank alignment offers.
+// Pruning keeps those filters as they are, so it leaves droppedShare of the
+// weight and costs m/n of the layer; the layers the channels reach (the
+// consumers, and depthwise convs on the way) lose (n−m)/total of their
+// cost, credited here at their present cost (spendCoupled says why that is
+// then checked on the written model). Pruning saves on both sides of the
+// channels, decomposition only on the layer itself, so per MAC pruning can
+// win even at a larger weight error: that is the trade the budget makes.
+func (m hingeMethod) coupledCandidates(g *graph.Graph, l *Layer) ([]Candidate, error) {
+	out, err := m.Candidates(l)
+	if err != nil {
+		return nil, err
+	}
+	idx := graph.NewIndex(g)
+	flow := hingeTrace(g, idx, l)
+	n := l.Out()
+	if flow.blocked != "" || n < 2 {
+		return out, nil
+	}
+	split, err := hingeSplitLayer(l)
+	if err != nil {
+		return nil, err
+	}
+	norms := descending(hingeFilterNorms(split))
+	// dropped[i] is the squared norm of every filter from the i-th largest on.
+	dropped := make([]float64, n+1)
+	for i := n - 1; i >= 0; i-- {
+		dropped[i] = dropped[i+1] + norms[i]*norms[i]
+	}
+	perFilter, fixed := int64(l.In()), int64(0)
+	switch {
+	case hingeBiasAxis(l) >= 0:
+		perFilter++
+	case l.BiasConst != nil:
+		fixed = int64(l.BiasConst.Len()) // broadcast: kept whole
+	}
+	// What one removed channel saves in the nodes it reaches: their cost
+	// reads each of their total input channels alike.
+	var savedParams, savedMACs float64
+	for _, s := range slices.Concat(flow.passes, flow.consumers) {
+		if s.node.OpType != "Conv" && s.node.OpType != "Gemm" {
+			continue // BatchNormalization and the like are not weighted layers
+		}
+		c := graph.NodeCost(g, idx, s.node)
+		params := c.Params
+		if slices.Contains(flow.consumers, s) && s.node.Input(2) != nil {
+			if b, ok := graph.ConstTensor(g, idx, s.node.Input(2)); ok {
+				params -= int64(b.Len()) // a consumer's bias is per output, not input, channel
+			}
+		}
+		savedParams += float64(params) / float64(s.total)
+		savedMACs += float64(c.MACs) / float64(s.total)
+	}
+	for k := 1; k < n; k++ {
+		if !l.offersRank(k) {
+			continue
+		}
+		relErr := 0.0
+		if dropped[0] > 0 {
+			relErr = math.Sqrt(dropped[k] / dropped[0])
+		}
+		removed := float64(n - k)
+		out = append(out, Candidate{
+			Plan:        LayerPlan{Form: hingePrune, Ranks: []int{k}},
+			Params:      int64(k)*perFilter + fixed,
+			MACs:        l.Cost.MACs / int64(n) * int64(k),
+			Err:         relErr,
+			SavedParams: int64(math.Round(removed * savedParams)),
+			SavedMACs:   int64(math.Round(removed * savedMACs)),
 		})
 	}
 	return out, nil

@@ -169,6 +169,7 @@ func finishReport(s *state) error {
 		}
 		a.row.NonZerosAfter, a.row.WeightBytesAfter = storedCounts(computedWith(g, idx, a.nodes)...)
 	}
+	recostSkipped(g, idx, r)
 	for _, row := range r.Layers {
 		if row.Skipped != "" && row.Skipped != keptByBudget {
 			continue
@@ -206,4 +207,23 @@ func finishReport(s *state) error {
 	}
 	s.model.SetMetadata("onnxcompress.rewrites", string(b))
 	return nil
+}
+
+// recostSkipped costs the layers left as they were on the graph as it is
+// now: hinge's pruning narrows the inputs of the layers that read the
+// pruned channels, rewritten or not.
+func recostSkipped(g *graph.Graph, idx *graph.Index, r *Report) {
+	for _, row := range r.Layers {
+		if row.Skipped == "" {
+			continue
+		}
+		v := idx.ValueByName(row.Output)
+		n := idx.Producer(v)
+		if v == nil || n == nil || n.Label() != row.Layer {
+			continue
+		}
+		c := graph.NodeCost(g, idx, n)
+		row.ParamsAfter, row.MACsAfter = c.Params, c.MACs
+		row.NonZerosAfter, row.WeightBytesAfter = storedCounts(computedWith(g, idx, []*graph.Node{n})...)
+	}
 }

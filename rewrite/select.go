@@ -181,13 +181,17 @@ func (s *state) planGlobally(listers []Method) error {
 				reasons = append(reasons, m.Name()+": "+err.Error())
 				continue
 			}
-			cands, err := m.(candidateLister).Candidates(l)
+			cands, err := candidatesIn(s.model.Graph, m, l)
 			if err != nil {
 				reasons = append(reasons, m.Name()+": "+err.Error())
 				continue
 			}
 			for _, c := range cands {
-				if cost(c) <= 0 {
+				own := c.Params // not cost(c): a credit for other layers' saving may take that to 0 or below
+				if s.opts.Target.MACsRatio > 0 {
+					own = c.MACs
+				}
+				if own <= 0 {
 					reasons = append(reasons, m.Name()+": cannot price this layer's MACs")
 					break
 				}
@@ -203,7 +207,7 @@ func (s *state) planGlobally(listers []Method) error {
 		// just it holds a few hundred candidates per layer, not every rank
 		// pair. Leaving the layer as it is is always an option: exact, at
 		// its present size; allocateGlobally counts it as the layer's total.
-		list = append(lowerHull(list, cost), Candidate{Params: l.Cost.Params, MACs: l.Cost.MACs})
+		list = append(budgetHull(list, cost, s.opts.Target.MACsRatio > 0), Candidate{Params: l.Cost.Params, MACs: l.Cost.MACs})
 		layers = append(layers, l)
 		lists = append(lists, list)
 	}
@@ -211,7 +215,11 @@ func (s *state) planGlobally(listers []Method) error {
 	if len(layers) == 0 {
 		return nil
 	}
-	chosen, err := allocateGlobally(layers, lists, ratio, cost)
+	spend := allocateGlobally
+	if coupled(lists) {
+		spend = s.spendCoupled
+	}
+	chosen, err := spend(layers, lists, ratio, cost)
 	if err != nil {
 		return usageErrorf("%v", err)
 	}
@@ -241,11 +249,10 @@ func (s *state) listers() []Method {
 	return out
 }
 
-// ratioPerLayer is a method whose per-layer plans do more than its
-// candidates can price: hinge's pruning form shrinks its consumers too, so
-// the global budget (decomposition only) would make it svd. Such a method
-// spends a plain --ratio layer by layer; --macs-ratio and auto still go
-// through the budget.
+// ratioPerLayer is a method that spends a plain --ratio layer by layer
+// (hinge: each layer keeps that share of its own parameters, pruned where
+// its channels allow it, which users rely on); --macs-ratio and auto still
+// go through the budget.
 type ratioPerLayer interface{ spendsRatioPerLayer() }
 
 func spendsRatioPerLayer(m Method) bool {

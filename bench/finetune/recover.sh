@@ -9,10 +9,10 @@
 #             its row compresses them by Tucker (to 0.75) and fc1/fc2 by SVD
 #             (FC + 0.01) to reach the same budget.
 #   resnet20: ResNet-20 at no more than 50% of its multiply-adds: tucker
-#             --macs-ratio 0.5; data-free hinge --ratio 0.5 per layer (49.7%
-#             of the MACs), which prunes channels where no residual Add
-#             needs them. Under --macs-ratio hinge's global budget prices
-#             only its decomposition form, so that row would be svd's.
+#             and data-free hinge --macs-ratio 0.5. Hinge's budget prices
+#             both its forms per layer, pruning (where no residual Add needs
+#             the channels; it also narrows the layer reading them) and
+#             decomposition, and checks the written model's MACs.
 # Each is fine-tuned for EPOCHS epochs of KD from the original with the
 # finetune command's defaults (plus EXTRA), then scored on the Fashion-MNIST
 # test split by `eval` and, on the written file, by ONNX Runtime.
@@ -55,7 +55,6 @@ for m in "$@"; do
 			--ratio "$(echo "$FC" | awk '{ print $1 + 0.01 }')" --quiet
 		;;
 	lenet.*) "$oc" compress "$orig" -o "$small" --method "$m" $FCS --ratio "$FC" --quiet ;;
-	resnet20.hinge) "$oc" compress "$orig" -o "$small" --method hinge --ratio 0.5 --quiet ;;
 	resnet20.*) "$oc" compress "$orig" -o "$small" --method "$m" --macs-ratio 0.5 --quiet ;;
 	esac
 	p=$(total "$small" params) mac=$(total "$small" macs)
