@@ -77,7 +77,11 @@ func (hingeMethod) Plan(l *Layer, t Target) (LayerPlan, error) {
 			}
 			rows = max(rows, r)
 		}
-		cols, err := solvers.EnergyRank(descending(hingeFilterNorms(split)), t.Energy)
+		norms, err := hingeFilterNorms(l)
+		if err != nil {
+			return LayerPlan{}, err
+		}
+		cols, err := solvers.EnergyRank(descending(norms), t.Energy)
 		if err != nil {
 			return LayerPlan{}, err
 		}
@@ -110,13 +114,26 @@ func hingeSplitLayer(l *Layer) ([]hingeGroupSplit, error) {
 }
 
 // hingeFilterNorms are the column norms of A over all groups, in output
-// channel order.
-func hingeFilterNorms(split []hingeGroupSplit) []float64 {
-	var out []float64
-	for _, s := range split {
-		out = append(out, solvers.HingeGroupNorms(s.a, solvers.HingeColumns)...)
+// channel order. Under svd2 (W = U·A, U with orthonormal columns) they are
+// the norms of the filters themselves, so they are read off the weight:
+// pruning, and pricing it at every count, needs no SVD.
+func hingeFilterNorms(l *Layer) ([]float64, error) {
+	ms, err := l.groupMatrices()
+	if err != nil {
+		return nil, err
 	}
-	return out
+	in := l.In()
+	var out []float64
+	for _, m := range ms {
+		for f := 0; f+in <= len(m); f += in {
+			var sq float64
+			for _, v := range m[f : f+in] {
+				sq += v * v
+			}
+			out = append(out, math.Sqrt(sq))
+		}
+	}
+	return out, nil
 }
 
 func descending(x []float64) []float64 {
@@ -159,12 +176,12 @@ func (m hingeMethod) Apply(e *Emitter, l *Layer, p LayerPlan) (*graph.Value, flo
 	default:
 		return nil, 0, fmt.Errorf("hinge has no form %q (forms: %s, %s)", p.Form, hingePrune, hingeDecompose)
 	}
+	if form == hingePrune {
+		return hingePruneLayer(e, l, cur, flow, p)
+	}
 	split, err := hingeSplitLayer(cur)
 	if err != nil {
 		return nil, 0, err
-	}
-	if form == hingePrune {
-		return hingePruneLayer(e, l, cur, split, flow, p)
 	}
 	return hingeDecomposeLayer(e, l, cur, split, p)
 }
@@ -221,9 +238,12 @@ func hingeBiasAxis(l *Layer) int {
 	return -1
 }
 
-func hingePruneLayer(e *Emitter, orig, l *Layer, split []hingeGroupSplit, flow channelFlow, p LayerPlan) (*graph.Value, float64, error) {
+func hingePruneLayer(e *Emitter, orig, l *Layer, flow channelFlow, p LayerPlan) (*graph.Value, float64, error) {
 	n := l.Out()
-	norms := hingeFilterNorms(split)
+	norms, err := hingeFilterNorms(l)
+	if err != nil {
+		return nil, 0, err
+	}
 	perFilter := l.In()
 	biasAxis := hingeBiasAxis(l)
 	if biasAxis >= 0 {
@@ -902,11 +922,11 @@ func (m hingeMethod) coupledCandidates(g *graph.Graph, l *Layer) ([]Candidate, e
 	if flow.blocked != "" || n < 2 {
 		return out, nil
 	}
-	split, err := hingeSplitLayer(l)
+	filters, err := hingeFilterNorms(l)
 	if err != nil {
 		return nil, err
 	}
-	norms := descending(hingeFilterNorms(split))
+	norms := descending(filters)
 	// dropped[i] is the squared norm of every filter from the i-th largest on.
 	dropped := make([]float64, n+1)
 	for i := n - 1; i >= 0; i-- {
