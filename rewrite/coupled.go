@@ -158,7 +158,7 @@ func (s *state) realisedCost(layers []*Layer, chosen []Candidate, macs bool) (in
 		}
 		cl, err := layerOf(m.Graph, idx, nodes[l.Node])
 		if err != nil {
-			return 0, err
+			return 0, &trialError{"select", err}
 		}
 		cl.Cost = l.Cost
 		cl.memo = l.memo // the factorizations planning priced, shared: the trial only adds to them
@@ -168,7 +168,7 @@ func (s *state) realisedCost(layers []*Layer, chosen []Candidate, macs bool) (in
 	}
 	for _, p := range []pass{{"rewrite", rewriteLayers}, {"dead-nodes", eliminateDeadNodes}, {"toposort", sortNodes}} {
 		if err := p.run(trial); err != nil {
-			return 0, fmt.Errorf("trial %s: %w", p.name, err)
+			return 0, &trialError{p.name, err}
 		}
 	}
 	_, t := graph.ModelCost(m)
@@ -177,6 +177,16 @@ func (s *state) realisedCost(layers []*Layer, chosen []Candidate, macs bool) (in
 	}
 	return t.Params, nil
 }
+
+// trialError is a failure while rewriting a copy to cost a plan: the work
+// failed, not the request (a budget no plan meets is a UsageError).
+type trialError struct {
+	pass string
+	err  error
+}
+
+func (e *trialError) Error() string { return fmt.Sprintf("trial rewrite, %s: %v", e.pass, e.err) }
+func (e *trialError) Unwrap() error { return e.err }
 
 // copyModel copies m deeply enough for a trial rewrite: graphs, nodes,
 // values (with their types) and graph attributes are new; tensors are

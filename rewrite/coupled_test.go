@@ -2,6 +2,8 @@ package rewrite
 
 import (
 	"bytes"
+	"context"
+	"errors"
 	"testing"
 
 	"github.com/onnxcompress/onnxcompress/graph"
@@ -53,5 +55,17 @@ func TestCopyModelIsIndependent(t *testing.T) {
 	}
 	if !bytes.Equal(encode(m), encode(c)) {
 		t.Error("the copy rewrites to another model than the original")
+	}
+}
+
+// A trial rewrite that fails (here: cancelled) fails the run as such, not
+// as a budget the request cannot meet.
+func TestCoupledTrialFailureIsNotAUsageError(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, err := Compress(pruneNet(3), Options{Method: "hinge", Target: Target{MACsRatio: 0.5}, Context: ctx})
+	var usage *UsageError
+	if !errors.Is(err, context.Canceled) || errors.As(err, &usage) {
+		t.Fatalf("got %v (usage error: %v), want the cancellation", err, errors.As(err, &usage))
 	}
 }

@@ -1,6 +1,7 @@
 package rewrite
 
 import (
+	"errors"
 	"fmt"
 	"path"
 	"strings"
@@ -220,6 +221,10 @@ func (s *state) planGlobally(listers []Method) error {
 		spend = s.spendCoupled
 	}
 	chosen, err := spend(layers, lists, ratio, cost)
+	var trial *trialError
+	if errors.As(err, &trial) {
+		return err
+	}
 	if err != nil {
 		return usageErrorf("%v", err)
 	}
