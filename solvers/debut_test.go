@@ -878,3 +878,34 @@ func TestDeButALSRebalance(t *testing.T) {
 		t.Errorf("reported error %g, real %g", prev, real)
 	}
 }
+
+// Training moves a factor by steps that do not scale with it, so Fit hands
+// out the chain with every factor at the same norm, product unchanged.
+func TestDeButFitLeavesEqualFactorNorms(t *testing.T) {
+	rng := rand.New(rand.NewPCG(17, 17))
+	for _, line := range lenetChainLines {
+		chain := debutMustLine(t, line)
+		f := debutRandomMatrix(rng, chain.Rows(), chain.Cols())
+		var d DeBut
+		if err := d.Fit(f, chain, &DeButOptions{Iterations: 6, Seed: 3}); err != nil {
+			t.Fatal(err)
+		}
+		norms := make([]float64, len(chain))
+		for k, w := range d.Factors() {
+			norms[k] = math.Sqrt(floatsDot(w.W, w.W))
+		}
+		if spread := slices.Max(norms)/slices.Min(norms) - 1; spread > 1e-12 {
+			t.Errorf("%s: factor norms %v differ by %g", line, norms, spread)
+		}
+		approx, err := d.Dense()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var diff mat.Dense
+		diff.Sub(f, approx)
+		errs := d.Errors()
+		if real := mat.Norm(&diff, 2) / mat.Norm(f, 2); math.Abs(real-errs[len(errs)-1]) > 1e-10 {
+			t.Errorf("%s: last reported error %g, balanced product's %g", line, errs[len(errs)-1], real)
+		}
+	}
+}
