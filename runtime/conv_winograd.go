@@ -128,7 +128,11 @@ func convWinograd(c *execContext, w window, nb, ch, m int, x, wt, bias, y []floa
 	planes := ch * hp * wp
 	plane := shiftedGeometry{hp: hp, wp: wp, slot: []int{0}, phases: 1}
 	xpad := c.tempF32(imgs*planes + 32)
-	v := c.tempF32(winogradTiles * ch * tPad)
+	// The 16 transformed planes lie a little more than ch·tPad apart: at a
+	// power-of-two distance (ResNet's 14×14 and 7×7 stages: 8 KiB) the input
+	// transform's 16 store streams would share cache sets.
+	vStride := ch*tPad + 16
+	v := c.tempF32(winogradTiles * vStride)
 	prod := c.tempF32(winogradTiles*mPad*tPad + 16)
 	offs := c.tempI64(ch)
 	for ci := range offs {
@@ -141,11 +145,11 @@ func convWinograd(c *execContext, w window, nb, ch, m int, x, wt, bias, y []floa
 	transformInput := func(lo, hi int) {
 		for ci := lo; ci < hi; ci++ {
 			for i := 0; i < count; i++ {
-				winogradInput(xpad[i*planes+ci*hp*wp:], wp, tH, tW, v[ci*tPad+i*tiles:], ch*tPad)
+				winogradInput(xpad[i*planes+ci*hp*wp:], wp, tH, tW, v[ci*tPad+i*tiles:], vStride)
 			}
 		}
 	}
-	products := func(lo, hi int) { winogradProducts(u, v, prod, ch, m, mPad, tPad, offs, lo, hi) }
+	products := func(lo, hi int) { winogradProducts(u, v, vStride, prod, ch, m, mPad, tPad, offs, lo, hi) }
 	transformOutput := func(lo, hi int) {
 		for o := lo; o < hi; o++ {
 			var b float32
@@ -162,8 +166,10 @@ func convWinograd(c *execContext, w window, nb, ch, m int, x, wt, bias, y []floa
 			count = min(imgs, nb-n0)
 			// Columns past the last tile feed only discarded outputs; zero
 			// them so no leftover NaN or Inf is ever multiplied.
-			for r := 0; r < winogradTiles*ch; r++ {
-				clear(v[r*tPad+count*tiles : (r+1)*tPad])
+			for xi := 0; xi < winogradTiles; xi++ {
+				for ci := 0; ci < ch; ci++ {
+					clear(v[xi*vStride+ci*tPad+count*tiles:][:tPad-count*tiles])
+				}
 			}
 		}
 		for i := 0; i < count; i++ {
@@ -174,7 +180,7 @@ func convWinograd(c *execContext, w window, nb, ch, m int, x, wt, bias, y []floa
 			c.parallel(winogradTiles*(tPad/kernelCols), products)
 		} else {
 			for xi := 0; xi < winogradTiles; xi++ {
-				c.backend.Sgemm(false, false, m, tPad, ch, 1, u[xi], ch, v[xi*ch*tPad:], tPad, 0, prod[xi*mPad*tPad:], tPad)
+				c.backend.Sgemm(false, false, m, tPad, ch, 1, u[xi], ch, v[xi*vStride:], tPad, 0, prod[xi*mPad*tPad:], tPad)
 			}
 		}
 		c.parallel(m, transformOutput)
@@ -183,13 +189,13 @@ func convWinograd(c *execContext, w window, nb, ch, m int, x, wt, bias, y []floa
 
 // winogradProducts computes jobs [lo, hi) of prod[ξ] = U[ξ]·V[ξ] (its
 // first m of mPad rows), job ξ·panels + jp being column panel jp of
-// product ξ, with the micro-kernel, B rows read in place from v through
-// offs (row ci at offs[ci] bytes).
-func winogradProducts(u [][]float32, v, prod []float32, ch, m, mPad, tPad int, offs []int64, lo, hi int) {
+// product ξ, with the micro-kernel, B rows read in place from v (V[ξ] at
+// ξ·vStride) through offs (row ci at offs[ci] bytes).
+func winogradProducts(u [][]float32, v []float32, vStride int, prod []float32, ch, m, mPad, tPad int, offs []int64, lo, hi int) {
 	panelsN, panelsM := tPad/kernelCols, mPad/kernelRows
 	for job := lo; job < hi; job++ {
 		xi, jp := job/panelsN, job%panelsN
-		ux, vx, px := u[xi], v[xi*ch*tPad:], prod[xi*mPad*tPad:]
+		ux, vx, px := u[xi], v[xi*vStride:], prod[xi*mPad*tPad:]
 		for pc := 0; pc < ch; pc += blockK {
 			kc := min(blockK, ch-pc)
 			uBlock := ux[pc*mPad:]
@@ -204,15 +210,16 @@ func winogradProducts(u [][]float32, v, prod []float32, ch, m, mPad, tPad int, o
 // winogradInput writes Bᵀ d B of every 4×4 tile of one padded plane (row
 // length wp, 32 floats of slack after it) to v[ξ·stride + t], 16 tiles at a
 // time: with rows r0…r3 of a tile, t_i = (Bᵀ d)_i = (r0-r2, r1+r2, r2-r1,
-// r1-r3), then the same combination of each t_i's columns.
+// r1-r3), then the same combination of each t_i's columns. One call covers
+// the plane: per tile row, the call cost as much as the transform on small
+// planes.
 func winogradInput(plane []float32, wp, tH, tW int, v []float32, stride int) {
-	for th := 0; th < tH; th++ {
-		for tw := 0; tw < tW; tw += 16 {
-			_ = plane[2*th*wp+2*tw+3*wp+33]
-			_ = v[15*stride+th*tW+min(tW, tw+16)-1]
-			winogradInputAVX512(&plane[2*th*wp+2*tw], wp, &v[th*tW+tw], stride, min(16, tW-tw))
-		}
+	if tH == 0 || tW == 0 {
+		return
 	}
+	_ = plane[2*(tH-1)*wp+2*((tW-1)/16*16)+3*wp+33]
+	_ = v[15*stride+tH*tW-1]
+	winogradInputAVX512(&plane[0], wp, &v[0], stride, tW, tH)
 }
 
 // winogradOutput turns the 16 products of each tile of one output channel

@@ -1,7 +1,7 @@
 package runtime
 
 //go:noescape
-func winogradInputAVX512(r *float32, wp int, v *float32, stride, n int)
+func winogradInputAVX512(r *float32, wp int, v *float32, stride, tW, tH int)
 
 //go:noescape
 func winogradOutputAVX512(prod *float32, stride int, y *float32, outW, cols, rows int, bias float32, relu bool)

@@ -75,26 +75,37 @@ DATA wIlvHi<>+56(SB)/4, $15
 DATA wIlvHi<>+60(SB)/4, $31
 GLOBL wIlvHi<>(SB), RODATA, $64
 
-// func winogradInputAVX512(r *float32, wp int, v *float32, stride, n int)
+// func winogradInputAVX512(r *float32, wp int, v *float32, stride, tW, tH int)
 //
-// r points at column 2·tw0 of the first of the 4 padded input rows of a
-// tile row (row stride wp floats); for tiles tw0…tw0+n-1 (n ≤ 16) it writes
-// Bᵀ d B: value ξ of tile k to v[ξ·stride + k]. It reads 34 floats of each
-// row, whatever n.
-TEXT ·winogradInputAVX512(SB), NOSPLIT, $0-40
-	MOVQ r+0(FP), SI
+// r points at the padded input plane (row stride wp floats) whose 4×4 tiles
+// (th, tw), th < tH, tw < tW, start at row 2·th, column 2·tw; it writes Bᵀ d B
+// of each: value ξ of tile th·tW + tw to v[ξ·stride + th·tW + tw]. 16 tiles
+// of a tile row at a time, lane k of every vector belonging to tile k; each
+// tile row's last 16 read 34 floats of each of its rows, whatever is left.
+TEXT ·winogradInputAVX512(SB), NOSPLIT, $0-48
 	MOVQ wp+8(FP), AX
 	SHLQ $2, AX
-	MOVQ v+16(FP), DI
 	MOVQ stride+24(FP), BX
 	SHLQ $2, BX
-	MOVQ n+32(FP), CX
+	MOVQ r+0(FP), R9
+	MOVQ v+16(FP), R10
+	MOVQ tH+40(FP), R13
+	VMOVUPS wEven<>(SB), Z30
+	VMOVUPS wOdd<>(SB), Z31
+tilerow:
+	MOVQ R9, SI
+	MOVQ R10, DI
+	MOVQ tW+32(FP), R12
+chunk:
+	MOVQ R12, CX
+	CMPQ CX, $16
+	JLE masked
+	MOVQ $16, CX
+masked:
 	MOVL $1, DX
 	SHLL CX, DX
 	DECL DX
 	KMOVW DX, K1
-	VMOVUPS wEven<>(SB), Z30
-	VMOVUPS wOdd<>(SB), Z31
 	MOVQ SI, R8
 	VMOVUPS 0(R8), Z16
 	VMOVUPS 64(R8), Z17
@@ -227,6 +238,16 @@ TEXT ·winogradInputAVX512(SB), NOSPLIT, $0-40
 	VMOVUPS Z18, K1, (R11)
 	ADDQ BX, R11
 	VMOVUPS Z19, K1, (R11)
+	ADDQ $128, SI
+	ADDQ $64, DI
+	SUBQ $16, R12
+	JGT chunk
+	LEAQ (R9)(AX*2), R9
+	MOVQ tW+32(FP), DX
+	SHLQ $2, DX
+	ADDQ DX, R10
+	DECQ R13
+	JNZ tilerow
 	VZEROUPPER
 	RET
 

@@ -4,7 +4,7 @@ package runtime
 
 // The Winograd path runs only with the AVX-512 micro-kernel (useWinograd).
 
-func winogradInputAVX512(r *float32, wp int, v *float32, stride, n int) {
+func winogradInputAVX512(r *float32, wp int, v *float32, stride, tW, tH int) {
 	panic("runtime: no Winograd transforms on this architecture")
 }
 
