@@ -133,7 +133,7 @@ func (d *decoder) model(p *pb.ModelProto) (*graph.Model, error) {
 		m.Graph = g
 	}
 	for _, v := range d.values {
-		v.Opaque = &valueOpaque{name: v.Name, doc: v.DocString, typ: cloneValueType(v.Type)}
+		v.Opaque = &valueOpaque{name: v.Name, doc: v.DocString, typ: v.Type.Clone()}
 	}
 	return m, nil
 }
@@ -326,15 +326,6 @@ func decodeType(tp *pb.TypeProto) *graph.ValueType {
 		}
 	}
 	return vt
-}
-
-func cloneValueType(t *graph.ValueType) *graph.ValueType {
-	if t == nil {
-		return nil
-	}
-	c := *t
-	c.Shape = append(graph.Shape(nil), t.Shape...)
-	return &c
 }
 
 func sameValueType(a, b *graph.ValueType) bool {
