@@ -61,6 +61,9 @@ func compileConvGrad(n *graph.Node, _ int64, _ kernelFunc, _ trainMode) (*gradOp
 			case useShiftedWeightGrad(c, win):
 				shiftedWeightGrad(c, win, g, nb, ch, m, x.F32, d, dx[1].F32)
 				wantW = false
+			case useWinogradWeightGrad(c, win, nb, g, cg, mg):
+				winogradWeightGrad(c, win, nb, ch, m, x.F32, d, dx[1].F32)
+				wantW = false
 			}
 		}
 		if wantX {

@@ -26,7 +26,7 @@ func useWinograd(w window, nb, group, cg, mg int, packed packedGEMM) bool {
 		return false
 	}
 	tiles := ceilDiv(w.outH, 2) * ceilDiv(w.outW, 2)
-	imgs := winogradImages(tiles, nb)
+	imgs := winogradImages(tiles, nb, packsPanels(packed))
 	if tiles*imgs < kernelCols {
 		// A mostly empty column panel: the GEMM streams the 16/9 larger
 		// transformed weights for little work (ResNet's 7×7 stage, one
@@ -48,11 +48,18 @@ func useWinograd(w window, nb, group, cg, mg int, packed packedGEMM) bool {
 }
 
 // winogradImages is how many of nb images share the GEMMs' columns, each
-// with tiles tiles: the count (up to 128 columns' worth) that wastes the
-// fewest columns of the last 32-column panel per image, the smallest on a
-// tie. Small planes (ResNet's 7×7 stage: 16 tiles) would otherwise leave
-// half of every panel empty.
-func winogradImages(tiles, nb int) int {
+// with tiles tiles. For the micro-kernel (kernel set): the count (up to 128
+// columns' worth) that wastes the fewest columns of the last 32-column
+// panel per image, the smallest on a tie; small planes (ResNet's 7×7 stage:
+// 16 tiles) would otherwise leave half of every panel empty. Through a
+// backend's Sgemm: enough images for winogradSgemmColumns columns, since
+// every call costs a fixed few microseconds (the cgo-free call, OpenBLAS
+// packing its operands), which on ResNet-20's 16-channel stage, one image a
+// call, was as much as the multiplications.
+func winogradImages(tiles, nb int, kernel bool) int {
+	if !kernel {
+		return max(1, min(nb, ceilDiv(winogradSgemmColumns, tiles)))
+	}
 	best := 1
 	for k := 2; k <= min(nb, max(1, 128/tiles)); k++ {
 		// cols(k)/k < cols(best)/best, in integers.
@@ -62,6 +69,10 @@ func winogradImages(tiles, nb int) int {
 	}
 	return best
 }
+
+// winogradSgemmColumns is the column count winogradImages aims at for a
+// backend's Sgemm.
+const winogradSgemmColumns = 1024
 
 // packsPanels reports whether packed is the micro-kernel's backend.
 func packsPanels(packed packedGEMM) bool {
@@ -106,6 +117,71 @@ func winogradWeights(wt []float32, m, ch int, pack bool, alloc func(n int) []flo
 	return u
 }
 
+// winogradInputs is the input side of the Winograd paths, shared by the
+// convolution and its weight gradient: the tiling of the output plane, and
+// for winogradImages images at a time their tiles' transformed inputs,
+// V[ξ][ci][i·tiles + t] at v[ξ·vStride + ci·tPad + i·tiles + t].
+type winogradInputs struct {
+	w                   window
+	ch                  int
+	tH, tW, tiles       int
+	imgs, tPad, vStride int
+	hp, wp, planes      int
+	plane               shiftedGeometry
+	xpad, v             []float32
+	count               int // images in v
+	transform           func(lo, hi int)
+}
+
+// newWinogradInputs sizes the tiling for nb images of ch channels and takes
+// its buffers from c; kernel says whether the micro-kernel (rather than a
+// backend's Sgemm) multiplies them (see winogradImages).
+func newWinogradInputs(c *execContext, w window, nb, ch int, kernel bool) *winogradInputs {
+	in := &winogradInputs{w: w, ch: ch, tH: ceilDiv(w.outH, 2), tW: ceilDiv(w.outW, 2)}
+	in.tiles = in.tH * in.tW
+	in.imgs = winogradImages(in.tiles, nb, kernel)
+	in.tPad = ceilDiv(in.imgs*in.tiles, kernelCols) * kernelCols
+	// Zero-padded input covering every 4×4 tile, one per image.
+	in.hp, in.wp = 2*in.tH+2, 2*in.tW+2
+	in.planes = ch * in.hp * in.wp
+	in.plane = shiftedGeometry{hp: in.hp, wp: in.wp, slot: []int{0}, phases: 1}
+	in.xpad = c.tempF32(in.imgs*in.planes + 32)
+	// The 16 transformed planes lie a little more than ch·tPad apart: at a
+	// power-of-two distance (ResNet's 14×14 and 7×7 stages: 8 KiB) the input
+	// transform's 16 store streams would share cache sets.
+	in.vStride = ch*in.tPad + 16
+	in.v = c.tempF32(winogradTiles * in.vStride)
+	clear(in.xpad)
+	// One closure for every group of images.
+	in.transform = func(lo, hi int) {
+		for ci := lo; ci < hi; ci++ {
+			for i := 0; i < in.count; i++ {
+				winogradInput(in.xpad[i*in.planes+ci*in.hp*in.wp:], in.wp, in.tH, in.tW, in.v[ci*in.tPad+i*in.tiles:], in.vStride)
+			}
+		}
+	}
+	return in
+}
+
+// load transforms images n0…n0+count-1 of x (NCHW) into v.
+func (in *winogradInputs) load(c *execContext, x []float32, n0, count int) {
+	inHW := in.w.inH * in.w.inW
+	if in.count != count {
+		in.count = count
+		// Columns past the last tile feed only discarded outputs; zero
+		// them so no leftover NaN or Inf is ever multiplied.
+		for xi := 0; xi < winogradTiles; xi++ {
+			for ci := 0; ci < in.ch; ci++ {
+				clear(in.v[xi*in.vStride+ci*in.tPad+count*in.tiles:][:in.tPad-count*in.tiles])
+			}
+		}
+	}
+	for i := 0; i < count; i++ {
+		fillPhases(in.w, in.plane, x[(n0+i)*in.ch*inHW:][:in.ch*inHW], in.ch, in.xpad[i*in.planes:], in.hp*in.wp)
+	}
+	c.parallel(in.ch, in.transform)
+}
+
 // convWinograd is conv2D for windows useWinograd accepts; u holds
 // winogradWeights of the weights (packed when the backend packs panels), or
 // nil to compute them here. The tiles of winogradImages images at a time
@@ -116,39 +192,19 @@ func convWinograd(c *execContext, w window, nb, ch, m int, x, wt, bias, y []floa
 	if u == nil {
 		u = winogradWeights(wt, m, ch, kernel, c.tempF32)
 	}
-	inHW, outHW := w.inH*w.inW, w.outH*w.outW
-	tH, tW := ceilDiv(w.outH, 2), ceilDiv(w.outW, 2)
-	tiles := tH * tW
-	imgs := winogradImages(tiles, nb)
-	tPad := ceilDiv(imgs*tiles, kernelCols) * kernelCols
+	outHW := w.outH * w.outW
+	in := newWinogradInputs(c, w, nb, ch, kernel)
+	tiles, tPad, tW, v, vStride := in.tiles, in.tPad, in.tW, in.v, in.vStride
 	panelsM := ceilDiv(m, kernelRows)
 	mPad := panelsM * kernelRows
-	// Zero-padded input covering every 4×4 tile, one per image.
-	hp, wp := 2*tH+2, 2*tW+2
-	planes := ch * hp * wp
-	plane := shiftedGeometry{hp: hp, wp: wp, slot: []int{0}, phases: 1}
-	xpad := c.tempF32(imgs*planes + 32)
-	// The 16 transformed planes lie a little more than ch·tPad apart: at a
-	// power-of-two distance (ResNet's 14×14 and 7×7 stages: 8 KiB) the input
-	// transform's 16 store streams would share cache sets.
-	vStride := ch*tPad + 16
-	v := c.tempF32(winogradTiles * vStride)
 	prod := c.tempF32(winogradTiles*mPad*tPad + 16)
 	offs := c.tempI64(ch)
 	for ci := range offs {
 		offs[ci] = int64(4 * ci * tPad)
 	}
-	clear(xpad)
-	// One closure per stage for every group of images (n0, count set
-	// before each call).
-	var n0, count int
-	transformInput := func(lo, hi int) {
-		for ci := lo; ci < hi; ci++ {
-			for i := 0; i < count; i++ {
-				winogradInput(xpad[i*planes+ci*hp*wp:], wp, tH, tW, v[ci*tPad+i*tiles:], vStride)
-			}
-		}
-	}
+	// One closure per stage for every group of images (n0 set before
+	// each call).
+	var n0 int
 	products := func(lo, hi int) { winogradProducts(u, v, vStride, prod, ch, m, mPad, tPad, offs, lo, hi) }
 	transformOutput := func(lo, hi int) {
 		for o := lo; o < hi; o++ {
@@ -156,26 +212,13 @@ func convWinograd(c *execContext, w window, nb, ch, m int, x, wt, bias, y []floa
 			if bias != nil {
 				b = bias[o]
 			}
-			for i := 0; i < count; i++ {
+			for i := 0; i < in.count; i++ {
 				winogradOutput(prod[o*tPad+i*tiles:], mPad*tPad, w.outH, w.outW, tW, y[((n0+i)*m+o)*outHW:][:outHW], b, act)
 			}
 		}
 	}
-	for n0 = 0; n0 < nb; n0 += imgs {
-		if count != min(imgs, nb-n0) {
-			count = min(imgs, nb-n0)
-			// Columns past the last tile feed only discarded outputs; zero
-			// them so no leftover NaN or Inf is ever multiplied.
-			for xi := 0; xi < winogradTiles; xi++ {
-				for ci := 0; ci < ch; ci++ {
-					clear(v[xi*vStride+ci*tPad+count*tiles:][:tPad-count*tiles])
-				}
-			}
-		}
-		for i := 0; i < count; i++ {
-			fillPhases(w, plane, x[(n0+i)*ch*inHW:][:ch*inHW], ch, xpad[i*planes:], hp*wp)
-		}
-		c.parallel(ch, transformInput)
+	for n0 = 0; n0 < nb; n0 += in.imgs {
+		in.load(c, x, n0, min(in.imgs, nb-n0))
 		if kernel {
 			c.parallel(winogradTiles*(tPad/kernelCols), products)
 		} else {

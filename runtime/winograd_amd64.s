@@ -370,3 +370,120 @@ interleave:
 odone:
 	VZEROUPPER
 	RET
+
+// func winogradGradOutputAVX512(dy *float32, outW int, d *float32, stride, cols, rows int)
+//
+// The adjoint of the output transform for up to 16 tiles of one tile row:
+// dy points at the first of their 2×2 output blocks (rows outW floats
+// apart); cols (≤ 32) columns and rows (1 or 2) rows of it lie in the plane,
+// the rest reads as zero. Value ξ of (A dy Aᵀ) of tile k goes to
+// d[ξ·stride + k]: the rows of A dy are (a, b), (a+c, b+e), (a−c, b−e),
+// (−c, −e), a…e lane vectors of the tiles' four values, and each row (p, q)
+// becomes (p, p+q, p−q, −q).
+TEXT ·winogradGradOutputAVX512(SB), NOSPLIT, $0-48
+	MOVQ dy+0(FP), SI
+	MOVQ outW+8(FP), AX
+	SHLQ $2, AX
+	MOVQ d+16(FP), DI
+	MOVQ stride+24(FP), BX
+	SHLQ $2, BX
+	MOVQ cols+32(FP), CX
+	// K1: the tiles, K2 and K3: the two halves of each row's columns.
+	MOVQ CX, R9
+	INCQ R9
+	SHRQ $1, R9
+	MOVQ R9, R10
+	MOVL $1, DX
+	MOVQ R10, CX
+	SHLL CX, DX
+	DECL DX
+	KMOVW DX, K1
+	MOVQ cols+32(FP), CX
+	MOVQ CX, R9
+	CMPQ CX, $16
+	JLE glowcols
+	MOVQ $16, CX
+glowcols:
+	MOVL $1, DX
+	SHLL CX, DX
+	DECL DX
+	KMOVW DX, K2
+	SUBQ CX, R9
+	MOVQ R9, CX
+	MOVL $1, DX
+	SHLL CX, DX
+	DECL DX
+	KMOVW DX, K3
+	VMOVUPS wEven<>(SB), Z30
+	VMOVUPS wOdd<>(SB), Z31
+	VPXORD Z29, Z29, Z29
+	VMOVUPS.Z (SI), K2, Z16
+	VMOVUPS.Z 64(SI), K3, Z17
+	VMOVAPS Z16, Z0
+	VPERMT2PS Z17, Z30, Z0
+	VPERMT2PS Z17, Z31, Z16
+	VMOVAPS Z16, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+	MOVQ rows+40(FP), DX
+	CMPQ DX, $2
+	JLT gonerow
+	ADDQ AX, SI
+	VMOVUPS.Z (SI), K2, Z16
+	VMOVUPS.Z 64(SI), K3, Z17
+	VMOVAPS Z16, Z2
+	VPERMT2PS Z17, Z30, Z2
+	VPERMT2PS Z17, Z31, Z16
+	VMOVAPS Z16, Z3
+gonerow:
+	VADDPS Z2, Z0, Z4
+	VADDPS Z3, Z1, Z5
+	VSUBPS Z2, Z0, Z6
+	VSUBPS Z3, Z1, Z7
+	VSUBPS Z2, Z29, Z8
+	VSUBPS Z3, Z29, Z9
+	VADDPS Z1, Z0, Z10
+	VSUBPS Z1, Z0, Z11
+	VSUBPS Z1, Z29, Z12
+	VMOVUPS Z0, K1, (DI)
+	ADDQ BX, DI
+	VMOVUPS Z10, K1, (DI)
+	ADDQ BX, DI
+	VMOVUPS Z11, K1, (DI)
+	ADDQ BX, DI
+	VMOVUPS Z12, K1, (DI)
+	ADDQ BX, DI
+	VADDPS Z5, Z4, Z10
+	VSUBPS Z5, Z4, Z11
+	VSUBPS Z5, Z29, Z12
+	VMOVUPS Z4, K1, (DI)
+	ADDQ BX, DI
+	VMOVUPS Z10, K1, (DI)
+	ADDQ BX, DI
+	VMOVUPS Z11, K1, (DI)
+	ADDQ BX, DI
+	VMOVUPS Z12, K1, (DI)
+	ADDQ BX, DI
+	VADDPS Z7, Z6, Z10
+	VSUBPS Z7, Z6, Z11
+	VSUBPS Z7, Z29, Z12
+	VMOVUPS Z6, K1, (DI)
+	ADDQ BX, DI
+	VMOVUPS Z10, K1, (DI)
+	ADDQ BX, DI
+	VMOVUPS Z11, K1, (DI)
+	ADDQ BX, DI
+	VMOVUPS Z12, K1, (DI)
+	ADDQ BX, DI
+	VADDPS Z9, Z8, Z10
+	VSUBPS Z9, Z8, Z11
+	VSUBPS Z9, Z29, Z12
+	VMOVUPS Z8, K1, (DI)
+	ADDQ BX, DI
+	VMOVUPS Z10, K1, (DI)
+	ADDQ BX, DI
+	VMOVUPS Z11, K1, (DI)
+	ADDQ BX, DI
+	VMOVUPS Z12, K1, (DI)
+	VZEROUPPER
+	RET
