@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"sync"
+	"unsafe"
 
 	"github.com/ebitengine/purego"
 )
@@ -15,16 +16,22 @@ var OpenBLASPaths = []string{
 	"libopenblas.so.0",
 }
 
-const (
-	cblasRowMajor = 101
-	cblasNoTrans  = 111
-	cblasTrans    = 112
-)
-
-// openBLAS calls cblas_sgemm through purego (no cgo).
+// openBLAS calls the Fortran sgemm_ through purego (no cgo). Its
+// arguments are all pointers, so purego.SyscallN passes them without the
+// reflection of a registered Go function: 0.26 µs a call instead of 0.86
+// µs for cblas_sgemm (whose float arguments need that), which the Winograd
+// convolutions' thousands of small GEMMs a training step felt.
 type openBLAS struct {
-	sgemm      func(order, transA, transB, m, n, k int32, alpha float32, a *float32, lda int32, b *float32, ldb int32, beta float32, c *float32, ldc int32)
+	sgemm      uintptr
 	setThreads func(n int32)
+}
+
+// sgemmArgs are sgemm_'s scalar arguments, passed by reference.
+type sgemmArgs struct {
+	transA, transB byte
+	m, n, k        int32
+	lda, ldb, ldc  int32
+	alpha, beta    float32
 }
 
 var (
@@ -48,8 +55,12 @@ func loadOpenBLAS() (*openBLAS, error) {
 				errs = append(errs, err)
 				continue
 			}
-			ob := &openBLAS{}
-			purego.RegisterLibFunc(&ob.sgemm, h, "cblas_sgemm")
+			sgemm, err := purego.Dlsym(h, "sgemm_")
+			if err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			ob := &openBLAS{sgemm: sgemm}
 			purego.RegisterLibFunc(&ob.setThreads, h, "openblas_set_num_threads")
 			openBLASLib = ob
 			return
@@ -72,15 +83,22 @@ func (o *openBLAS) Sgemm(transA, transB bool, m, n, k int, alpha float32, a []fl
 		scaleMatrix(c, m, n, ldc, beta)
 		return
 	}
-	o.sgemm(cblasRowMajor, cblasTrans32(transA), cblasTrans32(transB), int32(m), int32(n), int32(k),
-		alpha, &a[0], int32(lda), &b[0], int32(ldb), beta, &c[0], int32(ldc))
+	// Row-major C = op(A)·op(B) is column-major Cᵀ = op(B)ᵀ·op(A)ᵀ: the
+	// same memory with the operands swapped.
+	p := &sgemmArgs{transA: fortranTrans(transB), transB: fortranTrans(transA),
+		m: int32(n), n: int32(m), k: int32(k), lda: int32(ldb), ldb: int32(lda), ldc: int32(ldc), alpha: alpha, beta: beta}
+	purego.SyscallN(o.sgemm, uintptr(unsafe.Pointer(&p.transA)), uintptr(unsafe.Pointer(&p.transB)),
+		uintptr(unsafe.Pointer(&p.m)), uintptr(unsafe.Pointer(&p.n)), uintptr(unsafe.Pointer(&p.k)),
+		uintptr(unsafe.Pointer(&p.alpha)), uintptr(unsafe.Pointer(&b[0])), uintptr(unsafe.Pointer(&p.lda)),
+		uintptr(unsafe.Pointer(&a[0])), uintptr(unsafe.Pointer(&p.ldb)),
+		uintptr(unsafe.Pointer(&p.beta)), uintptr(unsafe.Pointer(&c[0])), uintptr(unsafe.Pointer(&p.ldc)))
 }
 
-func cblasTrans32(t bool) int32 {
+func fortranTrans(t bool) byte {
 	if t {
-		return cblasTrans
+		return 'T'
 	}
-	return cblasNoTrans
+	return 'N'
 }
 
 // scaleMatrix computes C = beta·C, the whole GEMM when k is 0.

@@ -26,7 +26,7 @@ func useWinograd(w window, nb, group, cg, mg int, packed packedGEMM) bool {
 		return false
 	}
 	tiles := ceilDiv(w.outH, 2) * ceilDiv(w.outW, 2)
-	imgs := winogradImages(tiles, nb, packsPanels(packed))
+	imgs := winogradImages(tiles, nb, packsPanels(packed), max(cg, mg))
 	if tiles*imgs < kernelCols {
 		// A mostly empty column panel: the GEMM streams the 16/9 larger
 		// transformed weights for little work (ResNet's 7×7 stage, one
@@ -52,13 +52,13 @@ func useWinograd(w window, nb, group, cg, mg int, packed packedGEMM) bool {
 // columns' worth) that wastes the fewest columns of the last 32-column
 // panel per image, the smallest on a tie; small planes (ResNet's 7×7 stage:
 // 16 tiles) would otherwise leave half of every panel empty. Through a
-// backend's Sgemm: enough images for winogradSgemmColumns columns, since
-// every call costs a fixed few microseconds (the cgo-free call, OpenBLAS
-// packing its operands), which on ResNet-20's 16-channel stage, one image a
-// call, was as much as the multiplications.
-func winogradImages(tiles, nb int, kernel bool) int {
+// backend's Sgemm, whose every call costs a fixed overhead (OpenBLAS sets up
+// and packs its operands): as many images as keep the GEMMs' operands
+// (channels, the larger of the input and output channel counts, times
+// columns) within winogradSgemmFloats, at least one.
+func winogradImages(tiles, nb int, kernel bool, channels int) int {
 	if !kernel {
-		return max(1, min(nb, ceilDiv(winogradSgemmColumns, tiles)))
+		return max(1, min(nb, winogradSgemmFloats/channels/tiles))
 	}
 	best := 1
 	for k := 2; k <= min(nb, max(1, 128/tiles)); k++ {
@@ -70,9 +70,11 @@ func winogradImages(tiles, nb int, kernel bool) int {
 	return best
 }
 
-// winogradSgemmColumns is the column count winogradImages aims at for a
-// backend's Sgemm.
-const winogradSgemmColumns = 1024
+// winogradSgemmFloats bounds channels × columns of the Winograd GEMMs on a
+// backend's Sgemm: 1024 columns at 16 channels, 256 at 64. With OpenBLAS on
+// ResNet-20 (best of 6 training steps): 4096 194 ms, 8192 191, 16384 188,
+// 32768 213 (the transformed operands, 16 times this, leave the cache).
+const winogradSgemmFloats = 16384
 
 // packsPanels reports whether packed is the micro-kernel's backend.
 func packsPanels(packed packedGEMM) bool {
@@ -136,10 +138,10 @@ type winogradInputs struct {
 // newWinogradInputs sizes the tiling for nb images of ch channels and takes
 // its buffers from c; kernel says whether the micro-kernel (rather than a
 // backend's Sgemm) multiplies them (see winogradImages).
-func newWinogradInputs(c *execContext, w window, nb, ch int, kernel bool) *winogradInputs {
+func newWinogradInputs(c *execContext, w window, nb, ch, m int, kernel bool) *winogradInputs {
 	in := &winogradInputs{w: w, ch: ch, tH: ceilDiv(w.outH, 2), tW: ceilDiv(w.outW, 2)}
 	in.tiles = in.tH * in.tW
-	in.imgs = winogradImages(in.tiles, nb, kernel)
+	in.imgs = winogradImages(in.tiles, nb, kernel, max(ch, m))
 	in.tPad = ceilDiv(in.imgs*in.tiles, kernelCols) * kernelCols
 	// Zero-padded input covering every 4×4 tile, one per image.
 	in.hp, in.wp = 2*in.tH+2, 2*in.tW+2
@@ -193,7 +195,7 @@ func convWinograd(c *execContext, w window, nb, ch, m int, x, wt, bias, y []floa
 		u = winogradWeights(wt, m, ch, kernel, c.tempF32)
 	}
 	outHW := w.outH * w.outW
-	in := newWinogradInputs(c, w, nb, ch, kernel)
+	in := newWinogradInputs(c, w, nb, ch, m, kernel)
 	tiles, tPad, tW, v, vStride := in.tiles, in.tPad, in.tW, in.v, in.vStride
 	panelsM := ceilDiv(m, kernelRows)
 	mPad := panelsM * kernelRows

@@ -23,7 +23,7 @@ func useWinogradWeightGrad(c *execContext, w window, nb, group, cg, mg int) bool
 // convolution of x [nb][ch] by window w (one that useWinograd accepts) given
 // dy [nb][m], on the backend's Sgemm.
 func winogradWeightGrad(c *execContext, w window, nb, ch, m int, x, dy, dw []float32) {
-	in := newWinogradInputs(c, w, nb, ch, false)
+	in := newWinogradInputs(c, w, nb, ch, m, false)
 	tiles, tPad, v, vStride := in.tiles, in.tPad, in.v, in.vStride
 	outHW := w.outH * w.outW
 	dStride := m*tPad + 16

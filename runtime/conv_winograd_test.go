@@ -26,6 +26,8 @@ func TestWinogradMatchesDirect(t *testing.T) {
 		{"tiny", 1, 17, 13, 3, 3, []int64{0, 0, 0, 0}, activation{}},
 		// 16 tiles an image: two images share each GEMM, the last alone.
 		{"batched", 5, 32, 24, 7, 7, []int64{1, 1, 1, 1}, activation{kind: "Relu"}},
+		// Through a backend's Sgemm, 32 images a group, the last one 8.
+		{"sgemm-groups", 40, 32, 24, 7, 7, []int64{1, 1, 1, 1}, activation{}},
 	} {
 		win, err := newWindow(convAttrs{pads: tc.pads}, []int{tc.h, tc.wd}, []int{3, 3}, false)
 		if err != nil {

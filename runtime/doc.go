@@ -32,7 +32,7 @@
 // behind the Backend interface (backend.go): today the pure-Go backend
 // ("cpu/go-avx512": a blocked sgemm around a Go-assembly AVX-512
 // micro-kernel where the CPU has AVX-512, "cpu/go": gonum elsewhere) and
-// OpenBLAS's cblas_sgemm loaded at run time through purego, no cgo
+// OpenBLAS's sgemm_ loaded at run time through purego, no cgo
 // ("cpu/openblas"). Options.Backend, else $ONNXCOMPRESS_BLAS (go|openblas),
 // chooses; by default the AVX-512 Go kernel where it runs, else OpenBLAS
 // when libopenblas.so.0 loads, else gonum. Session.BackendName reports which.
