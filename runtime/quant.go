@@ -18,36 +18,10 @@ func compileQuant(quantize bool) compileFunc {
 	return func(n *graph.Node, _ int64) (kernelFunc, error) {
 		axisAttr := n.AttrInt("axis", 1)
 		return func(c *execContext, in, out []*Tensor) error {
-			x, scale := in[0], in[1]
-			var zp *Tensor
-			if len(in) > 2 {
-				zp = in[2]
-			}
-			if scale.DType != graph.Float32 {
-				return fmt.Errorf("scale dtype %s is %w", scale.DType, ErrUnsupported)
-			}
-			// Per-axis: element i uses parameter (i / inner) % dim.
-			inner, dim := 1, 1
-			if scale.Len() > 1 {
-				axis, err := normAxis(axisAttr, len(x.Shape))
-				if err != nil {
-					return err
-				}
-				dim, inner = x.Shape[axis], shapeSize(x.Shape[axis+1:])
-				if scale.Len() != dim {
-					return fmt.Errorf("scale %v for axis of size %d", scale.Shape, dim)
-				}
-			}
-			if zp != nil && zp.Len() != scale.Len() {
-				return fmt.Errorf("zero point %v and scale %v differ", zp.Shape, scale.Shape)
-			}
-			param := func(i int) (float64, float64) {
-				k := (i / inner) % dim
-				z := 0.0
-				if zp != nil {
-					z = zp.at(k)
-				}
-				return float64(scale.F32[k]), z
+			x := in[0]
+			qp, err := newQuantParams(axisAttr, in)
+			if err != nil {
+				return err
 			}
 			if !quantize {
 				if x.DType != graph.Int8 && x.DType != graph.Uint8 {
@@ -55,7 +29,7 @@ func compileQuant(quantize bool) compileFunc {
 				}
 				c.alloc(out[0], graph.Float32, x.Shape...)
 				for i := range out[0].F32 {
-					s, z := param(i)
+					s, z := qp.at(i)
 					out[0].F32[i] = float32((x.at(i) - z) * s)
 				}
 				return nil
@@ -63,23 +37,14 @@ func compileQuant(quantize bool) compileFunc {
 			if x.DType != graph.Float32 {
 				return fmt.Errorf("dtype %s is %w", x.DType, ErrUnsupported)
 			}
-			to := graph.Uint8
-			if zp != nil {
-				to = zp.DType
-			}
-			lo, hi := 0.0, 255.0
-			switch to {
-			case graph.Int8:
-				lo, hi = -128, 127
-			case graph.Uint8:
-			default:
-				return fmt.Errorf("zero point dtype %s is %w", to, ErrUnsupported)
+			to, lo, hi, err := qp.codeRange()
+			if err != nil {
+				return err
 			}
 			c.alloc(out[0], to, x.Shape...)
 			for i, v := range x.F32 {
-				s, z := param(i)
-				q := math.RoundToEven(float64(v/float32(s))) + z // divided in float32, as ONNX Runtime does
-				q = math.Max(lo, math.Min(hi, q))
+				s, z := qp.at(i)
+				q := math.Max(lo, math.Min(hi, quantCode(v, s, z)))
 				if to == graph.Int8 {
 					out[0].I8[i] = int8(q)
 				} else {
@@ -89,4 +54,71 @@ func compileQuant(quantize bool) compileFunc {
 			return nil
 		}, nil
 	}
+}
+
+// quantParams are a Quantize/DequantizeLinear node's scale and zero point,
+// per tensor or per axis.
+type quantParams struct {
+	scale, zp  *Tensor // zp nil when the input is omitted
+	inner, dim int     // element i uses parameter (i / inner) % dim
+}
+
+// newQuantParams reads in[1] (scale) and in[2] (zero point) for in[0].
+func newQuantParams(axisAttr int64, in []*Tensor) (quantParams, error) {
+	x, scale := in[0], in[1]
+	qp := quantParams{scale: scale, inner: 1, dim: 1}
+	if len(in) > 2 {
+		qp.zp = in[2]
+	}
+	if scale.DType != graph.Float32 {
+		return qp, fmt.Errorf("scale dtype %s is %w", scale.DType, ErrUnsupported)
+	}
+	if scale.Len() > 1 {
+		axis, err := normAxis(axisAttr, len(x.Shape))
+		if err != nil {
+			return qp, err
+		}
+		qp.dim, qp.inner = x.Shape[axis], shapeSize(x.Shape[axis+1:])
+		if scale.Len() != qp.dim {
+			return qp, fmt.Errorf("scale %v for axis of size %d", scale.Shape, qp.dim)
+		}
+	}
+	if qp.zp != nil && qp.zp.Len() != scale.Len() {
+		return qp, fmt.Errorf("zero point %v and scale %v differ", qp.zp.Shape, scale.Shape)
+	}
+	return qp, nil
+}
+
+// channel is the parameter index of element i.
+func (qp quantParams) channel(i int) int { return (i / qp.inner) % qp.dim }
+
+// at gives element i's scale and zero point.
+func (qp quantParams) at(i int) (scale, zero float64) {
+	k := qp.channel(i)
+	if qp.zp != nil {
+		zero = qp.zp.at(k)
+	}
+	return float64(qp.scale.F32[k]), zero
+}
+
+// codeRange is QuantizeLinear's output dtype (the zero point's, uint8
+// without one) and its saturation bounds.
+func (qp quantParams) codeRange() (to graph.DType, lo, hi float64, err error) {
+	to = graph.Uint8
+	if qp.zp != nil {
+		to = qp.zp.DType
+	}
+	switch to {
+	case graph.Int8:
+		return to, -128, 127, nil
+	case graph.Uint8:
+		return to, 0, 255, nil
+	}
+	return to, 0, 0, fmt.Errorf("zero point dtype %s is %w", to, ErrUnsupported)
+}
+
+// quantCode is x's code before saturation: x/scale divided in float32, as
+// ONNX Runtime does, rounded half to even, plus the zero point.
+func quantCode(x float32, scale, zero float64) float64 {
+	return math.RoundToEven(float64(x/float32(scale))) + zero
 }

@@ -207,7 +207,25 @@ class OnnxModule(torch.nn.Module):
             return [f(x, dim=tuple(axes), keepdim=keep)]
         if op == "Einsum":
             return [torch.einsum(text(a["equation"]), *ins)]
+        if op in ("QuantizeLinear", "DequantizeLinear"):
+            return [self.quant(op == "QuantizeLinear", x, ins[1], opt(2), a)]
         raise SystemExit("torch_onnx.py: op %s not supported" % op)
+
+    def quant(self, quantize, x, scale, zero, a):
+        """Quantize/DequantizeLinear per tensor or per axis; codes are held
+        as floats of the module's dtype (their values are the integers)."""
+        if scale.numel() > 1:
+            axis = a.get("axis", 1) % x.dim()
+            shape = [1] * x.dim()
+            shape[axis] = scale.numel()
+            scale = scale.reshape(shape)
+            zero = zero.reshape(shape) if zero is not None else None
+        z = zero.to(scale.dtype) if zero is not None else torch.zeros((), dtype=scale.dtype)
+        if not quantize:
+            return (x.to(scale.dtype) - z) * scale
+        lo, hi = (-128, 127) if zero is not None and zero.dtype == torch.int8 else (0, 255)
+        # torch.round rounds half to even, as QuantizeLinear does.
+        return torch.clamp(torch.round(x / scale) + z, lo, hi)
 
     def pad(self, x, ins, a):
         if self.opset >= 11:
