@@ -11,6 +11,16 @@ type Param struct {
 	Name  string
 	Value []float32
 	Grad  []float32
+	// LRScale multiplies the learning rate for this parameter (0 means 1).
+	LRScale float64
+}
+
+// lr is the learning rate p takes at base rate lr.
+func (p Param) lr(lr float64) float64 {
+	if p.LRScale > 0 {
+		return lr * p.LRScale
+	}
+	return lr
 }
 
 // Optimizer updates parameters from their gradients; it keeps its state
@@ -71,7 +81,7 @@ func (o *SGD) Step(params []Param, lr float64) error {
 					g = v[i]
 				}
 			}
-			p.Value[i] -= float32(lr) * g
+			p.Value[i] -= float32(p.lr(lr)) * g
 		}
 	}
 	return nil
@@ -115,12 +125,13 @@ func (o *Adam) Step(params []Param, lr float64) error {
 		o.steps[p.Name]++
 		t := float64(o.steps[p.Name])
 		c1, c2 := 1-math.Pow(b1, t), 1-math.Pow(b2, t)
-		stepSize := lr / c1
+		plr := p.lr(lr)
+		stepSize := plr / c1
 		for i, g := range p.Grad {
 			x := float64(p.Value[i])
 			gd := float64(g)
 			if o.Decoupled {
-				x -= lr * o.WeightDecay * x
+				x -= plr * o.WeightDecay * x
 			} else {
 				gd += o.WeightDecay * x
 			}

@@ -5,6 +5,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 
@@ -158,5 +159,36 @@ func TestClipGradNorm(t *testing.T) {
 	}
 	if finetune.ClipGradNorm(ps, 10); math.Abs(float64(a[0])-0.6) > 1e-5 {
 		t.Errorf("a norm under the bound changed: %v", a)
+	}
+}
+
+// A parameter's LRScale multiplies the learning rate in every optimizer: a
+// run at base rate lr with LRScale k equals a run at rate k·lr.
+func TestLRScaleMultipliesTheRate(t *testing.T) {
+	for _, name := range []string{"sgd", "adam", "adamw"} {
+		scaled, err := finetune.NewOptimizer(name, 0.01)
+		if err != nil {
+			t.Fatal(err)
+		}
+		plain, _ := finetune.NewOptimizer(name, 0.01)
+		a, b := []float32{0.5, -1, 2}, []float32{0.5, -1, 2}
+		for step := 0; step < 5; step++ {
+			g := []float32{0.3 - float32(step)*0.1, 1, -0.2}
+			if err := scaled.Step([]finetune.Param{{Name: "w", Value: a, Grad: slices.Clone(g), LRScale: 0.25}}, 0.1); err != nil {
+				t.Fatal(err)
+			}
+			if err := plain.Step([]finetune.Param{{Name: "w", Value: b, Grad: slices.Clone(g)}}, 0.025); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for i := range a {
+			if math.Abs(float64(a[i]-b[i])) > 1e-6 {
+				t.Errorf("%s: LRScale 0.25 at lr 0.1 gives %v, lr 0.025 gives %v", name, a, b)
+				break
+			}
+		}
+		if a[0] == 0.5 {
+			t.Errorf("%s: the parameter did not move", name)
+		}
 	}
 }

@@ -117,6 +117,38 @@ func isWeightOrBias(g *graph.Graph, v *graph.Value) bool {
 	return read
 }
 
+// relativeStepScales gives each named initializer its Param.LRScale:
+// quantization scales (the scale input of a QuantizeLinear or
+// DequantizeLinear) take their mean magnitude, so that a step of the base
+// learning rate changes them by about that fraction. They are around 1e-3,
+// and an absolute step of a weight's size would wipe them out in a few
+// steps. Everything else keeps the base rate (0).
+func relativeStepScales(g *graph.Graph, names []string) []float64 {
+	quantScale := map[*graph.Value]bool{}
+	for _, n := range g.Nodes {
+		if (n.OpType == "QuantizeLinear" || n.OpType == "DequantizeLinear") && len(n.Inputs) > 1 && n.Inputs[1] != nil {
+			quantScale[n.Inputs[1]] = true
+		}
+	}
+	scales := make([]float64, len(names))
+	for _, v := range g.Initializers {
+		i := slices.Index(names, v.Name)
+		if i < 0 || !quantScale[v] {
+			continue
+		}
+		values, err := v.Const.Float64s()
+		if err != nil || len(values) == 0 {
+			continue
+		}
+		sum := 0.0
+		for _, x := range values {
+			sum += math.Abs(x)
+		}
+		scales[i] = sum / float64(len(values))
+	}
+	return scales
+}
+
 // ErrBadOptions marks errors about Options (or a trainable set that is
 // empty), as opposed to failures while training.
 var ErrBadOptions = errors.New("bad fine-tuning options")
@@ -277,6 +309,7 @@ func Run(ctx context.Context, student, teacher *graph.Model, train, test *datase
 	inName := tape.InputNames()[0]
 	logitsName := tape.OutputNames()[0]
 	params := make([]Param, len(names))
+	lrScales := relativeStepScales(student.Graph, names)
 	step := func(b batch) (float64, float64, error) {
 		sout, err := tape.Forward(map[string]*runtime.Tensor{inName: b.input})
 		if err != nil {
@@ -313,7 +346,7 @@ func Run(ctx context.Context, student, teacher *graph.Model, train, test *datase
 			return 0, 0, err
 		}
 		for i, name := range names {
-			params[i] = Param{Name: name, Value: tape.Param(name).F32, Grad: tape.Grad(name).F32}
+			params[i] = Param{Name: name, Value: tape.Param(name).F32, Grad: tape.Grad(name).F32, LRScale: lrScales[i]}
 		}
 		ClipGradNorm(params, opts.ClipNorm)
 		lr := sched.LR(b.step)

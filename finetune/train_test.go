@@ -2,6 +2,7 @@ package finetune_test
 
 import (
 	"context"
+	"math"
 	"math/rand/v2"
 	"slices"
 	"testing"
@@ -170,5 +171,114 @@ func TestRunWithFeatureMatching(t *testing.T) {
 	if _, err := finetune.Run(context.Background(), mlp(2, false), teacher, unlabelled(100), nil,
 		finetune.Options{Train: "all", FeatureWeight: 1}); err == nil {
 		t.Error("feature matching without rewritten layers accepted")
+	}
+}
+
+// quantizedMLP is mlp(seed) with fc1's weight stored as int8 codes (one
+// scale per output row, max|w|/127) behind a DequantizeLinear whose scales
+// are off by a factor in [0.5, 1.5] each; it returns the right scales too.
+// fc1 is first scaled by 1/20 and fc2's weight by 20, which leaves the
+// function as it was (Relu is positively homogeneous) and gives fc1 weights
+// and scales of a trained layer's size (LeNet's fc1: scales about 4e-4).
+func quantizedMLP(seed uint64) (*graph.Model, []float64) {
+	m := mlp(seed, false)
+	g := m.Graph
+	var w *graph.Value
+	for _, v := range g.Initializers {
+		factor := map[string]float32{"fc1.w": 1.0 / 20, "fc1.b": 1.0 / 20, "fc2.w": 20}[v.Name]
+		if factor == 0 {
+			continue
+		}
+		x, _ := v.Const.Float32s()
+		for i := range x {
+			x[i] *= factor
+		}
+		v.Const = graph.NewFloat32(v.Name, v.Const.Dims, x)
+		if v.Name == "fc1.w" {
+			w = v
+		}
+	}
+	values, _ := w.Const.Float32s()
+	const rows, cols = 16, 8
+	codes := make([]byte, len(values))
+	right, wrong := make([]float64, rows), make([]float32, rows)
+	rng := rand.New(rand.NewPCG(seed, 2))
+	for r := 0; r < rows; r++ {
+		peak := 0.0
+		for _, x := range values[r*cols : (r+1)*cols] {
+			peak = max(peak, math.Abs(float64(x)))
+		}
+		right[r] = peak / 127
+		for c := 0; c < cols; c++ {
+			codes[r*cols+c] = byte(int8(math.RoundToEven(float64(values[r*cols+c]) / right[r])))
+		}
+		wrong[r] = float32(right[r] * (0.5 + rng.Float64()))
+	}
+	b := graph.NewBuilder(g)
+	q := b.Const("fc1.w_q", &graph.Tensor{DType: graph.Int8, Dims: []int64{rows, cols}, Raw: codes})
+	s := b.Const("fc1.w_scale", graph.NewFloat32("fc1.w_scale", []int64{rows}, wrong))
+	dqNode := b.Node("DequantizeLinear", "fc1.dq", []*graph.Value{q, s}, 1, graph.IntAttr("axis", 0))
+	dqNode.DocString = "onnxcompress: replaces fc1's weight by int8 codes (test)"
+	dq := dqNode.Outputs[0]
+	for _, n := range g.Nodes {
+		if n.Name == "fc1" {
+			n.Inputs[1] = dq
+		}
+	}
+	// The DequantizeLinear must run before fc1.
+	last := g.Nodes[len(g.Nodes)-1]
+	g.Nodes = append([]*graph.Node{last}, g.Nodes[:len(g.Nodes)-1]...)
+	g.Initializers = slices.DeleteFunc(g.Initializers, func(v *graph.Value) bool { return v == w })
+	return m, right
+}
+
+// Fine-tuning a quantized layer trains its scales (at a learning rate
+// relative to their size) and leaves its integer codes alone: with only the
+// scales trainable, scales that start off by up to 50% move back to the
+// ones the codes were made with, and agreement with the float teacher
+// rises.
+func TestRunTrainsQuantizationScales(t *testing.T) {
+	teacher := mlp(1, false)
+	student, right := quantizedMLP(1)
+	scaleError := func() float64 {
+		for _, v := range student.Graph.Initializers {
+			if v.Name == "fc1.w_scale" {
+				s, _ := v.Const.Float64s()
+				e := 0.0
+				for r, x := range s {
+					e += math.Abs(math.Log(x / right[r]))
+				}
+				return e / float64(len(s))
+			}
+		}
+		t.Fatal("no fc1.w_scale")
+		return 0
+	}
+	codes := func() []byte {
+		for _, v := range student.Graph.Initializers {
+			if v.Name == "fc1.w_q" {
+				return slices.Clone(v.Const.Raw)
+			}
+		}
+		t.Fatal("no fc1.w_q")
+		return nil
+	}
+	before, codesBefore := scaleError(), codes()
+	res, err := finetune.Run(context.Background(), student, teacher, unlabelled(4000), nil, finetune.Options{
+		Epochs: 10, Batch: 32, Train: "factors", Seed: 5, Threads: 1, Distillation: finetune.Distillation{Alpha: 1},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	after := scaleError()
+	t.Logf("mean |log(scale/right)|: %.3f → %.3f; hold-out agreement %.3f (epoch %d)", before, after, res.Best.Holdout.Accuracy, res.Best.Epoch)
+	if !(after <= before/3) { // NaN: a scale crossed zero
+		t.Errorf("scales barely moved back: mean |log(scale/right)| %.3f → %.3f", before, after)
+	}
+	if res.Best.Epoch == 0 {
+		t.Error("no epoch beat the starting weights")
+	}
+	if !slices.Equal(codes(), codesBefore) {
+		t.Error("the int8 codes changed")
 	}
 }
