@@ -139,18 +139,23 @@ func convShifted(c *execContext, w window, group, nb, ch, m int, x, wt, bias, y 
 	}
 }
 
+// copyRowsGo is copyRows without the vector unit.
+func copyRowsGo(dst []float32, dstStride int, src []float32, srcStride int, rows, n int) {
+	for r := 0; r < rows; r++ {
+		copy(dst[r*dstStride:][:n], src[r*srcStride:][:n])
+	}
+}
+
 // fillPhases copies cg input planes into their phases (see
 // newShiftedGeometry), phase plane (slot, ci) at (slot·cg + ci)·planeStride
 // of xpad; padding positions are left as they are (zero).
 func fillPhases(w window, geo shiftedGeometry, src []float32, cg int, xpad []float32, planeStride int) {
 	inHW := w.inH * w.inW
 	if w.sH == 1 && w.sW == 1 {
-		// One phase: plain row copies (most calls; rows are short).
+		// One phase: plain row copies (most calls; rows are short, so one
+		// call per plane rather than a memmove per row).
 		for ci := 0; ci < cg; ci++ {
-			plane := xpad[ci*planeStride+w.padT*geo.wp+w.padL:]
-			for ih := 0; ih < w.inH; ih++ {
-				copy(plane[ih*geo.wp:][:w.inW], src[ci*inHW+ih*w.inW:][:w.inW])
-			}
+			copyRows(xpad[ci*planeStride+w.padT*geo.wp+w.padL:], geo.wp, src[ci*inHW:], w.inW, w.inH, w.inW)
 		}
 		return
 	}

@@ -18,6 +18,23 @@ func dotBlock4x4AVX512(n int, a *float32, lda int, b0, b1, b2, b3 *float32, out 
 //go:noescape
 func pairMaxAVX512(n int, src, dst *float32)
 
+//go:noescape
+func copyRowsAVX512(rows, n int, src *float32, srcStride int, dst *float32, dstStride int)
+
+// copyRows copies rows rows of n elements: row r of src starts at
+// r·srcStride, of dst at r·dstStride.
+func copyRows(dst []float32, dstStride int, src []float32, srcStride int, rows, n int) {
+	if rows == 0 || n == 0 {
+		return
+	}
+	dst, src = dst[:(rows-1)*dstStride+n], src[:(rows-1)*srcStride+n]
+	if !hasAVX512 {
+		copyRowsGo(dst, dstStride, src, srcStride, rows, n)
+		return
+	}
+	copyRowsAVX512(rows, n, &src[0], srcStride, &dst[0], dstStride)
+}
+
 // biasReluRows writes src + bias, then max(·, 0) when relu, into rows
 // rows of n elements: row r of dst starts at r·dstStride, of src at
 // r·srcStride. dst may be src.

@@ -569,3 +569,49 @@ dstore:
 	VMOVUPS Z31, 960(DI)
 	VZEROUPPER
 	RET
+
+// func copyRowsAVX512(rows, n int, src *float32, srcStride int, dst *float32, dstStride int)
+//
+// For each of rows rows (strides in floats): dst[i] = src[i] for i < n.
+// Short rows (an image row into a padded plane) cost a memmove call each.
+TEXT ·copyRowsAVX512(SB), NOSPLIT, $0-48
+	MOVQ rows+0(FP), R8
+	MOVQ n+8(FP), BX
+	MOVQ src+16(FP), SI
+	MOVQ srcStride+24(FP), R9
+	SHLQ $2, R9
+	MOVQ dst+32(FP), DI
+	MOVQ dstStride+40(FP), R10
+	SHLQ $2, R10
+	MOVQ BX, CX
+	ANDQ $15, CX
+	MOVL $1, DX
+	SHLL CX, DX
+	DECL DX
+	KMOVW DX, K1
+	SHRQ $4, BX
+	TESTQ R8, R8
+	JEQ cdone
+crow:
+	MOVQ SI, R11
+	MOVQ DI, R12
+	MOVQ BX, CX
+	TESTQ CX, CX
+	JEQ ctail
+cblock:
+	VMOVUPS (R11), Z2
+	VMOVUPS Z2, (R12)
+	ADDQ $64, R11
+	ADDQ $64, R12
+	DECQ CX
+	JNE cblock
+ctail:
+	VMOVUPS.Z (R11), K1, Z2
+	VMOVUPS Z2, K1, (R12)
+	ADDQ R9, SI
+	ADDQ R10, DI
+	DECQ R8
+	JNE crow
+cdone:
+	VZEROUPPER
+	RET

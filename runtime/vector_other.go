@@ -10,6 +10,11 @@ func biasReluRows(dst []float32, dstStride int, src []float32, srcStride int, ro
 	}
 }
 
+// copyRows copies rows rows of n elements with the given row strides.
+func copyRows(dst []float32, dstStride int, src []float32, srcStride int, rows, n int) {
+	copyRowsGo(dst, dstStride, src, srcStride, rows, n)
+}
+
 // maxRows writes max(a, b) element-wise into rows rows of n elements.
 func maxRows(dst []float32, dstStride int, a []float32, aStride int, b []float32, bStride int, rows, n int) {
 	for r := 0; r < rows; r++ {

@@ -193,3 +193,33 @@ func TestDotPartials(t *testing.T) {
 		}
 	}
 }
+
+// copyRows keeps every bit (−0, NaN payloads) for row lengths around the
+// 16-float vector, writes only inside the rows and reads nothing past the
+// last one.
+func TestCopyRows(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 9))
+	for _, n := range []int{1, 7, 16, 21, 32, 37} {
+		const rows = 3
+		ss, sd := n+3, n+5
+		src := randFloats(rng, (rows-1)*ss+n)
+		src[0] = float32(math.Copysign(0, -1))
+		src[len(src)-1] = math.Float32frombits(0x7fc01234)
+		dst := make([]float32, rows*sd)
+		for i := range dst {
+			dst[i] = -7
+		}
+		copyRows(dst, sd, src, ss, rows, n)
+		for r := 0; r < rows; r++ {
+			for i := 0; i < sd; i++ {
+				want := math.Float32bits(-7)
+				if i < n {
+					want = math.Float32bits(src[r*ss+i])
+				}
+				if got := math.Float32bits(dst[r*sd+i]); got != want {
+					t.Fatalf("n %d: row %d [%d] = %#x, want %#x", n, r, i, got, want)
+				}
+			}
+		}
+	}
+}
