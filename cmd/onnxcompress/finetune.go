@@ -21,6 +21,8 @@ training split of --data, matching the teacher's softened logits (and the labels
 there are any), evaluates on a hold-out part of the training data after every epoch
 (and on the test split when the data has one), and writes the weights that scored best
 on the hold-out part into the same graph. Ctrl-C stops and writes the best model so far.
+Quantized layers keep their integer codes and train their scales (straight-through
+estimator; the scales' learning rate is relative to their size).
 
 Examples:
    onnxcompress finetune small.onnx -o tuned.onnx --teacher lenet5.onnx \
