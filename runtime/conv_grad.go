@@ -40,11 +40,13 @@ func compileConvGrad(n *graph.Node, _ int64, _ kernelFunc, _ trainMode) (*gradOp
 		kk := cg * win.kH * win.kW
 		wantW, wantX := dx[1] != nil, dx[0] != nil
 		channelMinor := wantW && useChannelMinorWeightGrad(c, win, cg)
+		winogradW := wantW && !channelMinor && useWinogradWeightGrad(c, win, nb, g, cg, mg)
 		var db []float32
 		if len(dx) > 2 && dx[2] != nil {
 			c.allocZero(dx[2], graph.Float32, in[2].Shape...)
 			db = dx[2].F32
-			if !channelMinor {
+			// The in-place weight gradients sum it on their way.
+			if !channelMinor && !winogradW {
 				for b := 0; b < nb; b++ {
 					for o := 0; o < m; o++ {
 						db[o] += sumF32(d[(b*m+o)*outHW:][:outHW])
@@ -61,8 +63,8 @@ func compileConvGrad(n *graph.Node, _ int64, _ kernelFunc, _ trainMode) (*gradOp
 			case useShiftedWeightGrad(c, win):
 				shiftedWeightGrad(c, win, g, nb, ch, m, x.F32, d, dx[1].F32)
 				wantW = false
-			case useWinogradWeightGrad(c, win, nb, g, cg, mg):
-				winogradWeightGrad(c, win, nb, ch, m, x.F32, d, dx[1].F32)
+			case winogradW:
+				winogradWeightGrad(c, win, nb, ch, m, x.F32, d, dx[1].F32, db)
 				wantW = false
 			}
 		}

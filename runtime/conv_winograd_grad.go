@@ -21,8 +21,9 @@ func useWinogradWeightGrad(c *execContext, w window, nb, group, cg, mg int) bool
 
 // winogradWeightGrad adds to dw [m][ch][3][3] the weight gradient of the
 // convolution of x [nb][ch] by window w (one that useWinograd accepts) given
-// dy [nb][m], on the backend's Sgemm.
-func winogradWeightGrad(c *execContext, w window, nb, ch, m int, x, dy, dw []float32) {
+// dy [nb][m], on the backend's Sgemm, and to db, when not nil, the bias
+// gradient (each dY plane summed while the transform has it in cache).
+func winogradWeightGrad(c *execContext, w window, nb, ch, m int, x, dy, dw, db []float32) {
 	in := newWinogradInputs(c, w, nb, ch, m, false)
 	tiles, tPad, v, vStride := in.tiles, in.tPad, in.v, in.vStride
 	outHW := w.outH * w.outW
@@ -34,7 +35,11 @@ func winogradWeightGrad(c *execContext, w window, nb, ch, m int, x, dy, dw []flo
 	transformGrad := func(lo, hi int) {
 		for o := lo; o < hi; o++ {
 			for i := 0; i < count; i++ {
-				winogradGradOutput(dy[((n0+i)*m+o)*outHW:][:outHW], w.outH, w.outW, in.tW, d[o*tPad+i*tiles:], dStride)
+				plane := dy[((n0+i)*m+o)*outHW:][:outHW]
+				winogradGradOutput(plane, w.outH, w.outW, in.tW, d[o*tPad+i*tiles:], dStride)
+				if db != nil {
+					db[o] += sumF32(plane)
+				}
 			}
 		}
 	}

@@ -6,10 +6,11 @@ import (
 	"testing"
 )
 
-// The Winograd weight gradient against its definition, summed in float64,
-// on every backend's Sgemm: partial tiles (odd sizes), asymmetric pads,
-// groups of images sharing the GEMMs with a shorter last one, and a
-// leftover NaN in the scratch memory, which must not reach the result.
+// The Winograd weight and bias gradients against their definition, summed
+// in float64, on every backend's Sgemm: partial tiles (odd sizes),
+// asymmetric pads, groups of images sharing the GEMMs with a shorter last
+// one, and a leftover NaN in the scratch memory, which must not reach the
+// result.
 func TestWinogradWeightGradMatchesDefinition(t *testing.T) {
 	if !hasAVX512 {
 		t.Skip("the Winograd transforms need AVX-512")
@@ -33,6 +34,10 @@ func TestWinogradWeightGradMatchesDefinition(t *testing.T) {
 		x := randFloats(rng, tc.nb*tc.ch*tc.h*tc.wd)
 		dy := randFloats(rng, tc.nb*tc.m*win.outH*win.outW)
 		want := make([]float64, tc.m*tc.ch*9)
+		wantBias := make([]float64, tc.m)
+		for i, v := range dy {
+			wantBias[i/(win.outH*win.outW)%tc.m] += float64(v)
+		}
 		for n := 0; n < tc.nb; n++ {
 			for o := 0; o < tc.m; o++ {
 				for ci := 0; ci < tc.ch; ci++ {
@@ -62,13 +67,21 @@ func TestWinogradWeightGradMatchesDefinition(t *testing.T) {
 			for i := range got {
 				got[i] = 1 // the gradient is added
 			}
-			winogradWeightGrad(c, win, tc.nb, tc.ch, tc.m, x, dy, got)
+			db := make([]float32, tc.m)
+			winogradWeightGrad(c, win, tc.nb, tc.ch, tc.m, x, dy, got, db)
 			g := make([]float64, len(got))
 			for i, v := range got {
 				g[i] = float64(v) - 1
 			}
 			if e := relL2(g, want); !(e <= 1e-5) {
 				t.Errorf("%s on %s: relative L2 error %.3g vs the definition", tc.name, be.Name(), e)
+			}
+			gb := make([]float64, tc.m)
+			for i, v := range db {
+				gb[i] = float64(v)
+			}
+			if e := relL2(gb, wantBias); !(e <= 1e-5) {
+				t.Errorf("%s on %s: bias gradient relative L2 error %.3g", tc.name, be.Name(), e)
 			}
 		}
 	}
