@@ -4,6 +4,8 @@ import (
 	"math"
 	"math/rand/v2"
 	"testing"
+
+	"github.com/onnxcompress/onnxcompress/graph"
 )
 
 // The Winograd weight and bias gradients against their definition, summed
@@ -101,4 +103,21 @@ func nanPool() *pool {
 		}
 	}
 	return p
+}
+
+// Without AVX-512 (the flag cleared, as on a CPU without it) the shapes that
+// take the Winograd paths here fall back to im2col and the copies to plain
+// loops, on OpenBLAS and on gonum: the gradients must still check.
+func TestConvGradWithoutAVX512(t *testing.T) {
+	saved := hasAVX512
+	hasAVX512 = false
+	defer func() { hasAVX512 = saved }()
+	rng := rand.New(rand.NewPCG(3, 9))
+	ins := []*Tensor{randTensor(rng, 2, 16, 9, 7), randTensor(rng, 16, 16, 3, 3), randTensor(rng, 16)}
+	attrs := []*graph.Attr{graph.IntsAttr("pads", 1, 1, 1, 1)}
+	for _, be := range sessionBackends(t) {
+		t.Run(be, func(t *testing.T) {
+			checkGrad(t, gradCase{op: "Conv", attrs: attrs, ins: ins, opts: TrainOptions{Backend: be}})
+		})
+	}
 }
