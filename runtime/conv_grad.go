@@ -7,8 +7,9 @@ import (
 )
 
 // Conv backward on the GEMM, per group and chunk of images: dW += dY·colᵀ
-// (on the Go kernel read in place from a copy of the input, no im2col),
-// dB = ΣdY, and dX either as the stride-1 convolution of dY by the flipped,
+// (on the Go kernel read in place from a copy of the input, no im2col; on
+// other backends by Winograd where the forward would take it,
+// conv_winograd_grad.go), dB = ΣdY, and dX either as the stride-1 convolution of dY by the flipped,
 // transposed weights (the forward's kernels, Winograd included, no scatter) or, for other
 // strides, dcol = Wᵀ·dY scattered back to dX (col2im). Depthwise
 // convolutions take the same path with one-row GEMMs.

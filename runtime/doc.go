@@ -39,7 +39,8 @@
 //
 // Convolutions: depthwise ones run a direct kernel; 3×3 stride-1 ones large
 // enough run Winograd F(2×2, 3×3) (conv_winograd.go: AVX-512 transforms,
-// 16 GEMMs on any backend); with the AVX-512 micro-kernel the others read
+// 16 GEMMs on any backend; their weight gradient too where the backend is
+// not the micro-kernel's, conv_winograd_grad.go); with the AVX-512 micro-kernel the others read
 // the zero-padded input (split into phases for strides > 1) in place through
 // a row-offset table instead of building im2col (conv_shifted.go); else
 // im2col + the backend's GEMM. Bias and Relu are applied while the output is
