@@ -44,8 +44,8 @@ func winogradWeightGrad(c *execContext, w window, nb, ch, m int, x, dy, dw, db [
 		}
 	}
 	for n0 = 0; n0 < nb; n0 += in.imgs {
-		if c := min(in.imgs, nb-n0); c != count {
-			count = c
+		if k := min(in.imgs, nb-n0); k != count {
+			count = k
 			// V is zero past the last tile, but leftover NaN here would
 			// still poison the products.
 			for xi := 0; xi < winogradTiles; xi++ {
