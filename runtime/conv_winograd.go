@@ -135,9 +135,10 @@ type winogradInputs struct {
 	transform           func(lo, hi int)
 }
 
-// newWinogradInputs sizes the tiling for nb images of ch channels and takes
-// its buffers from c; kernel says whether the micro-kernel (rather than a
-// backend's Sgemm) multiplies them (see winogradImages).
+// newWinogradInputs sizes the tiling for nb images of ch channels feeding m
+// output channels and takes its buffers from c; kernel says whether the
+// micro-kernel (rather than a backend's Sgemm) multiplies them (see
+// winogradImages).
 func newWinogradInputs(c *execContext, w window, nb, ch, m int, kernel bool) *winogradInputs {
 	in := &winogradInputs{w: w, ch: ch, tH: ceilDiv(w.outH, 2), tW: ceilDiv(w.outW, 2)}
 	in.tiles = in.tH * in.tW
