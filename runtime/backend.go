@@ -46,10 +46,13 @@ func newBackend(name string, threads int) (Backend, error) {
 	var b Backend
 	switch name {
 	case "", "auto":
-		if ob, err := loadOpenBLAS(); err == nil && !hasAVX512 {
-			b = ob
-		} else {
-			b = newGoBLAS()
+		// OpenBLAS is loaded only where it will be used: loading starts its
+		// thread pool, whose workers spin on the other cores for a while.
+		b = newGoBLAS()
+		if !hasAVX512 {
+			if ob, err := loadOpenBLAS(); err == nil {
+				b = ob
+			}
 		}
 	case "go":
 		b = newGoBLAS()

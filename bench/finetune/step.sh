@@ -8,6 +8,10 @@ set -eu
 cd "$(dirname "$0")/../.."
 ITERS=${ITERS:-20}
 ROUNDS=${ROUNDS:-3} # ours and torch alternate; each side reports its median round
+# One thread each means one thread: OpenBLAS (ours with
+# ONNXCOMPRESS_BLAS=openblas, PyTorch's GEMMs) otherwise starts a worker per
+# core, whose spinning counts in the CPU time.
+export OPENBLAS_NUM_THREADS=1
 median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 if [ $# -eq 0 ]; then
 	set -- testmodels/fmnist/lenet5.onnx 64
@@ -15,9 +19,13 @@ if [ $# -eq 0 ]; then
 fi
 # Wall time per step (ours: mean over ITERS steps; torch: median), then CPU
 # time per step, steadier when other work shares the machine.
-# The backend ($ONNXCOMPRESS_BLAS: go, the default where AVX-512 runs, or
-# openblas) and the load average, which the timings depend on.
-echo "# backend ${ONNXCOMPRESS_BLAS:-default}; load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
+# The backends ($ONNXCOMPRESS_BLAS: go, the default where AVX-512 runs, or
+# openblas; PyTorch's convolutions: oneDNN, or with TORCH_MKLDNN=0 im2col on
+# its BLAS, Debian's OpenBLAS) and the load average, which the timings
+# depend on.
+torch_conv=oneDNN
+[ "${TORCH_MKLDNN:-1}" = 0 ] && torch_conv="im2col + BLAS"
+echo "# backend ${ONNXCOMPRESS_BLAS:-default}; PyTorch convolutions: $torch_conv; load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
 printf '%-36s %5s %9s %9s %6s %12s %12s %6s\n' model batch "ours ms" "torch ms" ratio "ours cpu-ms" "torch cpu-ms" ratio
 while [ $# -ge 2 ]; do
 	model=$1 batch=$2

@@ -20,7 +20,12 @@ parameters: the reference the Go trainer is checked and benchmarked against.
       median wall seconds and mean CPU seconds of a training step (forward,
       CE, backward, SGD update) on random data, one thread.
 """
-import sys, time
+import os, sys, time
+
+# One thread means one thread: torch.set_num_threads does not reach the
+# BLAS's own pool (Debian's OpenBLAS starts one per core), which otherwise
+# runs PyTorch's GEMMs on both cores.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 import numpy as np
 import onnx
 from onnx import numpy_helper
@@ -28,6 +33,12 @@ import torch
 import torch.nn.functional as F
 
 torch.set_num_threads(1)
+# PyTorch runs float32 CPU convolutions on oneDNN's JIT kernels (AVX-512
+# here, whatever OPENBLAS_CORETYPE says); TORCH_MKLDNN=0 sends them through
+# im2col and the BLAS (Debian's OpenBLAS) instead, for a comparison in which
+# both sides multiply with OpenBLAS.
+if os.environ.get("TORCH_MKLDNN") == "0":
+    torch.backends.mkldnn.enabled = False
 
 
 def attrs(node):
