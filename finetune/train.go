@@ -120,9 +120,9 @@ func isWeightOrBias(g *graph.Graph, v *graph.Value) bool {
 // relativeStepScales gives each named initializer its Param.LRScale:
 // quantization scales (the scale input of a QuantizeLinear or
 // DequantizeLinear) take their mean magnitude, so that a step of the base
-// learning rate changes them by about that fraction. They are around 1e-3,
-// and an absolute step of a weight's size would wipe them out in a few
-// steps. Everything else keeps the base rate (0).
+// learning rate changes them by about that fraction. They are about the
+// size of such a step (LeNet's int8 scales: 3e-3 to 6e-3), so absolute
+// steps would wipe them out in a few. Everything else keeps the base rate (0).
 func relativeStepScales(g *graph.Graph, names []string) []float64 {
 	quantScale := map[*graph.Value]bool{}
 	for _, n := range g.Nodes {

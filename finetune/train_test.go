@@ -179,7 +179,8 @@ func TestRunWithFeatureMatching(t *testing.T) {
 // are off by a factor in [0.5, 1.5] each; it returns the right scales too.
 // fc1 is first scaled by 1/20 and fc2's weight by 20, which leaves the
 // function as it was (Relu is positively homogeneous) and gives fc1 weights
-// and scales of a trained layer's size (LeNet's fc1: scales about 4e-4).
+// and scales below the learning rate (about 3e-4; LeNet's int8 scales are
+// 3e-3 to 6e-3), where absolute steps overshoot.
 func quantizedMLP(seed uint64) (*graph.Model, []float64) {
 	m := mlp(seed, false)
 	g := m.Graph
